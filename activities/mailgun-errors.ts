@@ -1,0 +1,60 @@
+/**
+ * Sorting Mailgun failures by what they say about the batch, which decides what
+ * the ledger records and whether the next attempt must ask Mailgun first.
+ *
+ * mailgun.js turns every failure into a MailgunAPIError. For network failures it
+ * reports status 400 with the socket error code as the message (ECONNREFUSED,
+ * ECONNRESET, ...), so those are recognised by code, not by status. It also drops
+ * response headers, so a 429's Retry-After is read from the body when Mailgun
+ * puts it there and otherwise falls back to a configured delay.
+ */
+
+export type MailgunFailure =
+  /** Mailgun surely did not take the batch; send again after retryAfterMs. */
+  | { kind: 'rate-limited'; retryAfterMs: number; message: string }
+  /** No connection was made, so nothing was sent. */
+  | { kind: 'not-sent'; message: string }
+  /** Bad credentials or domain: nothing was sent; retry until an operator fixes the configuration. */
+  | { kind: 'unauthorised'; message: string }
+  /** Mailgun may or may not have taken the batch: ask its events API before resending. */
+  | { kind: 'ambiguous'; message: string }
+  /** Mailgun refused this batch for good (invalid address, bad request). */
+  | { kind: 'permanent'; status: number; message: string };
+
+const NOT_CONNECTED_CODES = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'];
+const CONNECTION_LOST_CODES = ['ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'ERR_SOCKET', 'socket hang up', 'timeout'];
+
+interface ErrorLike {
+  status?: unknown;
+  message?: unknown;
+  details?: unknown;
+  code?: unknown;
+}
+
+function describe(error: ErrorLike): string {
+  const parts = [error.message, error.details, error.code].filter(
+    (part): part is string => typeof part === 'string' && part.length > 0,
+  );
+  return [...new Set(parts)].join(': ') || 'unknown error';
+}
+
+function retryAfterFromText(text: string): number | undefined {
+  const match = /retry[- ]after\D{0,20}(\d+(?:\.\d+)?)/i.exec(text);
+  return match?.[1] === undefined ? undefined : Math.ceil(Number(match[1]) * 1000);
+}
+
+export function classifyMailgunError(error: unknown, defaultRetryAfterMs: number): MailgunFailure {
+  if (typeof error !== 'object' || error === null) return { kind: 'ambiguous', message: String(error) };
+  const err = error as ErrorLike;
+  const message = describe(err);
+  const status = typeof err.status === 'number' ? err.status : undefined;
+
+  if (NOT_CONNECTED_CODES.some((code) => message.includes(code))) return { kind: 'not-sent', message };
+  if (CONNECTION_LOST_CODES.some((code) => message.includes(code))) return { kind: 'ambiguous', message };
+  if (status === 429) {
+    return { kind: 'rate-limited', retryAfterMs: retryAfterFromText(message) ?? defaultRetryAfterMs, message };
+  }
+  if (status === 401 || status === 403) return { kind: 'unauthorised', message };
+  if (status !== undefined && status >= 400 && status < 500) return { kind: 'permanent', status, message };
+  return { kind: 'ambiguous', message };
+}

@@ -1,0 +1,154 @@
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import type { Pool } from 'pg';
+import { isCampaignId, sendWorkflowId, type SendOptions, type SendProgress } from '../common/campaign.js';
+import { CampaignIdAttr, CampaignStatusAttr, CampaignTypeAttr } from '../common/search-attributes.js';
+import { findCampaign, findCampaignStats, insertCampaign, type Campaign, type CampaignStats } from '../db/campaigns.js';
+import { ledgerSummary, type LedgerSummary } from '../db/ledger.js';
+import type { campaignSend } from '../workflows/campaign-send.js';
+import {
+  CAMPAIGN_SEND_WORKFLOW,
+  cancelUpdate,
+  pauseUpdate,
+  progressQuery,
+  resumeUpdate,
+} from '../workflows/campaign-send-api.js';
+import {
+  InvalidInputError,
+  newCampaignSchema,
+  parseInput,
+  sendOptionsSchema,
+  type NewCampaignInput,
+  type SendOptionsInput,
+} from './validation.js';
+
+/** A request that cannot be carried out as asked: unknown campaign, nothing to send, already sending... */
+export class CampaignError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'not-found' | 'no-content' | 'already-started' | 'not-started',
+  ) {
+    super(message);
+    this.name = 'CampaignError';
+  }
+}
+
+export interface CampaignClientDeps {
+  pool: Pool;
+  /** Needed to start and steer sends; creating and reading campaigns work without it. */
+  temporal?: Client;
+  taskQueue: string;
+  /** Send tuning used when a caller gives none. */
+  sendDefaults: SendOptions;
+}
+
+export interface CampaignReport {
+  campaign: Campaign;
+  stats: CampaignStats | undefined;
+  ledger: LedgerSummary[];
+}
+
+/** What backend triggers use to create campaigns and steer their sends. */
+export class CampaignClient {
+  constructor(private readonly deps: CampaignClientDeps) {}
+
+  async create(input: NewCampaignInput): Promise<string> {
+    const campaign = parseInput(newCampaignSchema, input, 'campaign');
+    return insertCampaign(this.deps.pool, campaign);
+  }
+
+  async get(campaignId: string): Promise<CampaignReport> {
+    const campaign = await this.requireCampaign(campaignId);
+    const [stats, ledger] = await Promise.all([
+      findCampaignStats(this.deps.pool, campaignId),
+      ledgerSummary(this.deps.pool, campaignId),
+    ]);
+    return { campaign, stats, ledger };
+  }
+
+  /** Starts the send workflow `campaign-send-<id>`; refuses unknown campaigns, campaigns without content, and second starts. */
+  async startSend(campaignId: string, options: SendOptionsInput = {}): Promise<{ workflowId: string; runId: string }> {
+    const tuning = { ...this.deps.sendDefaults, ...parseInput(sendOptionsSchema, options, 'options') };
+    const campaign = await this.requireCampaign(campaignId);
+    if (!campaign.content) {
+      throw new CampaignError(`campaign ${campaignId} has no content: set a subject and html or text first`, 'no-content');
+    }
+    const workflowId = sendWorkflowId(campaignId);
+    try {
+      const handle = await this.temporal().workflow.start<typeof campaignSend>(CAMPAIGN_SEND_WORKFLOW, {
+        workflowId,
+        taskQueue: this.deps.taskQueue,
+        args: [{ campaignId, options: tuning }],
+        // A campaign is sent once: a second start must not reuse the id even after the first run closed.
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: CampaignIdAttr, value: campaignId },
+          { key: CampaignTypeAttr, value: campaign.type },
+          { key: CampaignStatusAttr, value: 'sending' },
+        ],
+        staticSummary: `Send ${campaign.type} campaign ${campaignId}: ${campaign.name}`,
+      });
+      return { workflowId, runId: handle.firstExecutionRunId };
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new CampaignError(`campaign ${campaignId} has already been sent or is sending (${workflowId})`, 'already-started');
+      }
+      throw error;
+    }
+  }
+
+  progress(campaignId: string): Promise<SendProgress> {
+    return this.steer(campaignId, (handle) => handle.query(progressQuery));
+  }
+
+  pause(campaignId: string): Promise<SendProgress> {
+    return this.steer(campaignId, (handle) => handle.executeUpdate(pauseUpdate));
+  }
+
+  resume(campaignId: string): Promise<SendProgress> {
+    return this.steer(campaignId, (handle) => handle.executeUpdate(resumeUpdate));
+  }
+
+  cancel(campaignId: string): Promise<SendProgress> {
+    return this.steer(campaignId, (handle) => handle.executeUpdate(cancelUpdate));
+  }
+
+  /** Waits for the send to finish and returns its result. */
+  result(campaignId: string) {
+    return this.steer(campaignId, (handle) => handle.result());
+  }
+
+  private temporal(): Client {
+    if (!this.deps.temporal) throw new Error('CampaignClient was created without a Temporal client');
+    return this.deps.temporal;
+  }
+
+  private async requireCampaign(campaignId: string): Promise<Campaign> {
+    if (!isCampaignId(campaignId)) {
+      throw new InvalidInputError([`campaignId: must be a positive integer, got ${JSON.stringify(campaignId)}`]);
+    }
+    const campaign = await findCampaign(this.deps.pool, campaignId);
+    if (!campaign) throw new CampaignError(`campaign ${campaignId} does not exist`, 'not-found');
+    return campaign;
+  }
+
+  private async steer<T>(
+    campaignId: string,
+    action: (handle: WorkflowHandle<typeof campaignSend>) => Promise<T>,
+  ): Promise<T> {
+    await this.requireCampaign(campaignId);
+    const handle = this.temporal().workflow.getHandle<typeof campaignSend>(sendWorkflowId(campaignId));
+    try {
+      return await action(handle);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) {
+        throw new CampaignError(`campaign ${campaignId} has no send yet: start it with 'send ${campaignId}'`, 'not-started');
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Campaign vocabulary shared by workflows, activities and clients.
+ * Pure: no Node modules, so the workflow bundle can import it.
+ */
+
+export const CAMPAIGN_TYPES = ['financial', 'newsletter', 'outreach'] as const;
+export type CampaignType = (typeof CAMPAIGN_TYPES)[number];
+
+export const SUBSCRIPTION_STATUSES = ['subscribed', 'unsubscribed', 'pending'] as const;
+export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
+
+/** Statuses a campaign's send can be in; the lifecycle issue extends this list. */
+export const CAMPAIGN_STATUSES = ['draft', 'sending', 'paused', 'sent', 'cancelled', 'failed'] as const;
+export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
+
+/** Who a campaign goes to. Evaluated once, when the audience snapshot is taken. */
+export interface AudienceFilter {
+  /** Accepted subscription statuses; default ['subscribed']. */
+  subscriptionStatuses?: SubscriptionStatus[];
+  /** Only users who accept this email type (users.email_types contains it). */
+  emailType?: string;
+  /** At most this many recipients (lowest user ids first). */
+  limit?: number;
+}
+
+/** Tuning of one send; defaults come from the trigger's configuration. */
+export interface SendOptions {
+  /** Recipients per Mailgun call, at most 1000. */
+  batchSize: number;
+  /** Batches in flight at once. */
+  window: number;
+  /** Messages per second, across the whole campaign. */
+  ratePerSecond: number;
+  /** Batches one workflow run starts before it continues as new. */
+  batchesPerRun: number;
+}
+
+/** Counts only: workflows hold ids and numbers, never people. */
+export interface SendProgress {
+  campaignId: string;
+  status: CampaignStatus;
+  total: number;
+  sent: number;
+  failed: number;
+  inFlight: number;
+  paused: boolean;
+  batchesTotal: number;
+  batchesDone: number;
+}
+
+export function sendWorkflowId(campaignId: string): string {
+  return `campaign-send-${campaignId}`;
+}
+
+/** Campaign ids are Aurora bigints, carried as decimal strings. */
+export function isCampaignId(value: string): boolean {
+  return /^[1-9]\d{0,18}$/.test(value);
+}

@@ -1,0 +1,78 @@
+import type { Pool } from 'pg';
+import type { BatchPlan } from '../common/batches.js';
+import type { LedgerState } from '../common/ledger.js';
+import { sql } from './queries.js';
+
+/** Data access for the send ledger; the state machine itself is common/ledger.ts. */
+
+export interface LedgerRow {
+  state: LedgerState;
+  attempts: number;
+  mailgun_message_id: string | null;
+  last_error: string | null;
+  rate_limited_ms: number;
+  first_ordinal: number;
+  last_ordinal: number;
+  first_attempt_at: Date | null;
+  last_attempt_at: Date | null;
+}
+
+export async function ensureLedgerRow(pool: Pool, campaignId: string, batch: BatchPlan): Promise<LedgerRow> {
+  const result = await pool.query<LedgerRow>(sql.ensureLedgerRow, [
+    campaignId,
+    batch.batchNo,
+    batch.firstOrdinal,
+    batch.lastOrdinal,
+    batch.size,
+  ]);
+  const row = result.rows[0];
+  if (!row) throw new Error(`send_ledger row for campaign ${campaignId} batch ${batch.batchNo} was not returned`);
+  if (row.first_ordinal !== batch.firstOrdinal || row.last_ordinal !== batch.lastOrdinal) {
+    // A batch number must always mean the same recipients; anything else would resend or skip people.
+    throw new Error(
+      `send_ledger batch ${batch.batchNo} of campaign ${campaignId} covers ${row.first_ordinal}..${row.last_ordinal}, ` +
+        `not ${batch.firstOrdinal}..${batch.lastOrdinal}`,
+    );
+  }
+  return row;
+}
+
+export async function markSending(pool: Pool, campaignId: string, batchNo: number): Promise<void> {
+  const result = await pool.query(sql.markLedgerSending, [campaignId, batchNo]);
+  if (result.rowCount !== 1) throw new Error(`batch ${batchNo} of campaign ${campaignId} is already final`);
+}
+
+export async function markAccepted(pool: Pool, campaignId: string, batchNo: number, messageId: string): Promise<void> {
+  await pool.query(sql.markLedgerAccepted, [campaignId, batchNo, messageId]);
+}
+
+export async function markFailed(pool: Pool, campaignId: string, batchNo: number, error: string): Promise<void> {
+  await pool.query(sql.markLedgerFailed, [campaignId, batchNo, error]);
+}
+
+/** Mailgun surely did not take the batch (429, refused connection): the next attempt sends without asking. */
+export async function markNotSent(
+  pool: Pool,
+  campaignId: string,
+  batchNo: number,
+  error: string,
+  retryAfterMs: number,
+): Promise<void> {
+  await pool.query(sql.markLedgerNotSent, [campaignId, batchNo, error, retryAfterMs]);
+}
+
+/** The outcome is unknown; the row stays 'sending' so the next attempt asks Mailgun first. */
+export async function noteError(pool: Pool, campaignId: string, batchNo: number, error: string): Promise<void> {
+  await pool.query(sql.noteLedgerError, [campaignId, batchNo, error]);
+}
+
+export interface LedgerSummary {
+  state: LedgerState;
+  batches: number;
+  recipients: number;
+}
+
+export async function ledgerSummary(pool: Pool, campaignId: string): Promise<LedgerSummary[]> {
+  const result = await pool.query<LedgerSummary>(sql.selectLedgerSummary, [campaignId]);
+  return result.rows;
+}

@@ -1,0 +1,166 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { CampaignClient } from '../../client/campaigns.js';
+import { connectClient } from '../../client/temporal.js';
+import { createPool } from '../../db/pool.js';
+import { loadConfig, sendDefaults, type Config } from '../../worker/config.js';
+import { connectFirestore, openActivityDeps, type FirestoreHandle } from '../../worker/connections.js';
+import { createWorker } from '../../worker/worker.js';
+import type { MailgunServer } from '../standins/mailgun-server.js';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../standins/stack.js';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Settings every test run uses on top of the stack's addresses. */
+const TEST_SETTINGS: Record<string, string> = {
+  // Our Mailgun stand-in records an accepted batch before it answers, so its events need no settling time.
+  MAILGUN_EVENTS_SETTLE_MS: '0',
+  MAILGUN_RATE_LIMIT_BACKOFF_MS: '300',
+  MAILGUN_TIMEOUT_MS: '10000',
+  LOG_LEVEL: 'warn',
+  WORKER_SHUTDOWN_GRACE_MS: '5000',
+};
+
+export interface RunningWorker {
+  stop(): Promise<void>;
+}
+
+export interface ChildWorker extends RunningWorker {
+  process: ChildProcess;
+  /** SIGKILL: no shutdown, no cleanup, like a machine dying. */
+  kill(): Promise<void>;
+  output(): string;
+}
+
+export interface Harness {
+  stack: LocalStack;
+  config: Config;
+  env: Record<string, string>;
+  pool: Pool;
+  temporal: Client;
+  campaigns: CampaignClient;
+  firestore: FirestoreHandle;
+  mailgun: MailgunServer;
+  startWorker(): Promise<RunningWorker>;
+  spawnWorker(extraEnv?: Record<string, string>): Promise<ChildWorker>;
+  stop(): Promise<void>;
+}
+
+let runtimeInstalled = false;
+
+export async function startHarness(options: LocalStackOptions & { settings?: Record<string, string> } = {}): Promise<Harness> {
+  if (!runtimeInstalled) {
+    // Keep in-process workers quiet: warnings and errors only.
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
+  const stack = await startLocalStack(options);
+  const env = {
+    ...stack.env,
+    ...TEST_SETTINGS,
+    TEMPORAL_TASK_QUEUE: `campaigns-test-${process.pid}`,
+    ...options.settings,
+  };
+  const config = loadConfig(env);
+  const pool = createPool(config.DATABASE_URL, 4);
+  const temporal = await connectClient(config);
+  const firestore = connectFirestore(config);
+  const campaigns = new CampaignClient({
+    pool,
+    temporal,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    sendDefaults: sendDefaults(config),
+  });
+  const workers = new Set<RunningWorker>();
+  const mailgun = stack.mailgun;
+  if (!mailgun) throw new Error('the test harness needs the Mailgun stand-in');
+
+  return {
+    stack,
+    config,
+    env,
+    pool,
+    temporal,
+    campaigns,
+    firestore,
+    mailgun,
+    async startWorker() {
+      const worker = await startInProcessWorker(config);
+      workers.add(worker);
+      return { stop: async () => (workers.delete(worker), worker.stop()) };
+    },
+    async spawnWorker(extraEnv = {}) {
+      const worker = await spawnWorkerProcess({ ...env, ...extraEnv });
+      workers.add(worker);
+      return worker;
+    },
+    async stop() {
+      await Promise.allSettled([...workers].map((w) => w.stop()));
+      await Promise.allSettled([pool.end(), temporal.connection.close(), firestore.close()]);
+      await stack.stop();
+    },
+  };
+}
+
+async function startInProcessWorker(config: Config): Promise<RunningWorker> {
+  const resources = openActivityDeps(config);
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const worker: Worker = await createWorker(connection, config, resources.deps);
+  const running = worker.run();
+  let stopped: Promise<void> | undefined;
+  return {
+    stop: () =>
+      (stopped ??= (async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running.catch(() => undefined);
+        await connection.close();
+        await resources.close();
+      })()),
+  };
+}
+
+/** Runs worker/main.ts as its own process, as production does, and waits until it polls. */
+export async function spawnWorkerProcess(env: Record<string, string>): Promise<ChildWorker> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+    cwd: projectRoot,
+    env: { ...process.env, ...env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('"msg":"worker started"')) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    void exited.then((code) => reject(new Error(`worker exited with ${code} before starting:\n${output}`)));
+  });
+  const stopWith = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
+  return {
+    process: child,
+    output: () => output,
+    kill: () => stopWith('SIGKILL'),
+    stop: () => stopWith('SIGTERM'),
+  };
+}
+
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  { timeoutMs = 60_000, intervalMs = 100, what = 'condition' } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

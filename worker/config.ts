@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import type { SendOptions } from '../common/campaign.js';
+
+/**
+ * Every setting the worker, CLI and local stack read from the environment.
+ * `.env.example` documents each one; keep the two in step.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().nonnegative();
+
+export const LOCAL_DATABASE_URL = 'postgres://postgres:postgres@127.0.0.1:55432/campaigns';
+
+const configSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('campaigns'),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS: bool.default(false),
+
+  /** Defaults to the embedded PostgreSQL that `npm start` runs. */
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
+    .default(LOCAL_DATABASE_URL),
+  DATABASE_POOL_SIZE: positiveInt.default(10),
+
+  MAILGUN_API_KEY: z.string().min(1).optional(),
+  MAILGUN_DOMAIN: z.string().min(1).default('mg.distronation.com'),
+  MAILGUN_URL: z.url().default('https://api.mailgun.net'),
+  MAILGUN_FROM: z.string().min(3).default('Distro Nation <no-reply@mg.distronation.com>'),
+  MAILGUN_TIMEOUT_MS: positiveInt.default(60_000),
+  /** How long after an ambiguous send attempt the events API is trusted to show it. */
+  MAILGUN_EVENTS_SETTLE_MS: nonNegativeInt.default(30_000),
+  /** Wait after a 429 when Mailgun's answer gives no Retry-After (mailgun.js hides response headers). */
+  MAILGUN_RATE_LIMIT_BACKOFF_MS: positiveInt.default(10_000),
+
+  FIRESTORE_PROJECT_ID: z.string().min(1).default('distro-nation-crm'),
+  /** host:port of a Firestore emulator; unset means the real Firestore with default credentials. */
+  FIRESTORE_EMULATOR_HOST: z
+    .string()
+    .regex(/^[^:\s]+:\d+$/, 'must be host:port')
+    .optional(),
+
+  SEND_BATCH_SIZE: positiveInt.max(1000, 'Mailgun accepts at most 1000 recipients per call').default(1000),
+  SEND_WINDOW: positiveInt.max(64).default(4),
+  SEND_RATE_PER_SECOND: positiveInt.default(500),
+  SEND_BATCHES_PER_RUN: positiveInt.max(2000).default(200),
+
+  WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(16),
+  WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export const CONFIG_KEYS = Object.keys(configSchema.shape) as Array<keyof Config>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment; throws ConfigError naming each bad variable. Empty strings count as unset. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = configSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
+    );
+  }
+  return parsed.data;
+}
+
+/** Like loadConfig, but for process entry points: print the problems and exit 1. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+/** Settings that must be present for a process that talks to the real services. */
+export function requireSetting<K extends keyof Config>(config: Config, key: K): NonNullable<Config[K]> {
+  const value = config[key];
+  if (value === undefined || value === null) {
+    throw new ConfigError([`${String(key)}: required but not set`]);
+  }
+  return value;
+}
+
+/** Send tuning a trigger applies when the caller gives none. */
+export function sendDefaults(config: Config): SendOptions {
+  return {
+    batchSize: config.SEND_BATCH_SIZE,
+    window: config.SEND_WINDOW,
+    ratePerSecond: config.SEND_RATE_PER_SECOND,
+    batchesPerRun: config.SEND_BATCHES_PER_RUN,
+  };
+}

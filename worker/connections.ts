@@ -1,0 +1,74 @@
+import { initializeApp, deleteApp, type App } from 'firebase-admin/app';
+import { getFirestore, type Firestore } from 'firebase-admin/firestore';
+import { NativeConnection } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import type { ActivityDeps } from '../activities/index.js';
+import { createMailgunGateway } from '../activities/mailgun.js';
+import { createPool } from '../db/pool.js';
+import { requireSetting, type Config } from './config.js';
+
+export interface FirestoreHandle {
+  firestore: Firestore;
+  close(): Promise<void>;
+}
+
+let appCounter = 0;
+
+/**
+ * A Firestore client for the configured project. With FIRESTORE_EMULATOR_HOST it
+ * talks to the emulator without credentials; otherwise it uses Application Default Credentials.
+ */
+export function connectFirestore(config: Pick<Config, 'FIRESTORE_PROJECT_ID' | 'FIRESTORE_EMULATOR_HOST'>): FirestoreHandle {
+  const app: App = initializeApp({ projectId: config.FIRESTORE_PROJECT_ID }, `campaigns-${process.pid}-${++appCounter}`);
+  const firestore = getFirestore(app);
+  if (config.FIRESTORE_EMULATOR_HOST) {
+    firestore.settings({ host: config.FIRESTORE_EMULATOR_HOST, ssl: false, ignoreUndefinedProperties: true });
+  } else {
+    firestore.settings({ ignoreUndefinedProperties: true });
+  }
+  return { firestore, close: () => deleteApp(app) };
+}
+
+export function databaseUrl(config: Config): string {
+  return requireSetting(config, 'DATABASE_URL');
+}
+
+export async function connectTemporal(config: Config): Promise<NativeConnection> {
+  return NativeConnection.connect({
+    address: config.TEMPORAL_ADDRESS,
+    ...(config.TEMPORAL_TLS || config.TEMPORAL_API_KEY ? { tls: true } : {}),
+    ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}),
+  });
+}
+
+export interface WorkerResources {
+  deps: ActivityDeps;
+  close(): Promise<void>;
+}
+
+/** Builds the activities' clients from configuration; the same code runs against real services and local stand-ins. */
+export function openActivityDeps(config: Config): WorkerResources {
+  const pool: Pool = createPool(databaseUrl(config), config.DATABASE_POOL_SIZE);
+  const firestore = connectFirestore(config);
+  const mailgun = createMailgunGateway({
+    apiKey: requireSetting(config, 'MAILGUN_API_KEY'),
+    domain: config.MAILGUN_DOMAIN,
+    url: config.MAILGUN_URL,
+    timeoutMs: config.MAILGUN_TIMEOUT_MS,
+  });
+  return {
+    deps: {
+      pool,
+      mailgun,
+      firestore: firestore.firestore,
+      mail: {
+        defaultFrom: config.MAILGUN_FROM,
+        eventsSettleMs: config.MAILGUN_EVENTS_SETTLE_MS,
+        rateLimitBackoffMs: config.MAILGUN_RATE_LIMIT_BACKOFF_MS,
+      },
+    },
+    async close() {
+      await Promise.allSettled([pool.end(), firestore.close()]);
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { campaignSend } from './campaign-send.js';
