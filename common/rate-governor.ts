@@ -3,6 +3,10 @@
  * rate-limits: the budget halves on every batch that met a 429 and recovers by
  * 10% of the configured rate per clean batch. Pure and clock-free (callers pass
  * `now`), so the workflow can use it with its deterministic time.
+ *
+ * Starts may run up to BURST_MS ahead of the exact schedule: Temporal timers
+ * fire with about a second's granularity, so pacing finer than that would cost
+ * a second per batch instead of milliseconds. The average still holds the rate.
  */
 
 export interface RateGovernorState {
@@ -14,6 +18,7 @@ export interface RateGovernorState {
 
 const MIN_FACTOR = 1 / 32;
 const RECOVERY_STEP = 0.1;
+export const BURST_MS = 1000;
 
 export class RateGovernor {
   private factor: number;
@@ -37,7 +42,7 @@ export class RateGovernor {
   }
 
   delayBeforeNext(now: number): number {
-    return Math.max(0, this.nextStartAt - now);
+    return Math.max(0, this.nextStartAt - BURST_MS - now);
   }
 
   /** A batch of `size` messages started at `now`: the next one waits its share of the budget. */
@@ -49,7 +54,7 @@ export class RateGovernor {
   observe(rateLimitedMs: number, now: number): void {
     if (rateLimitedMs > 0) {
       this.factor = Math.max(MIN_FACTOR, this.factor / 2);
-      this.nextStartAt = Math.max(this.nextStartAt, now + rateLimitedMs);
+      this.nextStartAt = Math.max(this.nextStartAt, now + BURST_MS + rateLimitedMs);
     } else {
       this.factor = Math.min(1, this.factor + RECOVERY_STEP);
     }

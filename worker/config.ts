@@ -51,6 +51,8 @@ const configSchema = z.object({
   SEND_BATCHES_PER_RUN: positiveInt.max(2000).default(200),
 
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(16),
+  /** A prebuilt workflow bundle (`npm run build:workflows`); unset bundles workflows/ at start (slower, more memory). */
+  WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
@@ -9,6 +12,7 @@ import { createPool } from '../../db/pool.js';
 import { loadConfig, sendDefaults, type Config } from '../../worker/config.js';
 import { connectFirestore, openActivityDeps, type FirestoreHandle } from '../../worker/connections.js';
 import { createWorker } from '../../worker/worker.js';
+import { bundleWorkflows } from '../../scripts/bundle-workflows.js';
 import type { MailgunServer } from '../standins/mailgun-server.js';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../standins/stack.js';
 
@@ -122,11 +126,27 @@ async function startInProcessWorker(config: Config): Promise<RunningWorker> {
   };
 }
 
+let bundle: Promise<string> | undefined;
+
+/** Child workers share one prebuilt workflow bundle, as production workers do. */
+function workflowBundle(): Promise<string> {
+  bundle ??= bundleWorkflows(join(mkdtempSync(join(tmpdir(), 'campaign-workflows-')), 'workflow-bundle.js'));
+  return bundle;
+}
+
+/** The command of `npm run worker` (node flags included), so tests run the worker exactly as documented. */
+function workerCommand(): string[] {
+  const pkg = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { scripts: { worker: string } };
+  const [node, ...args] = pkg.scripts.worker.split(/\s+/);
+  if (node !== 'node') throw new Error(`npm run worker should start with node: ${pkg.scripts.worker}`);
+  return args;
+}
+
 /** Runs worker/main.ts as its own process, as production does, and waits until it polls. */
 export async function spawnWorkerProcess(env: Record<string, string>): Promise<ChildWorker> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+  const child = spawn(process.execPath, workerCommand(), {
     cwd: projectRoot,
-    env: { ...process.env, ...env, LOG_LEVEL: 'info' },
+    env: { ...process.env, WORKFLOW_BUNDLE_PATH: await workflowBundle(), ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

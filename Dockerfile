@@ -1,0 +1,31 @@
+# The worker (and CLI) image. TypeScript runs directly through tsx, a production
+# dependency: there is no build step.
+FROM node:20-bookworm-slim
+
+ENV NODE_ENV=production
+WORKDIR /app
+
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+COPY tsconfig.json ./
+COPY common ./common
+COPY workflows ./workflows
+COPY activities ./activities
+COPY worker ./worker
+COPY client ./client
+COPY db ./db
+COPY bin ./bin
+COPY scripts/bundle-workflows.ts ./scripts/
+
+# Workflows are bundled once here, so workers start fast and skip webpack's memory peak.
+RUN node --import tsx scripts/bundle-workflows.ts /app/dist/workflow-bundle.js
+ENV WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
+
+# Sources stay root-owned and read-only to the process; tsx caches under /tmp.
+USER node
+
+# Exec form: node is PID 1 and gets SIGTERM itself, which starts the graceful shutdown.
+# Same flags as `npm run worker`: the worker's live data is a few batches, and an
+# uncapped heap balloons under load (see README, benchmark).
+CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=4", "--import", "tsx", "worker/main.ts"]
