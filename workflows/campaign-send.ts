@@ -59,12 +59,10 @@ const { projectProgress } = proxyActivities<Activities>({
  */
 export async function campaignSend(input: CampaignSendInput): Promise<CampaignSendResult> {
   const { campaignId, options } = input;
-  const carried = input.carried ?? (await beginSend(campaignId));
-  const total = carried.total;
-  const batchesTotal = batchCount(total, options.batchSize);
+  const carried = input.carried ?? initialState();
+  let { total, nextBatch, sent, failed, batchesDone, paused, cancelRequested } = carried;
+  let batchesTotal = batchCount(total, options.batchSize);
   const governor = new RateGovernor(options.ratePerSecond, carried.rate);
-
-  let { nextBatch, sent, failed, batchesDone, paused, cancelRequested } = carried;
   const inFlight = new Map<number, number>(); // batchNo -> recipients
   let startedThisRun = 0;
   /** A batch that failed in a way retrying cannot fix (e.g. the audience changed under it). */
@@ -141,6 +139,10 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   };
 
   try {
+    if (!input.carried) {
+      total = await freezeAudience();
+      batchesTotal = batchCount(total, options.batchSize);
+    }
     projector.request();
     while (nextBatch < batchesTotal && !cancelRequested && fatal === undefined) {
       await condition(() => cancelRequested || fatal !== undefined || (!paused && inFlight.size < options.window));
@@ -186,6 +188,17 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   await condition(allHandlersFinished);
   return { campaignId, status: outcome, total, sent, failed };
 
+  /** First run only: mark the campaign sending and freeze its audience; returns its size. */
+  async function freezeAudience(): Promise<number> {
+    statusChanged();
+    try {
+      return (await snapshotAudience(campaignId)).total;
+    } catch (error) {
+      if (!isCancellation(error)) await finish('failed');
+      throw error;
+    }
+  }
+
   async function finish(final: 'sent' | 'cancelled' | 'failed'): Promise<void> {
     finalStatus = final;
     statusChanged();
@@ -194,29 +207,17 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   }
 }
 
-/** First run only: mark the campaign sending and freeze its audience. */
-async function beginSend(campaignId: string): Promise<CarriedState> {
-  upsertSearchAttributes([{ key: CampaignStatusAttr, value: 'sending' }]);
-  try {
-    await setCampaignStatus(campaignId, 'sending');
-    const { total } = await snapshotAudience(campaignId);
-    return {
-      total,
-      nextBatch: 0,
-      sent: 0,
-      failed: 0,
-      batchesDone: 0,
-      paused: false,
-      cancelRequested: false,
-      rate: RateGovernor.initialState(),
-    };
-  } catch (error) {
-    if (!isCancellation(error)) {
-      upsertSearchAttributes([{ key: CampaignStatusAttr, value: 'failed' }]);
-      await CancellationScope.nonCancellable(() => setCampaignStatus(campaignId, 'failed')).catch(() => undefined);
-    }
-    throw error;
-  }
+function initialState(): CarriedState {
+  return {
+    total: 0,
+    nextBatch: 0,
+    sent: 0,
+    failed: 0,
+    batchesDone: 0,
+    paused: false,
+    cancelRequested: false,
+    rate: RateGovernor.initialState(),
+  };
 }
 
 /**
@@ -245,7 +246,10 @@ class LatestValueWriter {
     try {
       while (this.wanted) {
         this.wanted = false;
-        await CancellationScope.nonCancellable(this.write);
+        // Retries are the activity's; what still fails (e.g. the campaign row is gone) must not stop the send.
+        await CancellationScope.nonCancellable(this.write).catch((error: unknown) => {
+          log.error('background write failed', { error: String(error) });
+        });
       }
     } finally {
       this.running = false;

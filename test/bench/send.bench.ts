@@ -58,7 +58,7 @@ try {
   peak = Math.max(peak, peakRssMb(pid));
   clearInterval(sampler);
 
-  const lastAccepted = Math.max(...h.mailgun.accepted().map((m) => m.acceptedAt));
+  const lastAccepted = h.mailgun.accepted().reduce((latest, m) => Math.max(latest, m.acceptedAt), 0);
   const seconds = (lastAccepted - started) / 1000;
   const runs: number[] = [];
   for await (const run of h.temporal.workflow.list({ query: `WorkflowId = "${sendWorkflowId(campaignId)}"` })) {
