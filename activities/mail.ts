@@ -101,6 +101,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
       });
     }
     const marker = batchMarker(input.campaignId, input.batch.batchNo);
+    await ledger.countOutcomeCheck(pool, input.campaignId, input.batch.batchNo);
     const since = row.first_attempt_at ?? new Date(lastAttempt);
     return withHeartbeat(mailgun.findAccepted(firstRecipient, BATCH_MARKER_VARIABLE, marker, since));
   }

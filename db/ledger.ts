@@ -61,6 +61,11 @@ export async function markNotSent(
   await pool.query(sql.markLedgerNotSent, [campaignId, batchNo, error, retryAfterMs]);
 }
 
+/** Counts a look-up in Mailgun's events API, so operators can see which batches needed one. */
+export async function countOutcomeCheck(pool: Pool, campaignId: string, batchNo: number): Promise<void> {
+  await pool.query(sql.countOutcomeCheck, [campaignId, batchNo]);
+}
+
 /** The outcome is unknown; the row stays 'sending' so the next attempt asks Mailgun first. */
 export async function noteError(pool: Pool, campaignId: string, batchNo: number, error: string): Promise<void> {
   await pool.query(sql.noteLedgerError, [campaignId, batchNo, error]);

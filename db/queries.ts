@@ -102,6 +102,10 @@ export const sql = {
     UPDATE send_ledger SET state = 'pending', last_error = $3, rate_limited_ms = rate_limited_ms + $4
     WHERE campaign_id = $1 AND batch_no = $2 AND state = 'sending'`,
 
+  // $1 campaign id, $2 batch no
+  countOutcomeCheck: `
+    UPDATE send_ledger SET outcome_checks = outcome_checks + 1 WHERE campaign_id = $1 AND batch_no = $2`,
+
   // $1 campaign id, $2 batch no, $3 error
   noteLedgerError: `
     UPDATE send_ledger SET last_error = $3 WHERE campaign_id = $1 AND batch_no = $2`,

@@ -61,7 +61,8 @@ CREATE TABLE send_ledger (
   state              text NOT NULL DEFAULT 'pending'
                      CHECK (state IN ('pending', 'sending', 'accepted', 'failed')),
   mailgun_message_id text,
-  attempts           integer NOT NULL DEFAULT 0,
+  attempts           integer NOT NULL DEFAULT 0,   -- requests made to Mailgun
+  outcome_checks     integer NOT NULL DEFAULT 0,   -- times the events API was asked about an unknown outcome
   rate_limited_ms    bigint  NOT NULL DEFAULT 0,   -- total Retry-After waits Mailgun asked for
   last_error         text,
   created_at         timestamptz NOT NULL DEFAULT now(),
