@@ -83,7 +83,11 @@ function campaignFromOptions(opts: CreateOptions): NewCampaignInput {
 export function buildProgram(): Command {
   const program = new Command('dn-campaigns')
     .description('Distro Nation campaign pipeline: create campaigns and steer their sends')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      '\nCampaign commands: campaign create | show | send | progress | pause | resume | cancel (see campaign --help)',
+    );
 
   const campaign = program.command('campaign').description('create, send and steer campaigns');
 

@@ -31,6 +31,7 @@ export interface CampaignStats {
   total: number;
   sent: number;
   failed: number;
+  updatedAt: Date;
 }
 
 interface CampaignRow {

@@ -53,7 +53,7 @@ export const sql = {
     RETURNING id`,
 
   // $1 campaign id
-  selectStats: `SELECT total, sent, failed, updated_at FROM campaign_stats WHERE campaign_id = $1`,
+  selectStats: `SELECT total, sent, failed, updated_at AS "updatedAt" FROM campaign_stats WHERE campaign_id = $1`,
 
   // $1 campaign id, $2 first ordinal, $3 last ordinal
   selectBatchRecipients: `

@@ -46,19 +46,19 @@ async function main(): Promise<void> {
         dbFilename: `${dataDir}/temporal.db`,
         searchAttributes: CAMPAIGN_SEARCH_ATTRIBUTES.map((a) => ({ name: a.name, type: a.type })),
       });
-      stops.push(temporal.stop);
+      stops.push(() => temporal.stop());
       local.TEMPORAL_ADDRESS = temporal.address;
       notes.push(`Temporal UI:      ${temporal.uiUrl} (filter: CampaignType = "newsletter")`);
     }
     if (!given.DATABASE_URL) {
       const postgres = await startPostgres({ port: LOCAL.postgresPort, dataDir: `${dataDir}/postgres`, persistent: true });
-      stops.push(postgres.stop);
+      stops.push(() => postgres.stop());
       local.DATABASE_URL = postgres.url;
       if (postgres.url !== LOCAL_DATABASE_URL) notes.push(`PostgreSQL:       ${postgres.url}`);
     }
     if (!given.FIRESTORE_EMULATOR_HOST && !given.GOOGLE_APPLICATION_CREDENTIALS) {
       const firestore = await startFirestoreEmulator({ port: LOCAL.firestorePort });
-      stops.push(firestore.stop);
+      stops.push(() => firestore.stop());
       local.FIRESTORE_EMULATOR_HOST = firestore.host;
       notes.push(`Firestore:        emulator at ${firestore.host} (project ${firestore.projectId})`);
       local.FIRESTORE_PROJECT_ID = firestore.projectId;
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     await seedDemoUsers(config.DATABASE_URL);
 
     const resources = openActivityDeps(config);
-    stops.push(resources.close);
+    stops.push(() => resources.close());
     const connection = await connectTemporal(config);
     stops.push(() => connection.close());
     const worker = await createWorker(connection, config, resources.deps);

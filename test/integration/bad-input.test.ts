@@ -7,7 +7,7 @@ import { CampaignError } from '../../client/campaigns.js';
 import { InvalidInputError, type NewCampaignInput, type SendOptionsInput } from '../../client/validation.js';
 import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign } from '../../db/campaigns.js';
-import { startHarness, waitFor, type Harness, type RunningWorker } from '../helpers/harness.js';
+import { startHarness, type Harness, type RunningWorker } from '../helpers/harness.js';
 import { isEligible, seedUsers, type SeedProfile } from '../standins/seed.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -24,28 +24,8 @@ before(async () => {
 
 after(async () => {
   await worker?.stop();
-  await workerConnectionsClosed();
   await h?.stop();
 });
-
-/**
- * pg's Pool.end() resolves before its sockets have closed; stopping PostgreSQL at that moment makes the
- * worker's pool (which has no 'error' listener) raise an uncaught exception. Wait until only our own
- * connections are left.
- */
-async function workerConnectionsClosed(): Promise<void> {
-  if (!h) return;
-  await waitFor(
-    async () => {
-      const { rows } = await h.pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity
-         WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()`,
-      );
-      return (rows[0]?.n ?? 0) <= h.pool.totalCount - 1;
-    },
-    { timeoutMs: 30_000, what: "the worker's database connections to close" },
-  ).catch(() => undefined);
-}
 
 /** A predicate for assert.rejects: a CampaignError with this code whose message matches. */
 function campaignError(code: CampaignError['code'], message: RegExp) {

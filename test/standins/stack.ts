@@ -36,7 +36,7 @@ export interface LocalStack {
 type Stoppable = { stop(): Promise<void> };
 
 async function stopAll(services: Array<Stoppable | undefined>): Promise<void> {
-  await Promise.allSettled(services.map((service) => service?.stop()));
+  await Promise.allSettled(services.map((service) => service?.stop() ?? Promise.resolve()));
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
