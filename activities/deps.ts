@@ -9,6 +9,8 @@ export interface ActivityDeps {
   firestore: Firestore;
   mail: {
     defaultFrom: string;
+    /** The longest one Mailgun request may take; after that the attempt that made it can no longer be sending. */
+    requestTimeoutMs: number;
     /** How long after an ambiguous attempt Mailgun's events API is trusted to show it. */
     eventsSettleMs: number;
     /** Wait after a 429 that carries no retry hint. */

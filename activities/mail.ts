@@ -91,8 +91,10 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
     row: LedgerRow,
     firstRecipient: string,
   ): Promise<string | undefined> {
+    // The earlier attempt may belong to a worker that is still alive (say, one that missed its
+    // heartbeats), so wait until its request must have ended, then until Mailgun's events show it.
     const lastAttempt = row.last_attempt_at?.getTime() ?? 0;
-    const settlesIn = lastAttempt + mail.eventsSettleMs - Date.now();
+    const settlesIn = lastAttempt + mail.requestTimeoutMs + mail.eventsSettleMs - Date.now();
     if (settlesIn > 0) {
       throw ApplicationFailure.create({
         type: 'MailgunOutcomeUnknown',
@@ -107,7 +109,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
   }
 
   /** Records a failed attempt in the ledger and tells Temporal whether and when to try again. */
-  async function handleSendError(input: SendBatchInput, error: unknown): Promise<BatchOutcome> {
+  async function handleSendError(input: SendBatchInput, attempt: number, error: unknown): Promise<BatchOutcome> {
     const { campaignId, batch } = input;
     const failure = classifyMailgunError(error, mail.rateLimitBackoffMs);
     switch (failure.kind) {
@@ -117,7 +119,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
         return outcomeOf(batch, row);
       }
       case 'rate-limited':
-        await ledger.markNotSent(pool, campaignId, batch.batchNo, `429: ${failure.message}`, failure.retryAfterMs);
+        await ledger.markNotSent(pool, campaignId, batch.batchNo, `429: ${failure.message}`, failure.retryAfterMs, attempt);
         throw ApplicationFailure.create({
           type: 'MailgunRateLimited',
           message: `Mailgun rate limit; retrying in ${failure.retryAfterMs} ms`,
@@ -125,7 +127,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
         });
       case 'not-sent':
       case 'unauthorised':
-        await ledger.markNotSent(pool, campaignId, batch.batchNo, failure.message, 0);
+        await ledger.markNotSent(pool, campaignId, batch.batchNo, failure.message, 0, attempt);
         throw ApplicationFailure.retryable(failure.message, failure.kind === 'not-sent' ? 'MailgunUnreachable' : 'MailgunUnauthorised');
       case 'ambiguous':
         await ledger.noteError(pool, campaignId, batch.batchNo, failure.message);
@@ -157,12 +159,12 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
         }
       }
 
-      await ledger.markSending(pool, campaignId, batch.batchNo);
+      const attempt = await ledger.markSending(pool, campaignId, batch.batchNo);
       let messageId: string;
       try {
         messageId = await withHeartbeat(mailgun.sendBatch(message));
       } catch (error) {
-        return handleSendError(input, error);
+        return handleSendError(input, attempt, error);
       }
       await ledger.markAccepted(pool, campaignId, batch.batchNo, messageId);
       return outcomeOf(batch, { ...row, state: 'accepted' });

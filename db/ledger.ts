@@ -37,9 +37,12 @@ export async function ensureLedgerRow(pool: Pool, campaignId: string, batch: Bat
   return row;
 }
 
-export async function markSending(pool: Pool, campaignId: string, batchNo: number): Promise<void> {
-  const result = await pool.query(sql.markLedgerSending, [campaignId, batchNo]);
-  if (result.rowCount !== 1) throw new Error(`batch ${batchNo} of campaign ${campaignId} is already final`);
+/** Records that a request is about to go to Mailgun; returns this attempt's number. */
+export async function markSending(pool: Pool, campaignId: string, batchNo: number): Promise<number> {
+  const result = await pool.query<{ attempts: number }>(sql.markLedgerSending, [campaignId, batchNo]);
+  const row = result.rows[0];
+  if (!row) throw new Error(`batch ${batchNo} of campaign ${campaignId} is already final`);
+  return row.attempts;
 }
 
 export async function markAccepted(pool: Pool, campaignId: string, batchNo: number, messageId: string): Promise<void> {
@@ -57,8 +60,9 @@ export async function markNotSent(
   batchNo: number,
   error: string,
   retryAfterMs: number,
+  attempt: number,
 ): Promise<void> {
-  await pool.query(sql.markLedgerNotSent, [campaignId, batchNo, error, retryAfterMs]);
+  await pool.query(sql.markLedgerNotSent, [campaignId, batchNo, error, retryAfterMs, attempt]);
 }
 
 /** Counts a look-up in Mailgun's events API, so operators can see which batches needed one. */

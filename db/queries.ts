@@ -97,10 +97,11 @@ export const sql = {
     UPDATE campaign_stats s SET failed = s.failed + done.recipient_count, updated_at = now()
     FROM done WHERE s.campaign_id = done.campaign_id`,
 
-  // $1 campaign id, $2 batch no, $3 error, $4 retry-after ms Mailgun asked for
+  // $1 campaign id, $2 batch no, $3 error, $4 retry-after ms Mailgun asked for, $5 the attempt that failed.
+  // Only that attempt's own 'sending' may be undone: a later attempt may be sending by now.
   markLedgerNotSent: `
     UPDATE send_ledger SET state = 'pending', last_error = $3, rate_limited_ms = rate_limited_ms + $4
-    WHERE campaign_id = $1 AND batch_no = $2 AND state = 'sending'`,
+    WHERE campaign_id = $1 AND batch_no = $2 AND state = 'sending' AND attempts = $5`,
 
   // $1 campaign id, $2 batch no
   countOutcomeCheck: `

@@ -32,7 +32,7 @@ const configSchema = z.object({
   MAILGUN_DOMAIN: z.string().min(1).default('mg.distronation.com'),
   MAILGUN_URL: z.url().default('https://api.mailgun.net'),
   MAILGUN_FROM: z.string().min(3).default('Distro Nation <no-reply@mg.distronation.com>'),
-  MAILGUN_TIMEOUT_MS: positiveInt.default(60_000),
+  MAILGUN_TIMEOUT_MS: positiveInt.default(30_000),
   /** How long after an ambiguous send attempt the events API is trusted to show it. */
   MAILGUN_EVENTS_SETTLE_MS: nonNegativeInt.default(30_000),
   /** Wait after a 429 when Mailgun's answer gives no Retry-After (mailgun.js hides response headers). */

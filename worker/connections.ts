@@ -63,6 +63,7 @@ export function openActivityDeps(config: Config): WorkerResources {
       firestore: firestore.firestore,
       mail: {
         defaultFrom: config.MAILGUN_FROM,
+        requestTimeoutMs: config.MAILGUN_TIMEOUT_MS,
         eventsSettleMs: config.MAILGUN_EVENTS_SETTLE_MS,
         rateLimitBackoffMs: config.MAILGUN_RATE_LIMIT_BACKOFF_MS,
       },

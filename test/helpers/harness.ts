@@ -23,7 +23,7 @@ const TEST_SETTINGS: Record<string, string> = {
   // Our Mailgun stand-in records an accepted batch before it answers, so its events need no settling time.
   MAILGUN_EVENTS_SETTLE_MS: '0',
   MAILGUN_RATE_LIMIT_BACKOFF_MS: '300',
-  MAILGUN_TIMEOUT_MS: '10000',
+  MAILGUN_TIMEOUT_MS: '3000',
   LOG_LEVEL: 'warn',
   WORKER_SHUTDOWN_GRACE_MS: '5000',
 };
