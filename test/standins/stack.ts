@@ -1,6 +1,6 @@
 import { migrate } from '../../db/migrate.js';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../common/search-attributes.js';
-import { startFirestoreEmulator } from './firestore.js';
+import { startFirestoreEmulator, type FirestoreEmulator } from './firestore.js';
 import { createMailgunServer, type MailgunServer } from './mailgun-server.js';
 import { startPostgres } from './postgres.js';
 import { startTemporalDevServer, type TemporalDevServer, type TemporalDevServerOptions } from './temporal.js';
@@ -25,8 +25,7 @@ export interface LocalStackOptions {
 export interface LocalStack {
   temporal: TemporalDevServer;
   databaseUrl: string;
-  firestoreHost: string;
-  firestoreProjectId: string;
+  firestore: FirestoreEmulator;
   mailgun: MailgunServer | undefined;
   /** Environment a worker or CLI process needs to use this stack. */
   env: Record<string, string>;
@@ -79,8 +78,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   return {
     temporal: temporal.value,
     databaseUrl: postgres.value.url,
-    firestoreHost: firestore.value.host,
-    firestoreProjectId: firestore.value.projectId,
+    firestore: firestore.value,
     mailgun,
     env,
     stop,
