@@ -2,7 +2,7 @@ import { migrate } from '../../db/migrate.js';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../common/search-attributes.js';
 import { startFirestoreEmulator, type FirestoreEmulator } from './firestore.js';
 import { createMailgunServer, type MailgunServer } from './mailgun-server.js';
-import { startPostgres } from './postgres.js';
+import { startPostgres, type PostgresStandin } from './postgres.js';
 import { startTemporalDevServer, type TemporalDevServer, type TemporalDevServerOptions } from './temporal.js';
 
 /**
@@ -24,7 +24,7 @@ export interface LocalStackOptions {
 
 export interface LocalStack {
   temporal: TemporalDevServer;
-  databaseUrl: string;
+  postgres: PostgresStandin;
   firestore: FirestoreEmulator;
   mailgun: MailgunServer | undefined;
   /** Environment a worker or CLI process needs to use this stack. */
@@ -77,7 +77,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
   return {
     temporal: temporal.value,
-    databaseUrl: postgres.value.url,
+    postgres: postgres.value,
     firestore: firestore.value,
     mailgun,
     env,
