@@ -78,6 +78,13 @@ export class CampaignClient {
       throw new CampaignError(`campaign ${campaignId} has no content: set a subject and html or text first`, 'no-content');
     }
     const workflowId = sendWorkflowId(campaignId);
+    if (campaign.status !== 'draft') {
+      // Also covers sends whose workflow has aged out of Temporal's retention.
+      throw new CampaignError(
+        `campaign ${campaignId} has already been sent or is sending (status ${campaign.status}, ${workflowId})`,
+        'already-started',
+      );
+    }
     try {
       const handle = await this.temporal().workflow.start<typeof campaignSend>(CAMPAIGN_SEND_WORKFLOW, {
         workflowId,
