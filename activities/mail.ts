@@ -159,7 +159,13 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
         }
       }
 
-      const attempt = await ledger.markSending(pool, campaignId, batch.batchNo);
+      const attempt = await ledger.markSending(pool, campaignId, batch.batchNo, row);
+      if (attempt === undefined) {
+        throw ApplicationFailure.retryable(
+          `batch ${batch.batchNo}: another attempt changed the ledger meanwhile; the next attempt re-reads it`,
+          'LedgerChanged',
+        );
+      }
       let messageId: string;
       try {
         messageId = await withHeartbeat(mailgun.sendBatch(message));

@@ -37,12 +37,20 @@ export async function ensureLedgerRow(pool: Pool, campaignId: string, batch: Bat
   return row;
 }
 
-/** Records that a request is about to go to Mailgun; returns this attempt's number. */
-export async function markSending(pool: Pool, campaignId: string, batchNo: number): Promise<number> {
-  const result = await pool.query<{ attempts: number }>(sql.markLedgerSending, [campaignId, batchNo]);
-  const row = result.rows[0];
-  if (!row) throw new Error(`batch ${batchNo} of campaign ${campaignId} is already final`);
-  return row.attempts;
+/**
+ * Claims the next request to Mailgun for a batch, provided the row is still as
+ * `seen` (read by this attempt). Returns the attempt number, or undefined when
+ * another attempt got there first: an attempt Temporal gave up on may still be
+ * running, and only one of the two may send.
+ */
+export async function markSending(
+  pool: Pool,
+  campaignId: string,
+  batchNo: number,
+  seen: Pick<LedgerRow, 'state' | 'attempts'>,
+): Promise<number | undefined> {
+  const result = await pool.query<{ attempts: number }>(sql.markLedgerSending, [campaignId, batchNo, seen.state, seen.attempts]);
+  return result.rows[0]?.attempts;
 }
 
 export async function markAccepted(pool: Pool, campaignId: string, batchNo: number, messageId: string): Promise<void> {

@@ -11,7 +11,9 @@ export function createPool(
   max = 10,
   onIdleError: (error: Error) => void = (error) => console.warn(`database: idle connection lost: ${error.message}`),
 ): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max });
+  // A bounded connect time makes an unreachable database fail the activity (and Temporal retry it)
+  // instead of hanging it past its heartbeat.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 10_000 });
   pool.on('error', onIdleError);
   return pool;
 }

@@ -70,11 +70,12 @@ export const sql = {
     RETURNING state, attempts, mailgun_message_id, last_error, rate_limited_ms::int AS rate_limited_ms,
               first_ordinal, last_ordinal, first_attempt_at, last_attempt_at`,
 
-  // $1 campaign id, $2 batch no
+  // $1 campaign id, $2 batch no, $3 state and $4 attempts as this attempt read them.
+  // Compare-and-set: if another attempt moved the row meanwhile, nothing is updated.
   markLedgerSending: `
     UPDATE send_ledger SET state = 'sending', attempts = attempts + 1,
       first_attempt_at = coalesce(first_attempt_at, now()), last_attempt_at = now()
-    WHERE campaign_id = $1 AND batch_no = $2 AND state IN ('pending', 'sending')
+    WHERE campaign_id = $1 AND batch_no = $2 AND state = $3 AND attempts = $4 AND state IN ('pending', 'sending')
     RETURNING attempts`,
 
   // $1 campaign id, $2 batch no, $3 mailgun message id. Counts the batch as sent exactly once.
