@@ -13,7 +13,9 @@ import { loadConfig, sendDefaults, type Config } from '../../worker/config.js';
 import { connectFirestore, openActivityDeps, type FirestoreHandle } from '../../worker/connections.js';
 import { createWorker } from '../../worker/worker.js';
 import { bundleWorkflows } from '../../scripts/bundle-workflows.js';
+import { after, before } from 'node:test';
 import type { MailgunServer } from '../standins/mailgun-server.js';
+import { seedUsers, type SeedOptions, type SeedProfile } from '../standins/seed.js';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../standins/stack.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -183,4 +185,40 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+export interface FileHarness {
+  readonly h: Harness;
+  /** The seeded users, in id order. */
+  readonly profiles: SeedProfile[];
+}
+
+/**
+ * One harness for a whole test file: registers node:test hooks that start the
+ * stack, seed `users` users and (unless `worker: false`) an in-process worker
+ * before the first test, and stop everything after the last.
+ */
+export function harnessForFile(
+  options: LocalStackOptions & { settings?: Record<string, string>; users?: number; seed?: SeedOptions; worker?: boolean } = {},
+): FileHarness {
+  const { users = 0, seed, worker = true, ...harnessOptions } = options;
+  let harness: Harness | undefined;
+  let profiles: SeedProfile[] = [];
+  before(async () => {
+    harness = await startHarness(harnessOptions);
+    profiles = await seedUsers(harness.pool, users, seed);
+    if (worker) await harness.startWorker();
+  });
+  after(async () => {
+    await harness?.stop();
+  });
+  return {
+    get h() {
+      if (!harness) throw new Error('the harness starts in the before hook');
+      return harness;
+    },
+    get profiles() {
+      return profiles;
+    },
+  };
 }

@@ -1,31 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { CampaignError } from '../../client/campaigns.js';
 import { InvalidInputError, type NewCampaignInput, type SendOptionsInput } from '../../client/validation.js';
 import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign } from '../../db/campaigns.js';
-import { startHarness, type Harness, type RunningWorker } from '../helpers/harness.js';
-import { isEligible, seedUsers, type SeedProfile } from '../standins/seed.js';
+import { harnessForFile } from '../helpers/harness.js';
+import { isEligible } from '../standins/seed.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-let h: Harness;
-let worker: RunningWorker;
-let profiles: SeedProfile[];
-
-before(async () => {
-  h = await startHarness();
-  profiles = await seedUsers(h.pool, 20);
-  worker = await h.startWorker();
-});
-
-after(async () => {
-  await worker?.stop();
-  await h?.stop();
-});
+const file = harnessForFile({ users: 20 });
 
 /** A predicate for assert.rejects: a CampaignError with this code whose message matches. */
 function campaignError(code: CampaignError['code'], message: RegExp) {
@@ -47,7 +34,7 @@ function invalidInput(message: RegExp) {
 }
 
 async function count(sql: string, params: unknown[] = []): Promise<number> {
-  const result = await h.pool.query<{ n: string }>(sql, params);
+  const result = await file.h.pool.query<{ n: string }>(sql, params);
   return Number(result.rows[0]?.n);
 }
 
@@ -56,11 +43,11 @@ const campaignCount = () => count('SELECT count(*) AS n FROM campaigns');
 /** No send workflow exists for the campaign, and nothing of a send was written to Aurora. */
 async function assertNeverStarted(campaignId: string): Promise<void> {
   await assert.rejects(
-    h.temporal.workflow.getHandle(sendWorkflowId(campaignId)).describe(),
+    file.h.temporal.workflow.getHandle(sendWorkflowId(campaignId)).describe(),
     WorkflowNotFoundError,
     `no workflow ${sendWorkflowId(campaignId)} was started`,
   );
-  assert.equal((await findCampaign(h.pool, campaignId))?.status, 'draft');
+  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'draft');
   assert.equal(await count('SELECT count(*) AS n FROM campaign_recipients WHERE campaign_id = $1', [campaignId]), 0);
   assert.equal(await count('SELECT count(*) AS n FROM send_ledger WHERE campaign_id = $1', [campaignId]), 0);
 }
@@ -71,28 +58,28 @@ function withContent(name: string): NewCampaignInput {
 
 test('an unknown campaign id is refused as not-found by every operation, naming the id', async () => {
   const operations: Array<[string, () => Promise<unknown>]> = [
-    ['get', () => h.campaigns.get('999999')],
-    ['startSend', () => h.campaigns.startSend('999999')],
-    ['progress', () => h.campaigns.progress('999999')],
-    ['pause', () => h.campaigns.pause('999999')],
-    ['resume', () => h.campaigns.resume('999999')],
-    ['cancel', () => h.campaigns.cancel('999999')],
-    ['result', () => h.campaigns.result('999999')],
+    ['get', () => file.h.campaigns.get('999999')],
+    ['startSend', () => file.h.campaigns.startSend('999999')],
+    ['progress', () => file.h.campaigns.progress('999999')],
+    ['pause', () => file.h.campaigns.pause('999999')],
+    ['resume', () => file.h.campaigns.resume('999999')],
+    ['cancel', () => file.h.campaigns.cancel('999999')],
+    ['result', () => file.h.campaigns.result('999999')],
   ];
   for (const [name, run] of operations) {
     await assert.rejects(run(), campaignError('not-found', /\b999999\b/), name);
   }
-  await assert.rejects(h.temporal.workflow.getHandle(sendWorkflowId('999999')).describe(), WorkflowNotFoundError);
+  await assert.rejects(file.h.temporal.workflow.getHandle(sendWorkflowId('999999')).describe(), WorkflowNotFoundError);
 });
 
 test('a malformed campaign id is invalid input naming campaignId', async () => {
   for (const id of ['abc', '0', '-1', '1.5', '']) {
     for (const [name, run] of [
-      ['get', () => h.campaigns.get(id)],
-      ['startSend', () => h.campaigns.startSend(id)],
-      ['progress', () => h.campaigns.progress(id)],
-      ['pause', () => h.campaigns.pause(id)],
-      ['cancel', () => h.campaigns.cancel(id)],
+      ['get', () => file.h.campaigns.get(id)],
+      ['startSend', () => file.h.campaigns.startSend(id)],
+      ['progress', () => file.h.campaigns.progress(id)],
+      ['pause', () => file.h.campaigns.pause(id)],
+      ['cancel', () => file.h.campaigns.cancel(id)],
     ] as Array<[string, () => Promise<unknown>]>) {
       await assert.rejects(run(), invalidInput(/campaignId/), `${name}(${JSON.stringify(id)})`);
     }
@@ -100,10 +87,10 @@ test('a malformed campaign id is invalid input naming campaignId', async () => {
 });
 
 test('a campaign without content cannot be sent, and nothing of a send happens', async () => {
-  const campaignId = await h.campaigns.create({ name: 'No content yet', type: 'newsletter' });
-  await assert.rejects(h.campaigns.startSend(campaignId), campaignError('no-content', new RegExp(`\\b${campaignId}\\b`)));
+  const campaignId = await file.h.campaigns.create({ name: 'No content yet', type: 'newsletter' });
+  await assert.rejects(file.h.campaigns.startSend(campaignId), campaignError('no-content', new RegExp(`\\b${campaignId}\\b`)));
   await assertNeverStarted(campaignId);
-  assert.equal(h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId).length, 0);
+  assert.equal(file.h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId).length, 0);
 });
 
 test('invalid campaign input is refused naming the field, and nothing is written', async () => {
@@ -128,13 +115,13 @@ test('invalid campaign input is refused naming the field, and nothing is written
   ];
   for (const [what, input, field] of cases) {
     const rowsBefore = await campaignCount();
-    await assert.rejects(h.campaigns.create(input as NewCampaignInput), invalidInput(field), what);
+    await assert.rejects(file.h.campaigns.create(input as NewCampaignInput), invalidInput(field), what);
     assert.equal(await campaignCount(), rowsBefore, `${what}: no campaign row was written`);
   }
 });
 
 test('invalid send options are refused naming the option, and no workflow starts', async () => {
-  const campaignId = await h.campaigns.create(withContent('Bad options'));
+  const campaignId = await file.h.campaigns.create(withContent('Bad options'));
   const cases: Array<[SendOptionsInput, RegExp]> = [
     [{ batchSize: 1001 }, /options\.batchSize\b/],
     [{ window: 0 }, /options\.window\b/],
@@ -142,18 +129,18 @@ test('invalid send options are refused naming the option, and no workflow starts
     [{ ratePerSecond: -5 }, /options\.ratePerSecond\b/],
   ];
   for (const [options, field] of cases) {
-    await assert.rejects(h.campaigns.startSend(campaignId, options), invalidInput(field), JSON.stringify(options));
+    await assert.rejects(file.h.campaigns.startSend(campaignId, options), invalidInput(field), JSON.stringify(options));
   }
   await assertNeverStarted(campaignId);
 });
 
 test('steering a campaign that was created but never sent is not-started', async () => {
-  const campaignId = await h.campaigns.create(withContent('Never sent'));
+  const campaignId = await file.h.campaigns.create(withContent('Never sent'));
   for (const [name, run] of [
-    ['progress', () => h.campaigns.progress(campaignId)],
-    ['pause', () => h.campaigns.pause(campaignId)],
-    ['resume', () => h.campaigns.resume(campaignId)],
-    ['cancel', () => h.campaigns.cancel(campaignId)],
+    ['progress', () => file.h.campaigns.progress(campaignId)],
+    ['pause', () => file.h.campaigns.pause(campaignId)],
+    ['resume', () => file.h.campaigns.resume(campaignId)],
+    ['cancel', () => file.h.campaigns.cancel(campaignId)],
   ] as Array<[string, () => Promise<unknown>]>) {
     await assert.rejects(run(), campaignError('not-started', new RegExp(`\\b${campaignId}\\b`)), name);
   }
@@ -161,31 +148,31 @@ test('steering a campaign that was created but never sent is not-started', async
 });
 
 test('a campaign is sent once: a second start is refused, during and after the send', async () => {
-  const campaignId = await h.campaigns.create(withContent('Once only'));
-  const first = await h.campaigns.startSend(campaignId, { batchSize: 5, ratePerSecond: 100_000 });
+  const campaignId = await file.h.campaigns.create(withContent('Once only'));
+  const first = await file.h.campaigns.startSend(campaignId, { batchSize: 5, ratePerSecond: 100_000 });
   assert.equal(first.workflowId, sendWorkflowId(campaignId));
 
-  await assert.rejects(h.campaigns.startSend(campaignId), campaignError('already-started', new RegExp(`\\b${campaignId}\\b`)));
+  await assert.rejects(file.h.campaigns.startSend(campaignId), campaignError('already-started', new RegExp(`\\b${campaignId}\\b`)));
 
-  const audience = profiles.filter((p) => isEligible(p));
+  const audience = file.profiles.filter((p) => isEligible(p));
   assert.ok(audience.length > 10, 'the seed has an audience');
-  const result = await h.campaigns.result(campaignId);
+  const result = await file.h.campaigns.result(campaignId);
   assert.deepEqual(result, { campaignId, status: 'sent', total: audience.length, sent: audience.length, failed: 0 });
 
   // A finished campaign must not be sent again either.
-  await assert.rejects(h.campaigns.startSend(campaignId), campaignError('already-started', new RegExp(`\\b${campaignId}\\b`)));
-  const description = await h.temporal.workflow.getHandle(sendWorkflowId(campaignId)).describe();
+  await assert.rejects(file.h.campaigns.startSend(campaignId), campaignError('already-started', new RegExp(`\\b${campaignId}\\b`)));
+  const description = await file.h.temporal.workflow.getHandle(sendWorkflowId(campaignId)).describe();
   assert.equal(description.runId, first.runId, 'the workflow is still the first run');
 
-  const received = h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId).map((m) => m.recipient);
+  const received = file.h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId).map((m) => m.recipient);
   assert.deepEqual([...received].sort(), audience.map((p) => p.email).sort(), 'each recipient got the campaign exactly once');
-  assert.equal((await findCampaign(h.pool, campaignId))?.status, 'sent');
+  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'sent');
 });
 
 test('a worker with invalid configuration exits 1 naming each bad variable', async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
     cwd: projectRoot,
-    env: { ...process.env, ...h.env, SEND_BATCH_SIZE: '5000', DATABASE_URL: 'mysql://nope' },
+    env: { ...process.env, ...file.h.env, SEND_BATCH_SIZE: '5000', DATABASE_URL: 'mysql://nope' },
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: 120_000,
   });

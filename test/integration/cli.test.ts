@@ -2,30 +2,17 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign } from '../../db/campaigns.js';
-import { startHarness, type Harness, type RunningWorker } from '../helpers/harness.js';
-import { isEligible, seedUsers, type SeedProfile } from '../standins/seed.js';
+import { harnessForFile } from '../helpers/harness.js';
+import { isEligible } from '../standins/seed.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const execFileAsync = promisify(execFile);
 
-let h: Harness;
-let worker: RunningWorker;
-let profiles: SeedProfile[];
-
-before(async () => {
-  h = await startHarness();
-  profiles = await seedUsers(h.pool, 100);
-  worker = await h.startWorker();
-});
-
-after(async () => {
-  await worker?.stop();
-  await h?.stop();
-});
+const file = harnessForFile({ users: 100 });
 
 interface CliRun {
   code: number;
@@ -38,7 +25,7 @@ async function runCli(args: string[], extraEnv: Record<string, string> = {}): Pr
   try {
     const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', 'client/cli.ts', ...args], {
       cwd: projectRoot,
-      env: { ...process.env, ...h.env, ...extraEnv },
+      env: { ...process.env, ...file.h.env, ...extraEnv },
       timeout: 180_000,
       maxBuffer: 16 * 1024 * 1024,
     });
@@ -71,7 +58,7 @@ interface ShowOutput {
 }
 
 test('create, send --wait, show and progress a campaign from the command line', async () => {
-  const audience = profiles.filter((p) => isEligible(p, 'newsletter')).slice(0, 50);
+  const audience = file.profiles.filter((p) => isEligible(p, 'newsletter')).slice(0, 50);
   assert.equal(audience.length, 50, 'the seed has enough eligible users');
 
   const created = await runCli([
@@ -86,7 +73,7 @@ test('create, send --wait, show and progress a campaign from the command line', 
   assert.equal(created.code, 0, describeRun(created));
   const { campaignId } = JSON.parse(created.stdout) as { campaignId: string };
   assert.match(campaignId, /^[1-9]\d*$/);
-  const stored = await findCampaign(h.pool, campaignId);
+  const stored = await findCampaign(file.h.pool, campaignId);
   assert.equal(stored?.name, 'Demo');
   assert.equal(stored?.status, 'draft');
   assert.deepEqual(stored?.content, { subject: 'Hi %recipient.name%', text: 'Hello', html: undefined, from: undefined });
@@ -117,7 +104,7 @@ test('create, send --wait, show and progress a campaign from the command line', 
   assert.equal(shownProgress.sent, 50);
 
   // The people who got it are exactly the first 50 eligible users, once each, personalised.
-  const received = h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId);
+  const received = file.h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId);
   assert.deepEqual(received.map((m) => m.recipient).sort(), audience.map((p) => p.email).sort());
   const one = received.find((m) => m.recipient === audience[3]?.email);
   assert.equal(one?.subject, 'Hi %recipient.name%');
@@ -127,11 +114,11 @@ test('create, send --wait, show and progress a campaign from the command line', 
   const again = await runCli(['campaign', 'send', campaignId]);
   assert.equal(again.code, 1, describeRun(again));
   assert.match(again.stderr, /^error: .*already/m);
-  assert.equal(h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId).length, 50);
+  assert.equal(file.h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId).length, 50);
 });
 
 test('bad create arguments exit non-zero naming the problem, and create nothing', async () => {
-  const count = async () => Number((await h.pool.query<{ n: string }>('SELECT count(*) AS n FROM campaigns')).rows[0]?.n);
+  const count = async () => Number((await file.h.pool.query<{ n: string }>('SELECT count(*) AS n FROM campaigns')).rows[0]?.n);
   const rowsBefore = await count();
 
   const badType = await runCli(['campaign', 'create', '--type', 'bogus', '--name', 'x']);
@@ -170,7 +157,7 @@ test('sending an unknown or malformed campaign id exits 1 with a clear message',
   assert.equal(unknownProgress.code, 1, describeRun(unknownProgress));
   assert.match(unknownProgress.stderr, /campaign 424242 does not exist/);
 
-  await assert.rejects(h.temporal.workflow.getHandle(sendWorkflowId('424242')).describe(), WorkflowNotFoundError);
+  await assert.rejects(file.h.temporal.workflow.getHandle(sendWorkflowId('424242')).describe(), WorkflowNotFoundError);
 });
 
 test('an invalid configuration exits 1 naming the variable', async () => {

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { findCampaign, findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
 import { deliveryReport } from '../helpers/delivery.js';
-import { startHarness, waitFor, type Harness } from '../helpers/harness.js';
-import { seedUsers, type SeedProfile } from '../standins/seed.js';
+import { waitFor, harnessForFile } from '../helpers/harness.js';
 
 /**
  * The worker runs as its own process and dies for real: SIGKILL, no shutdown
@@ -13,64 +12,54 @@ import { seedUsers, type SeedProfile } from '../standins/seed.js';
  * worker is gone: the ambiguous case the send ledger and the events API resolve.
  */
 
-let h: Harness;
-let profiles: SeedProfile[];
-
-before(async () => {
-  h = await startHarness();
-  profiles = await seedUsers(h.pool, 6000, { mixed: false });
-});
-
-after(async () => {
-  await h?.stop();
-});
+const file = harnessForFile({ users: 6000, seed: { mixed: false }, worker: false });
 
 async function sentSoFar(campaignId: string): Promise<number> {
-  return (await findCampaignStats(h.pool, campaignId))?.sent ?? 0;
+  return (await findCampaignStats(file.h.pool, campaignId))?.sent ?? 0;
 }
 
 async function createCampaign(name: string): Promise<string> {
-  return h.campaigns.create({ name, type: 'financial', content: { subject: name, text: 'Your statement' }, audience: {} });
+  return file.h.campaigns.create({ name, type: 'financial', content: { subject: name, text: 'Your statement' }, audience: {} });
 }
 
 test('a worker killed twice mid-send (SIGKILL) and restarted: 0 duplicates, 0 missing', async () => {
-  h.mailgun.setRandomFaults({ slow: 0.5, slowDelayMs: 400, seed: 11 });
+  file.h.mailgun.setRandomFaults({ slow: 0.5, slowDelayMs: 400, seed: 11 });
   try {
     const campaignId = await createCampaign('crash');
-    let worker = await h.spawnWorker();
-    await h.campaigns.startSend(campaignId, { batchSize: 100, window: 4, ratePerSecond: 2000 });
+    let worker = await file.h.spawnWorker();
+    await file.h.campaigns.startSend(campaignId, { batchSize: 100, window: 4, ratePerSecond: 2000 });
 
     for (const threshold of [1200, 3600]) {
       await waitFor(async () => (await sentSoFar(campaignId)) >= threshold, { what: `${threshold} sent` });
       await worker.kill();
       assert.equal(worker.process.signalCode, 'SIGKILL');
-      worker = await h.spawnWorker();
+      worker = await file.h.spawnWorker();
     }
-    const result = await h.campaigns.result(campaignId);
+    const result = await file.h.campaigns.result(campaignId);
     await worker.stop();
 
     assert.deepEqual(result, { campaignId, status: 'sent', total: 6000, sent: 6000, failed: 0 });
-    const report = deliveryReport(h.mailgun, campaignId, profiles);
+    const report = deliveryReport(file.h.mailgun, campaignId, file.profiles);
     assert.equal(report.duplicates.length, 0, `duplicates: ${report.duplicates.slice(0, 5).join(', ')}`);
     assert.equal(report.missing.length, 0, `missing: ${report.missing.slice(0, 5).join(', ')}`);
     assert.equal(report.delivered, 6000);
-    assert.deepEqual(await ledgerSummary(h.pool, campaignId), [{ state: 'accepted', batches: 60, recipients: 6000 }]);
+    assert.deepEqual(await ledgerSummary(file.h.pool, campaignId), [{ state: 'accepted', batches: 60, recipients: 6000 }]);
     assert.equal(await sentSoFar(campaignId), 6000);
     // The kills interrupted batches in Mailgun's hands; their next attempt asked the events API first.
-    const { rows } = await h.pool.query<{ checked: number }>(
+    const { rows } = await file.h.pool.query<{ checked: number }>(
       'SELECT count(*)::int AS checked FROM send_ledger WHERE campaign_id = $1 AND outcome_checks > 0',
       [campaignId],
     );
     assert.ok((rows[0]?.checked ?? 0) > 0, 'at least one batch was interrupted by a kill and resolved');
   } finally {
-    h.mailgun.setRandomFaults(null);
+    file.h.mailgun.setRandomFaults(null);
   }
 });
 
 test('SIGTERM shuts the worker down gracefully (exit 0) and another worker finishes the send', async () => {
   const campaignId = await createCampaign('graceful');
-  const first = await h.spawnWorker();
-  await h.campaigns.startSend(campaignId, { batchSize: 100, window: 2, ratePerSecond: 1500 });
+  const first = await file.h.spawnWorker();
+  await file.h.campaigns.startSend(campaignId, { batchSize: 100, window: 2, ratePerSecond: 1500 });
   await waitFor(async () => (await sentSoFar(campaignId)) >= 500, { what: '500 sent' });
 
   await first.stop();
@@ -78,11 +67,11 @@ test('SIGTERM shuts the worker down gracefully (exit 0) and another worker finis
   const stalled = await sentSoFar(campaignId);
   assert.ok(stalled < 6000, 'the send was still running when the worker stopped');
 
-  const second = await h.spawnWorker();
-  const result = await h.campaigns.result(campaignId);
+  const second = await file.h.spawnWorker();
+  const result = await file.h.campaigns.result(campaignId);
   await second.stop();
   assert.equal(result.sent, 6000);
-  const report = deliveryReport(h.mailgun, campaignId, profiles);
+  const report = deliveryReport(file.h.mailgun, campaignId, file.profiles);
   assert.deepEqual([report.duplicates.length, report.missing.length], [0, 0]);
-  assert.equal((await findCampaign(h.pool, campaignId))?.status, 'sent');
+  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'sent');
 });

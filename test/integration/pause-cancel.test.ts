@@ -1,65 +1,51 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign, findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
 import { deliveryReport } from '../helpers/delivery.js';
-import { startHarness, waitFor, type Harness, type RunningWorker } from '../helpers/harness.js';
-import { seedUsers, type SeedProfile } from '../standins/seed.js';
+import { waitFor, harnessForFile } from '../helpers/harness.js';
 
-let h: Harness;
-let worker: RunningWorker;
-let profiles: SeedProfile[];
-
-before(async () => {
-  h = await startHarness();
-  profiles = await seedUsers(h.pool, 6000, { mixed: false });
-  worker = await h.startWorker();
-});
-
-after(async () => {
-  await worker?.stop();
-  await h?.stop();
-});
+const file = harnessForFile({ users: 6000, seed: { mixed: false } });
 
 // 6,000 recipients at 2,000/s in batches of 200: about three seconds of sending, time enough to steer.
 const SLOW = { batchSize: 200, window: 2, ratePerSecond: 2000 } as const;
 
 async function createCampaign(name: string): Promise<string> {
-  return h.campaigns.create({ name, type: 'newsletter', content: { subject: name, text: 'Hello %recipient.name%' }, audience: {} });
+  return file.h.campaigns.create({ name, type: 'newsletter', content: { subject: name, text: 'Hello %recipient.name%' }, audience: {} });
 }
 
 function acceptedFor(campaignId: string): number {
-  return h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId).length;
+  return file.h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId).length;
 }
 
 async function firestoreDoc(campaignId: string) {
-  return (await h.firestore.firestore.collection('campaigns').doc(campaignId).get()).data();
+  return (await file.h.firestore.firestore.collection('campaigns').doc(campaignId).get()).data();
 }
 
 /** No batch is left half-done, and Mailgun, the ledger and the stats agree on who was sent. */
 async function assertLedgerConsistent(campaignId: string): Promise<number> {
-  const ledger = await ledgerSummary(h.pool, campaignId);
+  const ledger = await ledgerSummary(file.h.pool, campaignId);
   assert.deepEqual(ledger.filter((row) => row.state !== 'accepted'), [], 'no pending, sending or failed batches');
   const acceptedRecipients = ledger.find((row) => row.state === 'accepted')?.recipients ?? 0;
-  assert.equal((await findCampaignStats(h.pool, campaignId))?.sent, acceptedRecipients);
+  assert.equal((await findCampaignStats(file.h.pool, campaignId))?.sent, acceptedRecipients);
   assert.equal(acceptedFor(campaignId), acceptedRecipients);
   return acceptedRecipients;
 }
 
 test('pause stops new batches; resume finishes the campaign with nobody skipped or sent twice', async () => {
   const campaignId = await createCampaign('pause-resume');
-  await h.campaigns.startSend(campaignId, SLOW);
-  await waitFor(async () => (await h.campaigns.progress(campaignId)).sent >= 1000, { what: '1000 sent' });
+  await file.h.campaigns.startSend(campaignId, SLOW);
+  await waitFor(async () => (await file.h.campaigns.progress(campaignId)).sent >= 1000, { what: '1000 sent' });
 
-  const paused = await h.campaigns.pause(campaignId);
+  const paused = await file.h.campaigns.pause(campaignId);
   assert.equal(paused.paused, true);
   assert.equal(paused.status, 'paused');
   // Batches already in flight finish; then nothing more moves.
   const settled = await waitFor(async () => {
-    const progress = await h.campaigns.progress(campaignId);
+    const progress = await file.h.campaigns.progress(campaignId);
     return progress.inFlight === 0 ? progress : undefined;
   }, { what: 'in-flight batches to finish' });
   const countAtPause = acceptedFor(campaignId);
@@ -67,53 +53,53 @@ test('pause stops new batches; resume finishes the campaign with nobody skipped 
   assert.ok(settled.sent < 6000, 'the pause landed before the end');
   await sleep(2000);
   assert.equal(acceptedFor(campaignId), countAtPause, 'no message was sent while paused');
-  assert.equal((await h.campaigns.progress(campaignId)).sent, countAtPause);
-  assert.equal((await findCampaign(h.pool, campaignId))?.status, 'paused');
+  assert.equal((await file.h.campaigns.progress(campaignId)).sent, countAtPause);
+  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'paused');
   await waitFor(async () => (await firestoreDoc(campaignId))?.['paused'] === true, { what: 'Firestore to show paused' });
 
-  const resumed = await h.campaigns.resume(campaignId);
+  const resumed = await file.h.campaigns.resume(campaignId);
   assert.equal(resumed.paused, false);
-  const result = await h.campaigns.result(campaignId);
+  const result = await file.h.campaigns.result(campaignId);
   assert.deepEqual(result, { campaignId, status: 'sent', total: 6000, sent: 6000, failed: 0 });
-  const report = deliveryReport(h.mailgun, campaignId, profiles);
+  const report = deliveryReport(file.h.mailgun, campaignId, file.profiles);
   assert.deepEqual([report.duplicates.length, report.missing.length, report.unexpected.length], [0, 0, 0]);
   assert.equal(await assertLedgerConsistent(campaignId), 6000);
-  assert.equal((await findCampaign(h.pool, campaignId))?.status, 'sent');
+  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'sent');
   assert.equal((await firestoreDoc(campaignId))?.['status'], 'sent');
 });
 
 test('cancel stops the send for good and leaves the ledger consistent', async () => {
   const campaignId = await createCampaign('cancel');
-  await h.campaigns.startSend(campaignId, SLOW);
-  await waitFor(async () => (await h.campaigns.progress(campaignId)).sent >= 1000, { what: '1000 sent' });
+  await file.h.campaigns.startSend(campaignId, SLOW);
+  await waitFor(async () => (await file.h.campaigns.progress(campaignId)).sent >= 1000, { what: '1000 sent' });
 
-  const cancelling = await h.campaigns.cancel(campaignId);
+  const cancelling = await file.h.campaigns.cancel(campaignId);
   assert.equal(cancelling.status, 'cancelled');
-  const result = await h.campaigns.result(campaignId);
+  const result = await file.h.campaigns.result(campaignId);
   assert.equal(result.status, 'cancelled');
   assert.ok(result.sent >= 1000 && result.sent < 6000, `sent ${result.sent} of 6000 before the cancel took hold`);
 
   const sent = await assertLedgerConsistent(campaignId);
   assert.equal(sent, result.sent);
-  const report = deliveryReport(h.mailgun, campaignId, profiles);
+  const report = deliveryReport(file.h.mailgun, campaignId, file.profiles);
   assert.equal(report.duplicates.length, 0);
   await sleep(1500);
   assert.equal(acceptedFor(campaignId), sent, 'nothing is sent after the cancel');
-  assert.equal((await findCampaign(h.pool, campaignId))?.status, 'cancelled');
+  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'cancelled');
   assert.equal((await firestoreDoc(campaignId))?.['status'], 'cancelled');
-  await assert.rejects(h.campaigns.startSend(campaignId), /already been sent or is sending/);
+  await assert.rejects(file.h.campaigns.startSend(campaignId), /already been sent or is sending/);
 });
 
 test('a cancel from Temporal itself (UI, temporal CLI) also lets in-flight batches land', async () => {
   const campaignId = await createCampaign('operator-cancel');
-  await h.campaigns.startSend(campaignId, SLOW);
-  await waitFor(async () => (await h.campaigns.progress(campaignId)).sent >= 600, { what: '600 sent' });
+  await file.h.campaigns.startSend(campaignId, SLOW);
+  await waitFor(async () => (await file.h.campaigns.progress(campaignId)).sent >= 600, { what: '600 sent' });
 
-  const handle = h.temporal.workflow.getHandle(sendWorkflowId(campaignId));
+  const handle = file.h.temporal.workflow.getHandle(sendWorkflowId(campaignId));
   await handle.cancel();
   await assert.rejects(handle.result(), (error: unknown) => error instanceof WorkflowFailedError);
   assert.equal((await handle.describe()).status.name, 'CANCELLED');
   const sent = await assertLedgerConsistent(campaignId);
   assert.ok(sent < 6000);
-  assert.equal((await findCampaign(h.pool, campaignId))?.status, 'cancelled');
+  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'cancelled');
 });

@@ -3,14 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../common/search-attributes.js';
 import { findCampaign, findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
 import { deliveryReport } from '../helpers/delivery.js';
-import { startHarness, waitFor, type Harness, type RunningWorker } from '../helpers/harness.js';
+import { harnessForFile, waitFor } from '../helpers/harness.js';
 import { startPostgres } from '../standins/postgres.js';
-import { seedUsers, type SeedProfile } from '../standins/seed.js';
 import { startTemporalDevServer } from '../standins/temporal.js';
 
 /**
@@ -20,31 +19,23 @@ import { startTemporalDevServer } from '../standins/temporal.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'campaign-restarts-'));
 const restarted: Array<{ stop(): Promise<void> }> = [];
-let h: Harness;
-let worker: RunningWorker;
-let profiles: SeedProfile[];
-
-before(async () => {
-  h = await startHarness({
-    postgres: { dataDir: join(dir, 'pg'), persistent: true },
-    temporal: { dbFilename: join(dir, 'temporal.db') },
-  });
-  profiles = await seedUsers(h.pool, 8000, { mixed: false });
-  worker = await h.startWorker();
+const file = harnessForFile({
+  users: 8000,
+  seed: { mixed: false },
+  postgres: { dataDir: join(dir, 'pg'), persistent: true },
+  temporal: { dbFilename: join(dir, 'temporal.db') },
 });
 
 after(async () => {
-  await worker?.stop();
   for (const service of restarted) await service.stop();
-  await h?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
 async function sendAndWaitFor(name: string, sentAtLeast: number): Promise<string> {
-  const campaignId = await h.campaigns.create({ name, type: 'newsletter', content: { subject: name, text: 'Hi' }, audience: {} });
-  await h.campaigns.startSend(campaignId, { batchSize: 100, window: 2, ratePerSecond: 2000 });
+  const campaignId = await file.h.campaigns.create({ name, type: 'newsletter', content: { subject: name, text: 'Hi' }, audience: {} });
+  await file.h.campaigns.startSend(campaignId, { batchSize: 100, window: 2, ratePerSecond: 2000 });
   const sent = await waitFor(async () => {
-    const now = (await findCampaignStats(h.pool, campaignId))?.sent ?? 0;
+    const now = (await findCampaignStats(file.h.pool, campaignId))?.sent ?? 0;
     return now >= sentAtLeast ? now : undefined;
   }, { what: `${sentAtLeast} sent` });
   assert.ok(sent < 8000, 'the restart lands mid-send');
@@ -52,19 +43,19 @@ async function sendAndWaitFor(name: string, sentAtLeast: number): Promise<string
 }
 
 async function assertEveryoneOnce(campaignId: string): Promise<void> {
-  const result = await h.campaigns.result(campaignId);
+  const result = await file.h.campaigns.result(campaignId);
   assert.deepEqual(result, { campaignId, status: 'sent', total: 8000, sent: 8000, failed: 0 });
-  const report = deliveryReport(h.mailgun, campaignId, profiles);
+  const report = deliveryReport(file.h.mailgun, campaignId, file.profiles);
   assert.equal(report.duplicates.length, 0, `duplicates: ${report.duplicates.slice(0, 5).join(', ')}`);
   assert.equal(report.missing.length, 0, `missing: ${report.missing.slice(0, 5).join(', ')}`);
-  assert.deepEqual(await ledgerSummary(h.pool, campaignId), [{ state: 'accepted', batches: 80, recipients: 8000 }]);
-  assert.equal((await findCampaign(h.pool, campaignId))?.status, 'sent');
+  assert.deepEqual(await ledgerSummary(file.h.pool, campaignId), [{ state: 'accepted', batches: 80, recipients: 8000 }]);
+  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'sent');
 }
 
 test('PostgreSQL stopped for two seconds mid-send and started again', async () => {
   const campaignId = await sendAndWaitFor('postgres restart', 1500);
-  const { port, dataDir } = h.stack.postgres;
-  await h.stack.postgres.stop();
+  const { port, dataDir } = file.h.stack.postgres;
+  await file.h.stack.postgres.stop();
   await sleep(2000);
   restarted.push(await startPostgres({ port, dataDir, persistent: true }));
   await assertEveryoneOnce(campaignId);
@@ -72,8 +63,8 @@ test('PostgreSQL stopped for two seconds mid-send and started again', async () =
 
 test('the Temporal server stopped mid-send and started again on its database', async () => {
   const campaignId = await sendAndWaitFor('temporal restart', 1500);
-  const port = Number(h.stack.temporal.address.split(':')[1]);
-  await h.stack.temporal.stop();
+  const port = Number(file.h.stack.temporal.address.split(':')[1]);
+  await file.h.stack.temporal.stop();
   await sleep(1000);
   restarted.push(
     await startTemporalDevServer({

@@ -1,67 +1,53 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign, findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
 import { deliveryReport } from '../helpers/delivery.js';
-import { startHarness, waitFor, type Harness, type RunningWorker } from '../helpers/harness.js';
-import { seedUsers, type SeedProfile } from '../standins/seed.js';
+import { waitFor, harnessForFile } from '../helpers/harness.js';
 
-let h: Harness;
-let worker: RunningWorker;
-let profiles: SeedProfile[];
-
-before(async () => {
-  h = await startHarness();
-  profiles = await seedUsers(h.pool, 14_000);
-  worker = await h.startWorker();
-});
-
-after(async () => {
-  await worker?.stop();
-  await h?.stop();
-});
+const file = harnessForFile({ users: 14_000 });
 
 test('a 10,000-recipient campaign reaches every eligible user exactly once and nobody else', async () => {
-  const campaignId = await h.campaigns.create({
+  const campaignId = await file.h.campaigns.create({
     name: 'November newsletter',
     type: 'newsletter',
     content: { subject: 'News for %recipient.name%', html: '<p>Hi %recipient.name%</p>', text: 'Hi %recipient.name%' },
     audience: { emailType: 'newsletter', limit: 10_000 },
   });
-  const started = await h.campaigns.startSend(campaignId, { batchSize: 1000, window: 4, ratePerSecond: 100_000 });
+  const started = await file.h.campaigns.startSend(campaignId, { batchSize: 1000, window: 4, ratePerSecond: 100_000 });
   assert.equal(started.workflowId, sendWorkflowId(campaignId));
 
-  const result = await h.campaigns.result(campaignId);
+  const result = await file.h.campaigns.result(campaignId);
   // The first 10,000 eligible users by id (the limit applies after the filters).
-  const eligible = profiles.filter((p) => p.status === 'active' && p.subscriptionStatus === 'subscribed' && !p.suppressed && p.emailTypes.includes('newsletter'));
+  const eligible = file.profiles.filter((p) => p.status === 'active' && p.subscriptionStatus === 'subscribed' && !p.suppressed && p.emailTypes.includes('newsletter'));
   const audience = eligible.slice(0, 10_000);
   assert.equal(audience.length, 10_000, 'the seed has enough eligible users');
   assert.deepEqual(result, { campaignId, status: 'sent', total: 10_000, sent: 10_000, failed: 0 });
 
-  const report = deliveryReport(h.mailgun, campaignId, audience, 'newsletter');
+  const report = deliveryReport(file.h.mailgun, campaignId, audience, 'newsletter');
   assert.equal(report.duplicates.length, 0, `duplicates: ${report.duplicates.slice(0, 5).join(', ')}`);
   assert.equal(report.missing.length, 0, `missing: ${report.missing.slice(0, 5).join(', ')}`);
   assert.equal(report.unexpected.length, 0, `unexpected: ${report.unexpected.slice(0, 5).join(', ')}`);
   assert.equal(report.delivered, 10_000);
   // Nobody unsubscribed, suppressed, inactive or without the newsletter type got anything.
-  const ineligible = new Set(profiles.filter((p) => !audience.includes(p)).map((p) => p.email));
-  assert.equal(h.mailgun.accepted().filter((m) => ineligible.has(m.recipient)).length, 0);
+  const ineligible = new Set(file.profiles.filter((p) => !audience.includes(p)).map((p) => p.email));
+  assert.equal(file.h.mailgun.accepted().filter((m) => ineligible.has(m.recipient)).length, 0);
 
   // Each recipient got their own personalisation and the batch marker.
-  const one = h.mailgun.accepted().find((m) => m.recipient === audience[17]?.email);
+  const one = file.h.mailgun.accepted().find((m) => m.recipient === audience[17]?.email);
   assert.equal((one?.recipientVariables as { name?: string } | undefined)?.name, audience[17]?.name);
   assert.match(one?.variables['dn_batch'] ?? '', new RegExp(`^${campaignId}:\\d+$`));
-  assert.ok(h.mailgun.acceptedBatches <= 10, 'at most 1000 recipients per Mailgun call');
+  assert.ok(file.h.mailgun.acceptedBatches <= 10, 'at most 1000 recipients per Mailgun call');
 
   // Aurora: status, stats and ledger agree.
-  assert.equal((await findCampaign(h.pool, campaignId))?.status, 'sent');
-  const stats = await findCampaignStats(h.pool, campaignId);
+  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'sent');
+  const stats = await findCampaignStats(file.h.pool, campaignId);
   assert.deepEqual({ total: stats?.total, sent: stats?.sent, failed: stats?.failed }, { total: 10_000, sent: 10_000, failed: 0 });
-  assert.deepEqual(await ledgerSummary(h.pool, campaignId), [{ state: 'accepted', batches: 10, recipients: 10_000 }]);
+  assert.deepEqual(await ledgerSummary(file.h.pool, campaignId), [{ state: 'accepted', batches: 10, recipients: 10_000 }]);
 
   // Firestore: the CRM's projection shows the final counts.
-  const doc = (await h.firestore.firestore.collection('campaigns').doc(campaignId).get()).data();
+  const doc = (await file.h.firestore.firestore.collection('campaigns').doc(campaignId).get()).data();
   assert.equal(doc?.['status'], 'sent');
   assert.deepEqual(doc?.['progress'], { total: 10_000, sent: 10_000, failed: 0, inFlight: 0, batchesTotal: 10, batchesDone: 10 });
   assert.ok(doc?.['updatedAt'], 'updatedAt is set');
@@ -70,7 +56,7 @@ test('a 10,000-recipient campaign reaches every eligible user exactly once and n
   const query = `CampaignId = "${campaignId}" AND CampaignType = "newsletter" AND CampaignStatus = "sent"`;
   await waitFor(
     async () => {
-      for await (const wf of h.temporal.workflow.list({ query })) if (wf.workflowId === sendWorkflowId(campaignId)) return true;
+      for await (const wf of file.h.temporal.workflow.list({ query })) if (wf.workflowId === sendWorkflowId(campaignId)) return true;
       return false;
     },
     { timeoutMs: 10_000, what: `a workflow matching ${query}` },
@@ -78,12 +64,12 @@ test('a 10,000-recipient campaign reaches every eligible user exactly once and n
 });
 
 test('a campaign whose audience is empty completes at once with nothing sent', async () => {
-  const campaignId = await h.campaigns.create({
+  const campaignId = await file.h.campaigns.create({
     name: 'Nobody',
     type: 'outreach',
     content: { subject: 'Hello', text: 'Hello' },
     audience: { emailType: 'no-such-type' },
   });
-  await h.campaigns.startSend(campaignId);
-  assert.deepEqual(await h.campaigns.result(campaignId), { campaignId, status: 'sent', total: 0, sent: 0, failed: 0 });
+  await file.h.campaigns.startSend(campaignId);
+  assert.deepEqual(await file.h.campaigns.result(campaignId), { campaignId, status: 'sent', total: 0, sent: 0, failed: 0 });
 });
