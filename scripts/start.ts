@@ -16,11 +16,11 @@ import { LOCAL_DATABASE_URL, loadConfigOrExit } from '../worker/config.js';
 import { connectTemporal, openActivityDeps } from '../worker/connections.js';
 import { createLogger, temporalLogger } from '../worker/logger.js';
 import { createWorker } from '../worker/worker.js';
-import { startFirestoreEmulator } from '../test/standins/firestore.js';
-import { createMailgunServer } from '../test/standins/mailgun-server.js';
-import { startPostgres } from '../test/standins/postgres.js';
-import { seedUsers } from '../test/standins/seed.js';
-import { startTemporalDevServer } from '../test/standins/temporal.js';
+import { startFirestoreEmulator } from '../local-stack/firestore.js';
+import { createMailgunServer } from '../local-stack/mailgun-server.js';
+import { startPostgres } from '../local-stack/postgres.js';
+import { seedUsers } from '../local-stack/seed.js';
+import { startTemporalDevServer } from '../local-stack/temporal.js';
 
 const dataDir = fileURLToPath(new URL('../.data', import.meta.url));
 const LOCAL = { temporalPort: 7233, uiPort: 8233, postgresPort: 55432, firestorePort: 8686, mailgunPort: 9025 };

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { sendWorkflowId } from '../../common/campaign.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { startHarness } from '../helpers/harness.js';
-import { seedUsers } from '../standins/seed.js';
+import { seedUsers } from '../../local-stack/seed.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,5 +1,5 @@
-import type { MailgunServer } from '../standins/mailgun-server.js';
-import { isEligible, type SeedProfile } from '../standins/seed.js';
+import type { MailgunServer } from '../../local-stack/mailgun-server.js';
+import { isEligible, type SeedProfile } from '../../local-stack/seed.js';
 
 export interface DeliveryReport {
   expected: number;

@@ -14,9 +14,9 @@ import { connectFirestore, openActivityDeps, type FirestoreHandle } from '../../
 import { createWorker } from '../../worker/worker.js';
 import { bundleWorkflows } from '../../scripts/bundle-workflows.js';
 import { after, before } from 'node:test';
-import type { MailgunServer } from '../standins/mailgun-server.js';
-import { seedUsers, type SeedOptions, type SeedProfile } from '../standins/seed.js';
-import { startLocalStack, type LocalStack, type LocalStackOptions } from '../standins/stack.js';
+import type { MailgunServer } from '../../local-stack/mailgun-server.js';
+import { seedUsers, type SeedOptions, type SeedProfile } from '../../local-stack/seed.js';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local-stack/stack.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -8,7 +8,7 @@ import { InvalidInputError, type NewCampaignInput, type SendOptionsInput } from 
 import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign } from '../../db/campaigns.js';
 import { harnessForFile } from '../helpers/harness.js';
-import { isEligible } from '../standins/seed.js';
+import { isEligible } from '../../local-stack/seed.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -7,7 +7,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign } from '../../db/campaigns.js';
 import { harnessForFile } from '../helpers/harness.js';
-import { isEligible } from '../standins/seed.js';
+import { isEligible } from '../../local-stack/seed.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const execFileAsync = promisify(execFile);

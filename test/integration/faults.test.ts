@@ -5,7 +5,7 @@ import { findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { harnessForFile } from '../helpers/harness.js';
-import { seedUsers } from '../standins/seed.js';
+import { seedUsers } from '../../local-stack/seed.js';
 
 const file = harnessForFile({ users: 6500 });
 

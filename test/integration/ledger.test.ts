@@ -6,8 +6,8 @@ import { findCampaignStats, insertCampaign, snapshotAudience } from '../../db/ca
 import * as ledger from '../../db/ledger.js';
 import { migrate } from '../../db/migrate.js';
 import { createPool } from '../../db/pool.js';
-import { startPostgres, type PostgresStandin } from '../standins/postgres.js';
-import { seedUsers } from '../standins/seed.js';
+import { startPostgres, type PostgresStandin } from '../../local-stack/postgres.js';
+import { seedUsers } from '../../local-stack/seed.js';
 
 /** The send ledger's transitions against a real PostgreSQL: each batch is counted once, and only one attempt may send. */
 

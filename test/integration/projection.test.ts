@@ -4,7 +4,7 @@ import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign, findCampaignStats } from '../../db/campaigns.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
-import { startFirestoreEmulator, type FirestoreEmulator } from '../standins/firestore.js';
+import { startFirestoreEmulator, type FirestoreEmulator } from '../../local-stack/firestore.js';
 
 /** Aurora is the truth and Firestore a projection: losing Firestore slows the projection, never the send. */
 

@@ -9,8 +9,8 @@ import { findCampaign, findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
-import { startPostgres } from '../standins/postgres.js';
-import { startTemporalDevServer } from '../standins/temporal.js';
+import { startPostgres } from '../../local-stack/postgres.js';
+import { startTemporalDevServer } from '../../local-stack/temporal.js';
 
 /**
  * PostgreSQL and the Temporal server are stopped mid-send and started again on

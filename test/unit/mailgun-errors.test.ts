@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { classifyMailgunError } from '../../activities/mailgun-errors.js';
 
-// Shapes measured from mailgun.js 14 against a local server (see test/standins/mailgun-server.ts).
+// Shapes measured from mailgun.js 14 against a local server (see local-stack/mailgun-server.ts).
 const apiError = (status: number, message: string, details: string) => ({ type: 'MailgunAPIError', status, message, details });
 
 test('a refused connection is reported by mailgun.js as status 400 but means nothing was sent', () => {

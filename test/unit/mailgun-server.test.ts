@@ -1,7 +1,7 @@
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import Mailgun from 'mailgun.js';
-import { createMailgunServer, type MailgunServer } from '../standins/mailgun-server.js';
+import { createMailgunServer, type MailgunServer } from '../../local-stack/mailgun-server.js';
 
 const DOMAIN = 'mg.example.test';
 

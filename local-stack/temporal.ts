@@ -10,7 +10,7 @@ import { TestWorkflowEnvironment, type EphemeralServerExecutable } from '@tempor
 import { freePort, isPortFree } from './ports.js';
 
 const execFileAsync = promisify(execFile);
-const projectRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const projectRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 
 /** Names as the temporal CLI spells them (`--search-attribute Name=Keyword`) or as the SDK does (`KEYWORD`). */
 export type CliSearchAttributeType = 'Text' | 'Keyword' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';

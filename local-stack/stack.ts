@@ -1,5 +1,5 @@
-import { migrate } from '../../db/migrate.js';
-import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../common/search-attributes.js';
+import { migrate } from '../db/migrate.js';
+import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { startFirestoreEmulator, type FirestoreEmulator } from './firestore.js';
 import { createMailgunServer, type MailgunServer } from './mailgun-server.js';
 import { startPostgres, type PostgresStandin } from './postgres.js';

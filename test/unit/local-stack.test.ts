@@ -10,10 +10,10 @@ import { Client } from '@temporalio/client';
 import { deleteApp, initializeApp } from 'firebase-admin/app';
 import { FieldValue, Timestamp, getFirestore } from 'firebase-admin/firestore';
 import pg from 'pg';
-import { startFirestoreEmulator } from '../standins/firestore.js';
-import { freePort, isPortFree } from '../standins/ports.js';
-import { startPostgres } from '../standins/postgres.js';
-import { resolveTemporalCli, startTemporalDevServer } from '../standins/temporal.js';
+import { startFirestoreEmulator } from '../../local-stack/firestore.js';
+import { freePort, isPortFree } from '../../local-stack/ports.js';
+import { startPostgres } from '../../local-stack/postgres.js';
+import { resolveTemporalCli, startTemporalDevServer } from '../../local-stack/temporal.js';
 
 async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
