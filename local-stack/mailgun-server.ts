@@ -4,8 +4,22 @@ import type { AddressInfo } from 'node:net';
 import busboy from 'busboy';
 
 /**
- * A Mailgun-compatible HTTP stand-in: `POST /v3/:domain/messages` (multipart or urlencoded, as sent by
- * mailgun.js) and `GET /v3/:domain/events[/:pageToken]`, with scripted and seeded-random fault injection.
+ * A Mailgun-compatible HTTP stand-in, with scripted and seeded-random fault injection on sends.
+ *
+ * - `POST /v3/:domain/messages`: send (multipart or urlencoded, as mailgun.js sends it). Validated like Mailgun:
+ *   every `to` address (bare, `Name <addr>`, or comma-separated lists of those) must be a valid mailbox, at most
+ *   1000 recipients, `recipient-variables` a JSON object. `o:testmode=yes` accepts and logs the message without
+ *   delivering it: it shows in the events and Logs APIs (`flags['is-test-mode']`), not in `accepted()` or the counts.
+ * - `GET /v3/:domain/events[/:pageToken]`: the deprecated events API (`begin`/`end`, `ascending`, `limit`,
+ *   `recipient`, `event`); pages through `paging.next` URLs.
+ * - `POST /v1/analytics/logs`: the Logs API, with the JSON body mailgun.js's `logs.list()` sends: `start` (required)
+ *   and `end` as RFC 2822 dates, `events`, `filter.AND` on `domain`, `recipient` or `message-id` with `=` or `!=`,
+ *   `pagination: { sort: 'timestamp:asc' | 'timestamp:desc', limit, token }` (`pagination.next` is the next token).
+ *   Items are `accepted` events with `user-variables` as a JSON string.
+ *
+ * All endpoints require HTTP Basic auth `api:KEY`. Only `accepted` events exist. Like Mailgun's eventually
+ * consistent store, both event APIs show a message only `eventsLagMs` after it was accepted (default 0), while
+ * `accepted()`, `acceptedCount` and `countsByRecipient()` are the immediate ground truth.
  */
 
 export interface MailgunServerOptions {
@@ -15,6 +29,11 @@ export interface MailgunServerOptions {
   host?: string;
   /** Default 0 (a free port chosen by the OS). */
   port?: number;
+  /**
+   * How long after its acceptance a message becomes visible to the events and Logs APIs, like Mailgun's
+   * eventually consistent event store. Default 0 (immediately). See `setEventsLag`.
+   */
+  eventsLagMs?: number;
 }
 
 export type Fault =
@@ -63,21 +82,30 @@ export interface MailgunServer {
   /** `http://host:port`; throws before `start()`. */
   readonly url: string;
   readonly apiKey: string;
-  /** Every accepted recipient, in acceptance order. Materialised lazily; prefer `acceptedCount` for polling. */
+  /**
+   * Every accepted recipient, in acceptance order. Materialised lazily; prefer `acceptedCount` for polling.
+   * Immediate (not subject to `eventsLagMs`); test-mode sends are not deliveries and never appear here.
+   */
   accepted(): readonly AcceptedMessage[];
-  /** Number of accepted recipients (cheap). */
+  /** Number of accepted recipients (cheap). Excludes test mode. */
   readonly acceptedCount: number;
-  /** A fresh copy: recipient address (as sent) → number of times it was accepted. */
+  /** A fresh copy: recipient address (as sent) → number of times it was accepted. Excludes test mode. */
   countsByRecipient(): Map<string, number>;
   /** HTTP requests received on the messages endpoint, whatever their outcome. */
   readonly requests: number;
-  /** Send requests whose recipients were recorded (including `accept-then-drop`). */
+  /** Send requests whose recipients were recorded (including `accept-then-drop`), test mode excluded. */
   readonly acceptedBatches: number;
+  /** Recipients accepted in test mode (`o:testmode`): logged in the event APIs, not delivered, not counted above. */
+  readonly testModeMessages: number;
+  /** Current lag of the events and Logs APIs behind acceptance, in ms. */
+  readonly eventsLagMs: number;
+  /** Changes the lag (ms ≥ 0). A visibility cut-off (`acceptedAt <= now - lag`), so it applies to earlier messages too. */
+  setEventsLag(ms: number): void;
   readonly faultsInjected: Readonly<Record<FaultKind, number>>;
   /** Queue faults consumed, in order, by the next send requests. They take precedence over random faults. */
   injectFaults(...faults: Fault[]): void;
   setRandomFaults(config: RandomFaultConfig | null): void;
-  /** Clears records, counters, queued and random faults. */
+  /** Clears records, counters, queued and random faults, and restores the constructor's `eventsLagMs`. */
   reset(): void;
 }
 
@@ -89,7 +117,10 @@ const MAX_RECIPIENTS = 1000;
 const MAX_FIELD_BYTES = 25 * 1024 * 1024;
 const DEFAULT_EVENTS_LIMIT = 100;
 const MAX_EVENTS_LIMIT = 300;
-const ADDRESS = /^[^\s@<>,]+@[^\s@<>,]+$/;
+const DEFAULT_LOGS_LIMIT = 100;
+const MAX_LOGS_LIMIT = 1000;
+const MAX_JSON_BYTES = 1024 * 1024;
+const INVALID_TO = 'to parameter is not a valid address. please check documentation';
 
 /** What one accepted API call shares among its recipients, stored once. */
 interface Batch {
@@ -100,6 +131,8 @@ interface Batch {
   readonly text: string | undefined;
   readonly html: string | undefined;
   readonly variables: Readonly<Record<string, string>>;
+  /** Sent with `o:testmode`: logged, not delivered. */
+  readonly testMode: boolean;
   readonly acceptedAt: number;
 }
 
@@ -137,13 +170,23 @@ class MailgunStandIn implements MailgunServer {
   private server: Server | undefined;
   private baseUrl: string | undefined;
 
+  /** What the event APIs serve: every accepted recipient, test mode included, in acceptance (and time) order. */
   private records: RecipientRecord[] = [];
+  /** Indices into `records`, ascending: by lower-cased recipient, by domain. */
   private byRecipient = new Map<string, number[]>();
   private byDomain = new Map<string, number[]>();
+  /** Message-Id without angle brackets → its recipients' records, which are contiguous: `[first, end)`. */
+  private byMessageId = new Map<string, { first: number; end: number }>();
   private counts = new Map<string, number>();
   private materialized: AcceptedMessage[] = [];
+  /** `records` up to here have been considered for `materialized`. */
+  private materializedUpTo = 0;
+  private deliveredCount = 0;
+  private testModeCount = 0;
   private generation = 0;
   private messageSeq = 0;
+  private readonly initialLagMs: number;
+  private lagMs: number;
 
   private requestCount = 0;
   private batchCount = 0;
@@ -156,6 +199,8 @@ class MailgunStandIn implements MailgunServer {
     this.apiKey = options.apiKey ?? 'test-key';
     this.host = options.host ?? '127.0.0.1';
     this.port = options.port ?? 0;
+    this.initialLagMs = validLag(options.eventsLagMs ?? 0);
+    this.lagMs = this.initialLagMs;
   }
 
   get url(): string {
@@ -172,7 +217,19 @@ class MailgunStandIn implements MailgunServer {
   }
 
   get acceptedCount(): number {
-    return this.records.length;
+    return this.deliveredCount;
+  }
+
+  get testModeMessages(): number {
+    return this.testModeCount;
+  }
+
+  get eventsLagMs(): number {
+    return this.lagMs;
+  }
+
+  setEventsLag(ms: number): void {
+    this.lagMs = validLag(ms);
   }
 
   get faultsInjected(): Readonly<Record<FaultKind, number>> {
@@ -207,8 +264,9 @@ class MailgunStandIn implements MailgunServer {
   }
 
   accepted(): readonly AcceptedMessage[] {
-    for (let i = this.materialized.length; i < this.records.length; i++) {
-      this.materialized.push(toAcceptedMessage(this.records[i] as RecipientRecord));
+    for (; this.materializedUpTo < this.records.length; this.materializedUpTo++) {
+      const record = this.records[this.materializedUpTo] as RecipientRecord;
+      if (!record.batch.testMode) this.materialized.push(toAcceptedMessage(record));
     }
     return this.materialized;
   }
@@ -234,8 +292,13 @@ class MailgunStandIn implements MailgunServer {
     this.records = [];
     this.byRecipient = new Map();
     this.byDomain = new Map();
+    this.byMessageId = new Map();
     this.counts = new Map();
     this.materialized = [];
+    this.materializedUpTo = 0;
+    this.deliveredCount = 0;
+    this.testModeCount = 0;
+    this.lagMs = this.initialLagMs;
     this.generation++;
     this.requestCount = 0;
     this.batchCount = 0;
@@ -258,6 +321,10 @@ class MailgunStandIn implements MailgunServer {
       if (!this.authorized(req)) return respondUnauthorized(res);
       const cursor = events[2] === undefined ? cursorFromQuery(url.searchParams) : decodeCursor(events[2]);
       return respondJson(res, 200, this.eventsPage(decodeURIComponent(events[1]), cursor));
+    }
+    if (/^\/v1\/analytics\/logs\/?$/.test(url.pathname) && req.method === 'POST') {
+      if (!this.authorized(req)) return drainThen(req, () => respondUnauthorized(res));
+      return respondJson(res, 200, this.logsPage(parseLogsQuery(await readJson(req), Date.now())));
     }
     return drainThen(req, () => respondJson(res, 404, { message: 'Not Found' }));
   }
@@ -334,13 +401,17 @@ class MailgunStandIn implements MailgunServer {
       text: send.text,
       html: send.html,
       variables: send.variables,
+      testMode: send.testMode,
       acceptedAt,
     };
+    const first = this.records.length;
     for (const recipient of send.recipients) {
       const own = send.recipientVariables?.[recipient];
       this.addRecord({ recipient, batch, recipientVariables: isPlainObject(own) ? own : undefined });
     }
-    this.batchCount++;
+    this.byMessageId.set(bareMessageId(messageId), { first, end: this.records.length });
+    if (send.testMode) this.testModeCount += send.recipients.length;
+    else this.batchCount++;
     return messageId;
   }
 
@@ -348,12 +419,23 @@ class MailgunStandIn implements MailgunServer {
     const index = this.records.push(record) - 1;
     appendIndex(this.byRecipient, record.recipient.toLowerCase(), index);
     appendIndex(this.byDomain, record.batch.domain, index);
+    if (record.batch.testMode) return;
+    this.deliveredCount++;
     this.counts.set(record.recipient, (this.counts.get(record.recipient) ?? 0) + 1);
+  }
+
+  private readonly timeOf = (index: number): number => (this.records[index] as RecipientRecord).batch.acceptedAt;
+
+  /** The latest acceptance time the event APIs may show yet (inclusive). */
+  private visibleUntil(): number {
+    return Date.now() - this.lagMs;
   }
 
   private eventsPage(domain: string, cursor: EventsCursor): EventsResponseBody {
     const candidates = this.candidates(domain, cursor);
-    const { lo, hi } = timeRange(candidates, (i) => (this.records[i] as RecipientRecord).batch.acceptedAt, cursor);
+    const visible = this.visibleUntil();
+    const endMs = cursor.endMs === undefined ? visible : Math.min(cursor.endMs, visible);
+    const { lo, hi } = timeRange(candidates, this.timeOf, cursor.beginMs, endMs);
     const start = cursor.pos ?? (cursor.asc ? lo : hi - 1);
     const step = cursor.asc ? 1 : -1;
     const items: EventItem[] = [];
@@ -384,22 +466,145 @@ class MailgunStandIn implements MailgunServer {
     const { recipient, batch } = this.records[index] as RecipientRecord;
     return {
       event: 'accepted',
-      id: `${this.generation.toString(36)}-${index.toString(36)}`,
+      id: this.eventId(index),
       timestamp: batch.acceptedAt / 1000,
       'log-level': 'info',
       method: 'HTTP',
       recipient,
-      'recipient-domain': recipient.slice(recipient.lastIndexOf('@') + 1),
+      'recipient-domain': recipientDomain(recipient),
       tags: [],
       envelope: { sender: batch.from, targets: recipient, transport: 'smtp' },
-      flags: { 'is-authenticated': true, 'is-test-mode': false, 'is-routed': false, 'is-system-test': false },
-      // Real Mailgun reports the Message-Id header without the angle brackets the send response has.
-      message: {
-        headers: { 'message-id': batch.messageId.slice(1, -1), to: recipient, from: batch.from, subject: batch.subject },
-        attachments: [],
-        size: (batch.text?.length ?? 0) + (batch.html?.length ?? 0),
-      },
+      flags: { 'is-authenticated': true, 'is-test-mode': batch.testMode, 'is-routed': false, 'is-system-test': false },
+      message: messageInfo(recipient, batch),
       'user-variables': batch.variables,
+    };
+  }
+
+  /** The same event has the same id in both APIs. */
+  private eventId(index: number): string {
+    return `${this.generation.toString(36)}-${index.toString(36)}`;
+  }
+
+  private logsPage(query: LogsQuery): LogsResponseBody {
+    const token = query.token === undefined ? undefined : this.decodeLogsToken(query.token, query.asc);
+    const body: LogsResponseBody = {
+      start: rfc2822(query.startMs),
+      end: rfc2822(query.endMs),
+      items: [],
+      pagination: {},
+      aggregates: { all: 0 },
+    };
+    if (!query.accepted) {
+      if (query.includeTotals) body.pagination.total = 0;
+      return body;
+    }
+
+    const { candidates, residual } = this.logsCandidates(query.conditions);
+    const { lo, hi } = timeRange(candidates, this.timeOf, query.startMs, Math.min(query.endMs, this.visibleUntil()));
+    const at = (pos: number): number => candidates.at(pos) as number;
+    const matches = (pos: number): boolean => {
+      const record = this.records[at(pos)] as RecipientRecord;
+      return residual.every((condition) => matchesCondition(record, condition));
+    };
+
+    // A token names the last record index returned; candidates ascend by index, so find where to resume.
+    let pos: number;
+    if (token === undefined) pos = query.asc ? lo : hi - 1;
+    else if (query.asc) pos = Math.max(lo, firstPosition(candidates.length, (p) => at(p) > token));
+    else pos = Math.min(hi, firstPosition(candidates.length, (p) => at(p) >= token)) - 1;
+    const step = query.asc ? 1 : -1;
+    let last: number | undefined;
+    for (; pos >= lo && pos < hi && body.items.length < query.limit; pos += step) {
+      if (!matches(pos)) continue;
+      last = at(pos);
+      body.items.push(this.logsItem(last));
+    }
+    while (pos >= lo && pos < hi && !matches(pos)) pos += step;
+    if (last !== undefined && pos >= lo && pos < hi) {
+      body.pagination.next = encodeLogsToken({ g: this.generation, asc: query.asc, i: last });
+    }
+
+    let total = Math.max(0, hi - lo);
+    if (residual.length > 0) {
+      total = 0;
+      for (let p = lo; p < hi; p++) if (matches(p)) total++;
+    }
+    body.aggregates.all = total;
+    if (query.includeTotals) body.pagination.total = total;
+    return body;
+  }
+
+  /**
+   * Record indices (ascending) that may match, from the most selective index an `=` condition allows
+   * (recipient, then message id, then domain), and the conditions still to check on each.
+   */
+  private logsCandidates(conditions: readonly LogsCondition[]): { candidates: Positions; residual: LogsCondition[] } {
+    const rank: Record<LogsAttribute, number> = { recipient: 0, 'message-id': 1, domain: 2 };
+    const indexed = conditions
+      .filter((c) => !c.negate)
+      .sort((a, b) => rank[a.attribute] - rank[b.attribute])[0];
+    if (indexed === undefined) {
+      return { candidates: { length: this.records.length, at: (p) => p }, residual: [...conditions] };
+    }
+
+    const lists: (readonly number[])[] = [];
+    for (const value of indexed.values) {
+      if (indexed.attribute === 'recipient') lists.push(this.byRecipient.get(value) ?? []);
+      else if (indexed.attribute === 'domain') lists.push(this.byDomain.get(value) ?? []);
+      else {
+        const range = this.byMessageId.get(value);
+        if (range) lists.push(Array.from({ length: range.end - range.first }, (_, k) => range.first + k));
+      }
+    }
+    // Different values select disjoint records, so a union is a concatenation, sorted.
+    const candidates = lists.length === 1 ? (lists[0] as readonly number[]) : lists.flat().sort((a, b) => a - b);
+    return { candidates, residual: conditions.filter((c) => c !== indexed) };
+  }
+
+  private decodeLogsToken(token: string, asc: boolean): number {
+    try {
+      const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+      if (
+        isPlainObject(parsed) &&
+        parsed.g === this.generation &&
+        parsed.asc === asc &&
+        typeof parsed.i === 'number' &&
+        Number.isInteger(parsed.i) &&
+        parsed.i >= 0
+      ) {
+        return parsed.i;
+      }
+    } catch {
+      // fall through
+    }
+    throw new HttpError(400, 'Invalid pagination token: it must come from a previous response to the same query');
+  }
+
+  private logsItem(index: number): LogsItem {
+    const { recipient, batch } = this.records[index] as RecipientRecord;
+    return {
+      id: this.eventId(index),
+      event: 'accepted',
+      '@timestamp': new Date(batch.acceptedAt).toISOString(),
+      'log-level': 'info',
+      method: 'HTTP',
+      domain: { name: batch.domain },
+      recipient,
+      'recipient-domain': recipientDomain(recipient),
+      tags: [],
+      envelope: { sender: batch.from, targets: recipient, transport: 'smtp' },
+      flags: {
+        'is-authenticated': true,
+        'is-system-test': false,
+        'is-routed': false,
+        'is-amp': false,
+        'is-test-mode': batch.testMode,
+        'is-delayed-bounce': false,
+        'is-callback': false,
+        'is-encrypted': false,
+      },
+      message: messageInfo(recipient, batch),
+      'user-variables': JSON.stringify(batch.variables),
     };
   }
 }
@@ -463,20 +668,83 @@ function validateSend(domain: string, form: ParsedForm): ValidSend {
     text,
     html,
     variables: form.variables,
+    testMode: isYes(fields.get('o:testmode')),
     recipients,
     recipientVariables: parseRecipientVariables(fields.get('recipient-variables')),
   };
 }
 
-/** Splits `"A <a@x>, b@y"` into bare addresses; rejects anything that is not one. */
+function isYes(value: string | undefined): boolean {
+  return value !== undefined && ['yes', 'true'].includes(value.trim().toLowerCase());
+}
+
+/** Splits `"A <a@x>, b@y"` into bare addresses; refuses the whole request if any is not a valid mailbox. */
 function parseAddressList(value: string): string[] {
-  return value.split(',').map((part) => {
-    const trimmed = part.trim();
-    const angled = /<([^>]*)>\s*$/.exec(trimmed);
-    const address = (angled?.[1] ?? trimmed).trim();
-    if (!ADDRESS.test(address)) throw new HttpError(400, 'to parameter is not a valid address. please check documentation');
+  return splitUnquoted(value).map((part) => {
+    const address = mailboxAddress(part.trim());
+    if (address === undefined || !isValidAddress(address)) throw new HttpError(400, INVALID_TO);
     return address;
   });
+}
+
+/** Splits on commas outside quoted strings and angle brackets, so `"Doe, Jane" <j@x.example>` stays whole. */
+function splitUnquoted(value: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  let quoted = false;
+  let angled = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (quoted) {
+      if (c === '\\') i++;
+      else if (c === '"') quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === '<') angled = true;
+    else if (c === '>') angled = false;
+    else if (c === ',' && !angled) {
+      parts.push(value.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(value.slice(start));
+  return parts;
+}
+
+/** The address of `addr` or `Display Name <addr>`; undefined if angle brackets are misplaced. */
+function mailboxAddress(mailbox: string): string | undefined {
+  if (!mailbox.endsWith('>')) return mailbox;
+  // The opening bracket is the first one outside a quoted display name; no other may follow it.
+  let quoted = false;
+  for (let i = 0; i < mailbox.length; i++) {
+    const c = mailbox[i];
+    if (quoted) {
+      if (c === '\\') i++;
+      else if (c === '"') quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === '>') return undefined;
+    else if (c === '<') return mailbox.slice(i + 1, -1).trim();
+  }
+  return undefined;
+}
+
+const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+const QUOTED_STRING = /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"$/;
+const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const TOP_LABEL = /^[A-Za-z]{2,63}$/;
+
+/**
+ * A mailbox Mailgun would send to: an RFC 5322 local part (dot-atom or quoted string, ≤ 64 chars) at a DNS
+ * host name (≥ 2 labels of letters, digits and inner hyphens, ≤ 63 chars each, ≤ 253 in all, alphabetic TLD).
+ */
+function isValidAddress(address: string): boolean {
+  const at = address.lastIndexOf('@');
+  if (at < 1) return false;
+  const local = address.slice(0, at);
+  const domain = address.slice(at + 1);
+  if (local.length > 64 || !(DOT_ATOM.test(local) || QUOTED_STRING.test(local))) return false;
+  if (domain.length > 253) return false;
+  const labels = domain.split('.');
+  return labels.length >= 2 && labels.every((label) => HOST_LABEL.test(label)) && TOP_LABEL.test(labels.at(-1) ?? '');
 }
 
 function parseRecipientVariables(raw: string | undefined): Readonly<Record<string, unknown>> | undefined {
@@ -506,6 +774,12 @@ interface EventsCursor {
   readonly pos?: number | undefined;
 }
 
+interface MessageInfo {
+  headers: { 'message-id': string; to: string; from: string; subject: string };
+  attachments: [];
+  size: number;
+}
+
 interface EventItem {
   event: 'accepted';
   id: string;
@@ -517,11 +791,7 @@ interface EventItem {
   tags: string[];
   envelope: { sender: string; targets: string; transport: string };
   flags: Record<string, boolean>;
-  message: {
-    headers: { 'message-id': string; to: string; from: string; subject: string };
-    attachments: [];
-    size: number;
-  };
+  message: MessageInfo;
   'user-variables': Readonly<Record<string, string>>;
 }
 
@@ -586,23 +856,267 @@ function decodeCursor(token: string): EventsCursor {
   throw new HttpError(400, 'Invalid page token');
 }
 
-/** Candidate positions [lo, hi) whose time lies within the cursor's inclusive bounds (binary search). */
-function timeRange(list: readonly number[], timeOf: (index: number) => number, cursor: EventsCursor): { lo: number; hi: number } {
-  const firstWhere = (pred: (t: number) => boolean): number => {
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (pred(timeOf(list[mid] as number))) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo;
-  };
-  const { beginMs, endMs } = cursor;
+/** Record indices in acceptance order: an index list, or every record. Arrays qualify. */
+interface Positions {
+  readonly length: number;
+  at(pos: number): number | undefined;
+}
+
+/** The first position in [0, length) where `pred` holds, given that it holds from some position on (binary search). */
+function firstPosition(length: number, pred: (pos: number) => boolean): number {
+  let lo = 0;
+  let hi = length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (pred(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** Candidate positions [lo, hi) whose time lies within the inclusive bounds, epoch ms. */
+function timeRange(
+  list: Positions,
+  timeOf: (index: number) => number,
+  beginMs: number | undefined,
+  endMs: number | undefined,
+): { lo: number; hi: number } {
+  const time = (pos: number): number => timeOf(list.at(pos) as number);
   return {
-    lo: beginMs === undefined ? 0 : firstWhere((t) => t >= beginMs),
-    hi: endMs === undefined ? list.length : firstWhere((t) => t > endMs),
+    lo: beginMs === undefined ? 0 : firstPosition(list.length, (p) => time(p) >= beginMs),
+    hi: endMs === undefined ? list.length : firstPosition(list.length, (p) => time(p) > endMs),
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Logs API
+
+type LogsAttribute = 'domain' | 'recipient' | 'message-id';
+
+const LOGS_ATTRIBUTES: readonly LogsAttribute[] = ['domain', 'recipient', 'message-id'];
+
+interface LogsCondition {
+  readonly attribute: LogsAttribute;
+  /** `!=` rather than `=`. */
+  readonly negate: boolean;
+  /** Normalised as `attributeValue` normalises a record's value. */
+  readonly values: ReadonlySet<string>;
+}
+
+interface LogsQuery {
+  /** Inclusive bounds, epoch ms. */
+  readonly startMs: number;
+  readonly endMs: number;
+  /** Whether `events` asks for `accepted` events, the only kind there is. */
+  readonly accepted: boolean;
+  readonly conditions: readonly LogsCondition[];
+  readonly asc: boolean;
+  readonly limit: number;
+  readonly token: string | undefined;
+  readonly includeTotals: boolean;
+}
+
+interface LogsItem {
+  id: string;
+  event: 'accepted';
+  '@timestamp': string;
+  'log-level': string;
+  method: string;
+  domain: { name: string };
+  recipient: string;
+  'recipient-domain': string;
+  tags: string[];
+  envelope: { sender: string; targets: string; transport: string };
+  flags: Record<string, boolean>;
+  message: MessageInfo;
+  /** JSON, as the Logs API reports them. */
+  'user-variables': string;
+}
+
+interface LogsResponseBody {
+  start: string;
+  end: string;
+  items: LogsItem[];
+  pagination: { next?: string; total?: number };
+  aggregates: { all: number };
+}
+
+/** Validates the JSON body `logs.list()` sends; refuses anything this stand-in would silently misread. */
+function parseLogsQuery(body: unknown, now: number): LogsQuery {
+  if (!isPlainObject(body)) throw new HttpError(400, 'Request body must be a JSON object');
+  const startMs = parseRfc2822(body.start, 'start');
+  if (startMs === undefined) throw new HttpError(400, `'start' is required: an RFC 2822 date, e.g. '${RFC2822_EXAMPLE}'`);
+  const explicitEnd = parseRfc2822(body.end, 'end');
+  if (explicitEnd !== undefined && explicitEnd < startMs) throw new HttpError(400, "'end' must not be before 'start'");
+
+  const pagination = body.pagination ?? {};
+  if (!isPlainObject(pagination)) throw new HttpError(400, "'pagination' must be an object");
+  const sort = pagination.sort ?? 'timestamp:asc';
+  if (sort !== 'timestamp:asc' && sort !== 'timestamp:desc') {
+    throw new HttpError(400, `Unsupported sort ${JSON.stringify(sort)}: use 'timestamp:asc' or 'timestamp:desc'`);
+  }
+  const token = pagination.token;
+  if (token !== undefined && token !== '' && typeof token !== 'string') {
+    throw new HttpError(400, "'pagination.token' must be a string");
+  }
+
+  return {
+    startMs,
+    endMs: explicitEnd ?? now,
+    accepted: parseLogsEvents(body.events),
+    conditions: parseLogsFilter(body.filter),
+    asc: sort === 'timestamp:asc',
+    limit: parseLogsLimit(pagination.limit),
+    token: token === '' ? undefined : token,
+    includeTotals: body.include_totals === true,
+  };
+}
+
+function parseLogsEvents(events: unknown): boolean {
+  if (events === undefined || events === null) return true;
+  if (!Array.isArray(events) || events.some((e) => typeof e !== 'string')) {
+    throw new HttpError(400, "'events' must be an array of event names");
+  }
+  return events.length === 0 || events.some((e) => (e as string).toLowerCase() === 'accepted');
+}
+
+function parseLogsLimit(limit: unknown): number {
+  if (limit === undefined || limit === null) return DEFAULT_LOGS_LIMIT;
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) {
+    throw new HttpError(400, "'pagination.limit' must be a positive integer");
+  }
+  return Math.min(limit, MAX_LOGS_LIMIT);
+}
+
+function parseLogsFilter(filter: unknown): LogsCondition[] {
+  if (filter === undefined || filter === null) return [];
+  if (!isPlainObject(filter) || !Array.isArray(filter.AND)) {
+    throw new HttpError(400, "'filter' must be { AND: [conditions] }");
+  }
+  const unknownKey = Object.keys(filter).find((key) => key !== 'AND');
+  if (unknownKey !== undefined) {
+    throw new HttpError(400, `Unsupported filter operator '${unknownKey}': only AND is supported`);
+  }
+  return filter.AND.map((condition: unknown): LogsCondition => {
+    if (!isPlainObject(condition)) {
+      throw new HttpError(400, 'Each filter condition must be { attribute, comparator, values }');
+    }
+    const { attribute, comparator, values } = condition;
+    if (!LOGS_ATTRIBUTES.includes(attribute as LogsAttribute)) {
+      const supported = LOGS_ATTRIBUTES.join(', ');
+      throw new HttpError(400, `Unsupported filter attribute '${String(attribute)}': supported are ${supported}`);
+    }
+    const name = attribute as LogsAttribute;
+    if (comparator !== '=' && comparator !== '!=') {
+      const what = `comparator '${String(comparator)}' for filter attribute '${name}'`;
+      throw new HttpError(400, `Unsupported ${what}: use '=' or '!='`);
+    }
+    if (!Array.isArray(values) || values.length === 0) {
+      throw new HttpError(400, `Filter attribute '${name}' needs a non-empty array of values`);
+    }
+    const normalised = values.map((v: unknown) => {
+      if (!isPlainObject(v) || typeof v.value !== 'string') {
+        throw new HttpError(400, `Each value of filter attribute '${name}' must be { label, value }, value a string`);
+      }
+      return normaliseValue(name, v.value);
+    });
+    return { attribute: name, negate: comparator === '!=', values: new Set(normalised) };
+  });
+}
+
+/** Recipients compare case-insensitively; message ids with or without their angle brackets. */
+function normaliseValue(attribute: LogsAttribute, value: string): string {
+  if (attribute === 'recipient') return value.trim().toLowerCase();
+  if (attribute === 'message-id') return bareMessageId(value.trim());
+  return value.trim();
+}
+
+function matchesCondition({ recipient, batch }: RecipientRecord, condition: LogsCondition): boolean {
+  const value =
+    condition.attribute === 'recipient'
+      ? recipient.toLowerCase()
+      : condition.attribute === 'domain'
+        ? batch.domain
+        : bareMessageId(batch.messageId);
+  return condition.values.has(value) !== condition.negate;
+}
+
+function encodeLogsToken(token: { g: number; asc: boolean; i: number }): string {
+  return Buffer.from(JSON.stringify(token)).toString('base64url');
+}
+
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+/** Named zones RFC 2822 still reads (obsolete syntax), as minutes east of UTC. */
+const ZONES: Readonly<Record<string, number>> = {
+  ut: 0,
+  utc: 0,
+  gmt: 0,
+  z: 0,
+  est: -300,
+  edt: -240,
+  cst: -360,
+  cdt: -300,
+  mst: -420,
+  mdt: -360,
+  pst: -480,
+  pdt: -420,
+};
+/** `[Day, ]DD Mon YYYY hh:mm[:ss] zone`. */
+const RFC2822 = /^(?:[a-z]{3},\s*)?(\d{1,2})\s+([a-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2})(?::(\d{2}))?\s+([+-]\d{4}|[a-z]{1,3})$/i;
+const RFC2822_EXAMPLE = 'Thu, 27 Nov 2026 10:00:00 -0000';
+
+/** An RFC 2822 date (`Thu, 27 Nov 2026 10:00:00 -0000`) as epoch ms; undefined if absent or empty. */
+function parseRfc2822(raw: unknown, name: string): number | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  const invalid = new HttpError(400, `'${name}' is not an RFC 2822 date like '${RFC2822_EXAMPLE}': ${JSON.stringify(raw)}`);
+  const match = typeof raw === 'string' ? RFC2822.exec(raw.trim()) : null;
+  if (!match) throw invalid;
+  const [, day = '', monthName = '', year = '', hour = '', minute = '', second = '0', zone = ''] = match;
+  const month = MONTHS.indexOf(monthName.toLowerCase());
+  const offsetMinutes = /^[+-]/.test(zone)
+    ? (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(3, 5)))
+    : ZONES[zone.toLowerCase()];
+  const fields = [Number(year), month, Number(day), Number(hour), Number(minute), Number(second)] as const;
+  const utc = Date.UTC(...fields);
+  const check = new Date(utc);
+  // Refuse what Date would silently roll over, like 31 Feb or 24:00.
+  const exact =
+    check.getUTCFullYear() === fields[0] &&
+    check.getUTCMonth() === fields[1] &&
+    check.getUTCDate() === fields[2] &&
+    check.getUTCHours() === fields[3] &&
+    check.getUTCMinutes() === fields[4] &&
+    check.getUTCSeconds() === fields[5];
+  if (month < 0 || offsetMinutes === undefined || !exact) throw invalid;
+  return utc - offsetMinutes * 60_000;
+}
+
+/** Like Mailgun (and mailgun.js) write them: `Thu, 27 Nov 2026 10:00:00 -0000`. */
+function rfc2822(ms: number): string {
+  return `${new Date(ms).toUTCString().slice(0, 25)} -0000`;
+}
+
+function readJson(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_JSON_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > MAX_JSON_BYTES) return reject(new HttpError(413, 'Request body is too large'));
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch {
+        reject(new HttpError(400, 'Request body is not valid JSON'));
+      }
+    });
+    req.on('error', reject);
+    req.on('close', () => {
+      if (!req.complete) reject(new HttpError(400, 'Request aborted'));
+    });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -670,6 +1184,28 @@ function toAcceptedMessage({ recipient, batch, recipientVariables }: RecipientRe
     variables: batch.variables,
     recipientVariables,
     acceptedAt: batch.acceptedAt,
+  };
+}
+
+function validLag(ms: number): number {
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`eventsLagMs must be a finite number >= 0, got ${ms}`);
+  return ms;
+}
+
+/** Real Mailgun reports the Message-Id header without the angle brackets the send response has. */
+function bareMessageId(id: string): string {
+  return id.startsWith('<') && id.endsWith('>') ? id.slice(1, -1) : id;
+}
+
+function recipientDomain(recipient: string): string {
+  return recipient.slice(recipient.lastIndexOf('@') + 1);
+}
+
+function messageInfo(recipient: string, batch: Batch): MessageInfo {
+  return {
+    headers: { 'message-id': bareMessageId(batch.messageId), to: recipient, from: batch.from, subject: batch.subject },
+    attachments: [],
+    size: (batch.text?.length ?? 0) + (batch.html?.length ?? 0),
   };
 }
 

@@ -26,14 +26,27 @@ function recipients(count: number, prefix = 'user'): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${i}@example.test`);
 }
 
-async function sendError(send: Promise<unknown>): Promise<ApiError> {
+async function sendError(send: Promise<unknown>, what = 'the send'): Promise<ApiError> {
   try {
     await send;
   } catch (err) {
     assert.ok(isApiError(err), `expected a MailgunAPIError, got ${String(err)}`);
     return err;
   }
-  assert.fail('expected the send to fail');
+  assert.fail(`expected ${what} to fail`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function basicAuth(key: string): string {
+  return `Basic ${Buffer.from(`api:${key}`).toString('base64')}`;
+}
+
+/** A Logs API filter as mailgun.js takes it: one condition, label = value. */
+function logsFilter(attribute: string, values: string[], comparator = '=') {
+  return { AND: [{ attribute, comparator, values: values.map((value) => ({ label: value, value })) }] };
 }
 
 async function outcome(send: Promise<unknown>): Promise<Outcome> {
@@ -303,6 +316,356 @@ describe('mailgun stand-in server', () => {
     assert.equal(server.countsByRecipient().size, 10_000);
     const one = await mg.events.get(DOMAIN, { recipient: 'b7-999@example.test' });
     assert.equal(one.items.length, 1);
+  });
+
+  /** The Logs API on the wire, for what mailgun.js would refuse to send or hides from its result. */
+  async function postLogs(
+    body: unknown,
+    key = 'secret-key',
+  ): Promise<{ status: number; json: Record<string, unknown> }> {
+    const response = await fetch(`${server.url}/v1/analytics/logs`, {
+      method: 'POST',
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: { authorization: basicAuth(key), 'content-type': 'application/json' },
+    });
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  }
+
+  const anHourAgo = (): Date => new Date(Date.now() - 3_600_000);
+
+  test('logs.list filters by recipient (case-insensitively) and pages with pagination tokens', async () => {
+    const fan = 'fan@example.test';
+    const sent: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const result = await mg.messages.create(
+        DOMAIN,
+        message([fan, `other${i}@example.test`], { 'v:campaign-id': 'cmp-9', 'v:batch-id': `b-${i}` }),
+      );
+      sent.push(result.id ?? '');
+    }
+    const start = anHourAgo();
+    const query = { start, filter: logsFilter('recipient', [fan]) };
+
+    const first = await mg.logs.list({ ...query, pagination: { limit: 2 } });
+    assert.equal(first.status, 200);
+    assert.equal(first.items.length, 2);
+    assert.equal(first.aggregates.all, 3);
+    assert.ok(first.pagination.next, 'a token for the next page');
+    assert.ok(Math.abs(first.start.getTime() - start.getTime()) < 1000);
+    assert.ok(Math.abs(first.end.getTime() - Date.now()) < 5000, 'end defaults to now');
+
+    const second = await mg.logs.list({ ...query, pagination: { limit: 2, token: first.pagination.next } });
+    assert.equal(second.items.length, 1);
+    assert.equal(second.pagination.next, undefined, 'no token after the last page');
+
+    const items = [...first.items, ...second.items];
+    assert.deepEqual(
+      items.map((item) => item.recipient),
+      [fan, fan, fan],
+    );
+    // Like real Mailgun: the Message-Id header has no angle brackets; user-variables is a JSON string.
+    assert.deepEqual(
+      items.map((item) => `<${item.message?.headers?.['message-id']}>`),
+      sent,
+    );
+    assert.deepEqual(
+      items.map((item) => JSON.parse(item['user-variables'] ?? 'null') as unknown),
+      [0, 1, 2].map((i) => ({ 'campaign-id': 'cmp-9', 'batch-id': `b-${i}` })),
+    );
+    assert.equal(new Set(items.map((item) => item.id)).size, 3);
+    for (const item of items) {
+      assert.equal(item.event, 'accepted');
+      assert.deepEqual(item.domain, { name: DOMAIN });
+      assert.equal(item['recipient-domain'], 'example.test');
+      assert.equal(item.envelope?.targets, fan);
+      assert.equal(item.flags?.['is-test-mode'], false);
+      assert.equal(item.message?.headers?.to, fan);
+      assert.equal(item.message?.headers?.subject, 'Hello');
+      assert.equal(item.message?.headers?.from, 'Campaigns <campaigns@mg.example.test>');
+      assert.ok(item['@timestamp'] instanceof Date && Math.abs(item['@timestamp'].getTime() - Date.now()) < 60_000);
+    }
+
+    const shouting = await mg.logs.list({ start, filter: logsFilter('recipient', ['FAN@Example.TEST']) });
+    assert.equal(shouting.items.length, 3);
+
+    // On the wire @timestamp is an ISO string with milliseconds, start/end RFC 2822.
+    const raw = await postLogs({ start: 'Thu, 01 Jan 2026 00:00:00 -0000', filter: logsFilter('recipient', [fan]) });
+    assert.equal(raw.status, 200);
+    const [rawItem] = raw.json.items as Array<Record<string, unknown>>;
+    assert.match(String(rawItem?.['@timestamp']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.equal(raw.json.start, 'Thu, 01 Jan 2026 00:00:00 -0000');
+    assert.match(String(raw.json.end), /^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d -0000$/);
+  });
+
+  test('logs.list filters by domain, message id and event type, and bounds by start/end', async () => {
+    const OTHER = 'news.example.test';
+    const main = await mg.messages.create(DOMAIN, message(['a@example.test', 'b@example.test']));
+    await mg.messages.create(OTHER, message(['a@example.test']));
+    const start = anHourAgo();
+    const recipientsOf = async (query: Parameters<Client['logs']['list']>[0]): Promise<string[]> =>
+      (await mg.logs.list(query)).items.map((item) => `${item.recipient}/${item.domain.name}`);
+
+    assert.deepEqual(await recipientsOf({ start, filter: logsFilter('domain', [DOMAIN]) }), [
+      `a@example.test/${DOMAIN}`,
+      `b@example.test/${DOMAIN}`,
+    ]);
+    const other = [`a@example.test/${OTHER}`];
+    assert.deepEqual(await recipientsOf({ start, filter: logsFilter('domain', [DOMAIN], '!=') }), other);
+    assert.equal((await recipientsOf({ start, filter: logsFilter('domain', [DOMAIN, OTHER]) })).length, 3);
+    assert.equal((await recipientsOf({ start })).length, 3, 'no filter: everything');
+
+    // Message ids match with or without their angle brackets.
+    const id = main.id ?? '';
+    assert.equal((await recipientsOf({ start, filter: logsFilter('message-id', [id]) })).length, 2);
+    assert.equal((await recipientsOf({ start, filter: logsFilter('message-id', [id.slice(1, -1)]) })).length, 2);
+    assert.deepEqual(await recipientsOf({ start, filter: logsFilter('message-id', [id], '!=') }), other);
+
+    // Conditions combine with AND.
+    const both = {
+      AND: [
+        { attribute: 'recipient', comparator: '=', values: [{ label: 'a', value: 'a@example.test' }] },
+        { attribute: 'domain', comparator: '!=', values: [{ label: 'main', value: DOMAIN }] },
+      ],
+    };
+    assert.deepEqual(await recipientsOf({ start, filter: both }), other);
+
+    // Only accepted events exist.
+    assert.equal((await recipientsOf({ start, events: ['delivered', 'opened'] })).length, 0);
+    assert.equal((await recipientsOf({ start, events: ['delivered', 'accepted'] })).length, 3);
+
+    // Time bounds.
+    assert.equal((await recipientsOf({ start: new Date(Date.now() + 3_600_000) })).length, 0);
+    assert.equal((await recipientsOf({ start, end: new Date(Date.now() - 1_800_000) })).length, 0);
+
+    const totals = await mg.logs.list({
+      start,
+      filter: logsFilter('domain', [DOMAIN]),
+      include_totals: true,
+      pagination: { limit: 1 },
+    });
+    assert.equal(totals.items.length, 1);
+    assert.equal(totals.pagination.total, 2);
+    assert.equal(totals.aggregates.all, 2);
+  });
+
+  test('logs.list sorts by timestamp:desc and pages backwards', async () => {
+    for (let i = 0; i < 5; i++) await mg.messages.create(DOMAIN, message([`seq${i}@example.test`]));
+    const start = anHourAgo();
+
+    const collect = async (sort: string, limit: number): Promise<string[][]> => {
+      const pages: string[][] = [];
+      let token: string | undefined;
+      do {
+        const page = await mg.logs.list({ start, pagination: { sort, limit, ...(token ? { token } : {}) } });
+        pages.push(page.items.map((item) => item.recipient ?? ''));
+        token = page.pagination.next;
+      } while (token);
+      return pages;
+    };
+    const seq = (...n: number[]) => n.map((i) => `seq${i}@example.test`);
+
+    assert.deepEqual(await collect('timestamp:desc', 2), [seq(4, 3), seq(2, 1), seq(0)]);
+    assert.deepEqual(await collect('timestamp:asc', 2), [seq(0, 1), seq(2, 3), seq(4)]);
+    assert.deepEqual(await collect('timestamp:asc', 5), [seq(0, 1, 2, 3, 4)], 'a full last page has no next token');
+    // The default order is ascending.
+    assert.deepEqual(
+      (await mg.logs.list({ start })).items.map((item) => item.recipient),
+      seq(0, 1, 2, 3, 4),
+    );
+  });
+
+  test('logs.list refuses bad queries with 400 naming the problem, and a wrong key with 401', async () => {
+    const start = anHourAgo();
+    const badAttribute = await sendError(mg.logs.list({ start, filter: logsFilter('tag', ['x']) }));
+    assert.equal(badAttribute.status, 400);
+    assert.match(badAttribute.details, /attribute 'tag'/);
+
+    const badComparator = await sendError(
+      mg.logs.list({ start, filter: logsFilter('recipient', ['a@example.test'], 'contains') }),
+    );
+    assert.equal(badComparator.status, 400);
+    assert.match(badComparator.details, /comparator 'contains'/);
+
+    const badSort = await sendError(mg.logs.list({ start, pagination: { sort: 'timestamp:sideways' } }));
+    assert.equal(badSort.status, 400);
+    assert.match(badSort.details, /sort/);
+
+    const badToken = await sendError(mg.logs.list({ start, pagination: { token: 'not-a-token' } }));
+    assert.equal(badToken.status, 400);
+    assert.match(badToken.details, /token/);
+
+    // What mailgun.js itself would refuse to send.
+    for (const body of [{}, { start: '' }, { start: 'yesterday' }, { start: 'Tue, 31 Feb 2026 10:00:00 -0000' }]) {
+      const response = await postLogs(body);
+      assert.equal(response.status, 400, JSON.stringify(body));
+      assert.match(String(response.json.message), /'start'/);
+    }
+    const backwards = await postLogs({
+      start: 'Thu, 27 Nov 2026 10:00:00 -0000',
+      end: 'Wed, 26 Nov 2026 10:00:00 -0000',
+    });
+    assert.equal(backwards.status, 400);
+    assert.equal((await postLogs('{not json')).status, 400);
+
+    const wrong = new Mailgun(FormData).client({ username: 'api', key: 'wrong-key', url: server.url });
+    await assert.rejects(wrong.logs.list({ start }), (e: unknown) => isApiError(e) && e.status === 401);
+  });
+
+  test('events lag: neither event API shows a message before eventsLagMs; accepted() is immediate', async () => {
+    server.setEventsLag(300);
+    assert.equal(server.eventsLagMs, 300);
+    const start = anHourAgo();
+    const late = 'late@example.test';
+    await mg.messages.create(DOMAIN, message([late]));
+
+    // Ground truth is immediate.
+    assert.equal(server.acceptedCount, 1);
+    assert.deepEqual(
+      server.accepted().map((m) => m.recipient),
+      [late],
+    );
+    assert.equal(server.countsByRecipient().get(late), 1);
+
+    const logsCount = async (): Promise<number> =>
+      (await mg.logs.list({ start, filter: logsFilter('recipient', [late]) })).items.length;
+    const eventsCount = async (): Promise<number> => (await mg.events.get(DOMAIN, { recipient: late })).items.length;
+    assert.equal(await logsCount(), 0);
+    assert.equal(await eventsCount(), 0);
+    assert.equal((await mg.logs.list({ start })).aggregates.all, 0);
+
+    await sleep(400);
+    assert.equal(await logsCount(), 1);
+    assert.equal(await eventsCount(), 1);
+
+    // The lag is a visibility cut-off, so changing it applies to messages already accepted.
+    await mg.messages.create(DOMAIN, message(['later@example.test']));
+    assert.equal((await mg.logs.list({ start })).items.length, 1);
+    server.setEventsLag(0);
+    assert.equal((await mg.logs.list({ start })).items.length, 2);
+
+    assert.throws(() => server.setEventsLag(-1), RangeError);
+    server.setEventsLag(1000);
+    server.reset();
+    assert.equal(server.eventsLagMs, 0, 'reset restores the constructor option');
+
+    const lagged = createMailgunServer({ eventsLagMs: 250 });
+    assert.equal(lagged.eventsLagMs, 250);
+    lagged.setEventsLag(0);
+    lagged.reset();
+    assert.equal(lagged.eventsLagMs, 250);
+    assert.throws(() => createMailgunServer({ eventsLagMs: Number.NaN }), RangeError);
+  });
+
+  test('test mode: accepted and logged with is-test-mode, but not a delivery', async () => {
+    const trial = ['trial1@example.test', 'trial2@example.test'];
+    const sent = await mg.messages.create(DOMAIN, message(trial, { 'o:testmode': 'yes', 'v:k': 'v' }));
+    assert.equal(sent.status, 200);
+    assert.equal(sent.message, 'Queued. Thank you.');
+
+    assert.deepEqual(server.accepted(), []);
+    assert.equal(server.acceptedCount, 0);
+    assert.equal(server.countsByRecipient().size, 0);
+    assert.equal(server.acceptedBatches, 0);
+    assert.equal(server.testModeMessages, 2);
+    assert.equal(server.requests, 1);
+
+    await mg.messages.create(DOMAIN, message(['real@example.test']));
+    await mg.messages.create(DOMAIN, message(['trial3@example.test'], { 'o:testmode': 'True' }));
+    await mg.messages.create(DOMAIN, message(['real2@example.test'], { 'o:testmode': 'no' }));
+    assert.deepEqual(
+      server.accepted().map((m) => m.recipient),
+      ['real@example.test', 'real2@example.test'],
+    );
+    assert.equal(server.acceptedCount, 2);
+    assert.deepEqual([...server.countsByRecipient().keys()], ['real@example.test', 'real2@example.test']);
+    assert.equal(server.acceptedBatches, 2);
+    assert.equal(server.testModeMessages, 3);
+
+    const logs = await mg.logs.list({ start: anHourAgo() });
+    assert.deepEqual(
+      logs.items.map((item) => [item.recipient, item.flags?.['is-test-mode']]),
+      [
+        ['trial1@example.test', true],
+        ['trial2@example.test', true],
+        ['real@example.test', false],
+        ['trial3@example.test', true],
+        ['real2@example.test', false],
+      ],
+    );
+    assert.deepEqual(JSON.parse(logs.items[0]?.['user-variables'] ?? 'null'), { k: 'v' });
+    const events = await mg.events.get(DOMAIN, { recipient: 'trial1@example.test' });
+    assert.equal(events.items[0]?.flags['is-test-mode'], true);
+
+    // Test-mode calls are ordinary API calls: faults apply to them too.
+    server.injectFaults({ kind: 'server-error' });
+    const err = await sendError(mg.messages.create(DOMAIN, message(['trial4@example.test'], { 'o:testmode': 'yes' })));
+    assert.equal(err.status, 500);
+    assert.equal(server.testModeMessages, 3);
+    assert.equal(server.faultsInjected['server-error'], 1);
+  });
+
+  test('validates to addresses like Mailgun: a DNS host name and an RFC 5322 local part', async () => {
+    const refused = [
+      'fan@band_name.example',
+      'a@b',
+      'a..b@x.com',
+      'a@-x.com',
+      'no-at-sign',
+      '.a@x.com',
+      'a.@x.com',
+      'a@x-.com',
+      'a@x..com',
+      'a@x.com.',
+      'a@x.c',
+      'a@x.123',
+      'a@[127.0.0.1]',
+      'a b@x.com',
+      '@x.com',
+      `${'l'.repeat(65)}@x.com`,
+      `a@${'l'.repeat(64)}.com`,
+      `a@${'abcdefghi.'.repeat(26)}com`,
+      'Name <a@x.com',
+      'Name a@x.com>',
+      'Name <a@x.com> trailing',
+      'ok@x.example, fan@band_name.example',
+    ];
+    for (const bad of refused) {
+      const err = await sendError(mg.messages.create(DOMAIN, message(['ok@example.test', bad])), bad);
+      assert.equal(err.status, 400, bad);
+      assert.equal(err.details, 'to parameter is not a valid address. please check documentation', bad);
+    }
+    assert.equal(server.acceptedCount, 0, 'a bad address refuses the whole request');
+    assert.equal(server.acceptedBatches, 0);
+
+    await mg.messages.create(
+      DOMAIN,
+      message([
+        'Artist <artist@x.example>',
+        "o'brien+tag@sub.example.co",
+        '"Doe, Jane" <jane@x.example>, plain@x.example',
+        '"quoted local"@example.test',
+        'UPPER@EXAMPLE.TEST',
+        `${'l'.repeat(64)}@x.example`,
+        'x@xn--bcher-kva.example',
+        "!#$%&'*+/=?^_`{|}~-@a-b.c-d.example",
+        `max@${'abcdefghi.'.repeat(25)}com`,
+      ]),
+    );
+    assert.deepEqual(
+      server.accepted().map((m) => m.recipient),
+      [
+        'artist@x.example',
+        "o'brien+tag@sub.example.co",
+        'jane@x.example',
+        'plain@x.example',
+        '"quoted local"@example.test',
+        'UPPER@EXAMPLE.TEST',
+        `${'l'.repeat(64)}@x.example`,
+        'x@xn--bcher-kva.example',
+        "!#$%&'*+/=?^_`{|}~-@a-b.c-d.example",
+        `max@${'abcdefghi.'.repeat(25)}com`,
+      ],
+    );
   });
 
   test('stop() returns promptly even with keep-alive connections open', async () => {
