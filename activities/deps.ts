@@ -11,8 +11,12 @@ export interface ActivityDeps {
     defaultFrom: string;
     /** The longest one Mailgun request may take; after that the attempt that made it can no longer be sending. */
     requestTimeoutMs: number;
-    /** How long after an ambiguous attempt Mailgun's events API is trusted to show it. */
+    /** The least time after an ambiguous attempt before Mailgun's logs are asked about it. */
     eventsSettleMs: number;
+    /** How long after an ambiguous attempt to keep waiting for proof before an operator must decide. */
+    outcomeMaxWaitMs: number;
+    /** Where test-mode probes go (never delivered). */
+    probeRecipient: string;
     /** Wait after a 429 that carries no retry hint. */
     rateLimitBackoffMs: number;
   };

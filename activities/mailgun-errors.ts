@@ -16,12 +16,16 @@ export type MailgunFailure =
   | { kind: 'not-sent'; message: string }
   /** Bad credentials or domain: nothing was sent; retry until an operator fixes the configuration. */
   | { kind: 'unauthorised'; message: string }
-  /** Mailgun may or may not have taken the batch: ask its events API before resending. */
+  /** Mailgun may or may not have taken the batch: its logs must prove which before anything is resent. */
   | { kind: 'ambiguous'; message: string }
+  /** Mailgun refused the whole request because some `to` address is not valid: split it to find which. */
+  | { kind: 'invalid-recipient'; status: number; message: string }
   /** Mailgun refused this batch for good (invalid address, bad request). */
   | { kind: 'permanent'; status: number; message: string };
 
 const NOT_CONNECTED_CODES = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'];
+/** How Mailgun words a refusal caused by one bad `to` address ("to parameter is not a valid address..."). */
+const INVALID_RECIPIENT = /not a valid address|invalid (?:to )?address|invalid recipient/i;
 const CONNECTION_LOST_CODES = ['ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'ERR_SOCKET', 'socket hang up', 'timeout'];
 
 interface ErrorLike {
@@ -55,6 +59,7 @@ export function classifyMailgunError(error: unknown, defaultRetryAfterMs: number
     return { kind: 'rate-limited', retryAfterMs: retryAfterFromText(message) ?? defaultRetryAfterMs, message };
   }
   if (status === 401 || status === 403) return { kind: 'unauthorised', message };
+  if (status === 400 && INVALID_RECIPIENT.test(message)) return { kind: 'invalid-recipient', status, message };
   if (status !== undefined && status >= 400 && status < 500) return { kind: 'permanent', status, message };
   return { kind: 'ambiguous', message };
 }

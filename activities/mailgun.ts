@@ -1,13 +1,21 @@
 import Mailgun from 'mailgun.js';
 import type { Interfaces, MailgunMessageContent } from 'mailgun.js/definitions';
 
-/** The two things the pipeline asks of Mailgun: take a batch, and "did you take this batch?". */
+/**
+ * What the pipeline asks of Mailgun: take a batch; send a test-mode probe; and
+ * "does your store show this message?", answered by the Logs API or, where
+ * configured, the older events API.
+ */
+
+export const OUTCOME_LOOKUPS = ['logs', 'events'] as const;
+export type OutcomeLookup = (typeof OUTCOME_LOOKUPS)[number];
 
 export interface MailgunSettings {
   apiKey: string;
   domain: string;
   url: string;
   timeoutMs: number;
+  lookup: OutcomeLookup;
 }
 
 export interface BatchMessage {
@@ -21,14 +29,40 @@ export interface BatchMessage {
   userVariables: Record<string, string>;
 }
 
+/** A `v:` user variable with the value a message must carry. */
+export interface Marker {
+  name: string;
+  value: string;
+}
+
+export interface ProbeMessage {
+  from: string;
+  to: string;
+  marker: Marker;
+}
+
 export interface MailgunGateway {
   domain: string;
   sendBatch(message: BatchMessage): Promise<string>;
-  /** The message id of an accepted message carrying this marker for this recipient since `since`, if any. */
-  findAccepted(recipient: string, markerName: string, markerValue: string, since: Date): Promise<string | undefined>;
+  /** Sends a message in test mode (accepted and logged, never delivered); returns its id. */
+  sendProbe(probe: ProbeMessage): Promise<string>;
+  /** The id of a message accepted for `recipient` since `since` that carries `marker`, if Mailgun's store shows one. */
+  findAccepted(recipient: string, marker: Marker, since: Date): Promise<string | undefined>;
+  /** Whether Mailgun's store shows the accepted message with this id (accepted since `since`). */
+  isVisible(messageId: string, since: Date): Promise<boolean>;
 }
 
-const MAX_EVENT_PAGES = 20;
+const MAX_PAGES = 20;
+/** Store timestamps have second resolution; search from a minute early to be safe. */
+const EARLY_MS = 60_000;
+
+interface Match {
+  messageId: string;
+  variables: Record<string, unknown>;
+}
+
+/** One way of asking Mailgun's store for accepted messages, page by page. */
+type Search = (filter: { recipient?: string; messageId?: string }, since: Date, visit: (match: Match) => boolean) => Promise<boolean>;
 
 export function createMailgunGateway(settings: MailgunSettings): MailgunGateway {
   const client: Interfaces.IMailgunClient = new Mailgun(FormData).client({
@@ -37,6 +71,7 @@ export function createMailgunGateway(settings: MailgunSettings): MailgunGateway 
     url: settings.url,
     timeout: settings.timeoutMs,
   });
+  const search = settings.lookup === 'logs' ? logsSearch(client, settings.domain) : eventsSearch(client, settings.domain);
 
   return {
     domain: settings.domain,
@@ -57,28 +92,98 @@ export function createMailgunGateway(settings: MailgunSettings): MailgunGateway 
       return normaliseMessageId(response.id ?? '');
     },
 
-    async findAccepted(recipient, markerName, markerValue, since) {
-      // Events carry second-resolution timestamps; start a minute early to be safe.
-      const begin = new Date(since.getTime() - 60_000).toUTCString();
-      let page: string | undefined;
-      for (let n = 0; n < MAX_EVENT_PAGES; n++) {
-        const list = await client.events.get(settings.domain, {
-          event: 'accepted',
-          recipient,
-          begin,
-          ascending: 'yes',
-          limit: 300,
-          ...(page === undefined ? {} : { page }),
-        });
-        const match = list.items.find((item) => item['user-variables']?.[markerName] === markerValue);
-        if (match) return normaliseMessageId(match.message?.headers?.['message-id'] ?? match.id);
-        const next = list.pages['next']?.page;
-        if (list.items.length === 0 || next === undefined || next === page) return undefined;
-        page = next;
-      }
-      throw new Error(`Mailgun events for ${markerName}=${markerValue} span more than ${MAX_EVENT_PAGES} pages`);
+    async sendProbe({ from, to, marker }) {
+      const response = await client.messages.create(settings.domain, {
+        from,
+        to: [to],
+        subject: 'Delivery log probe (test mode, never delivered)',
+        text: 'Sent in test mode to check that Mailgun\'s logs have caught up.',
+        'o:testmode': 'yes',
+        [`v:${marker.name}`]: marker.value,
+      });
+      return normaliseMessageId(response.id ?? '');
+    },
+
+    async findAccepted(recipient, marker, since) {
+      let found: string | undefined;
+      await search({ recipient }, since, (match) => {
+        if (match.variables[marker.name] !== marker.value) return false;
+        found = match.messageId;
+        return true;
+      });
+      return found;
+    },
+
+    isVisible(messageId, since) {
+      return search({ messageId }, since, (match) => match.messageId === messageId);
     },
   };
+}
+
+/** The Logs API (`POST /v1/analytics/logs`): user variables come as a JSON string. */
+function logsSearch(client: Interfaces.IMailgunClient, domain: string): Search {
+  return async ({ recipient, messageId }, since, visit) => {
+    const conditions = [
+      { attribute: 'domain', value: domain },
+      ...(recipient === undefined ? [] : [{ attribute: 'recipient', value: recipient }]),
+      ...(messageId === undefined ? [] : [{ attribute: 'message-id', value: messageId }]),
+    ].map(({ attribute, value }) => ({ attribute, comparator: '=', values: [{ label: value, value }] }));
+    let token: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const list = await client.logs.list({
+        start: new Date(since.getTime() - EARLY_MS),
+        end: new Date(),
+        events: ['accepted'],
+        filter: { AND: conditions },
+        pagination: { sort: 'timestamp:asc', limit: 100, ...(token === undefined ? {} : { token }) },
+      });
+      for (const item of list.items) {
+        const id = item.message?.headers?.['message-id'];
+        if (id !== undefined && visit({ messageId: normaliseMessageId(id), variables: parseVariables(item['user-variables']) })) {
+          return true;
+        }
+      }
+      token = list.pagination.next;
+      if (list.items.length === 0 || token === undefined) return false;
+    }
+    throw new Error(`Mailgun logs for ${recipient ?? messageId} span more than ${MAX_PAGES} pages`);
+  };
+}
+
+/** The deprecated events API (`GET /v3/{domain}/events`), paged by tokens in `paging.next`. */
+function eventsSearch(client: Interfaces.IMailgunClient, domain: string): Search {
+  return async ({ recipient, messageId }, since, visit) => {
+    let page: string | undefined;
+    for (let n = 0; n < MAX_PAGES; n++) {
+      const list = await client.events.get(domain, {
+        event: 'accepted',
+        ...(recipient === undefined ? {} : { recipient }),
+        ...(messageId === undefined ? {} : { 'message-id': messageId }),
+        begin: new Date(since.getTime() - EARLY_MS).toUTCString(),
+        ascending: 'yes',
+        limit: 300,
+        ...(page === undefined ? {} : { page }),
+      });
+      for (const item of list.items) {
+        const id = item.message?.headers?.['message-id'] ?? item.id;
+        if (visit({ messageId: normaliseMessageId(id), variables: item['user-variables'] ?? {} })) return true;
+      }
+      const next = list.pages['next']?.page;
+      if (list.items.length === 0 || next === undefined || next === page) return false;
+      page = next;
+    }
+    throw new Error(`Mailgun events for ${recipient ?? messageId} span more than ${MAX_PAGES} pages`);
+  };
+}
+
+function parseVariables(raw: string | undefined): Record<string, unknown> {
+  if (raw === undefined || raw === '') return {};
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
 }
 
 function messageContent({ html, text }: BatchMessage): MailgunMessageContent {
@@ -86,7 +191,7 @@ function messageContent({ html, text }: BatchMessage): MailgunMessageContent {
   return { text: text ?? '' };
 }
 
-/** Mailgun answers `<id@domain>` on send and `id@domain` in events; the ledger stores the bare form. */
+/** Mailgun answers `<id@domain>` on send and `id@domain` in its store; the ledger stores the bare form. */
 function normaliseMessageId(id: string): string {
   return id.replace(/^<|>$/g, '');
 }

@@ -8,9 +8,13 @@ export const FIRESTORE_CAMPAIGNS = 'campaigns';
 
 export function createStateActivities({ pool, firestore }: ActivityDeps) {
   return {
-    /** Aurora is the truth for a campaign's status. */
-    async setCampaignStatus(campaignId: string, status: CampaignStatus): Promise<void> {
-      const found = await updateCampaignStatus(pool, campaignId, status);
+    /**
+     * Aurora is the truth for a campaign's status. `version` grows with every
+     * write a workflow makes, so a write delayed past a newer one (say, from a
+     * worker that died mid-write) changes nothing.
+     */
+    async setCampaignStatus(campaignId: string, status: CampaignStatus, version: number): Promise<void> {
+      const { found } = await updateCampaignStatus(pool, campaignId, status, version);
       if (!found) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
     },
 
@@ -34,6 +38,8 @@ export function createStateActivities({ pool, firestore }: ActivityDeps) {
               inFlight: progress.inFlight,
               batchesTotal: progress.batchesTotal,
               batchesDone: progress.batchesDone,
+              parkedBatches: progress.parkedBatches.length,
+              unknownBatches: progress.unknownBatches.length,
             },
             updatedAt: FieldValue.serverTimestamp(),
           },

@@ -1,26 +1,37 @@
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { isCampaignId, sendWorkflowId, type SendOptions, type SendProgress } from '../common/campaign.js';
+import { isCampaignId, sendWorkflowId, type BatchResolution, type SendOptions, type SendProgress } from '../common/campaign.js';
 import { CampaignIdAttr, CampaignStatusAttr, CampaignTypeAttr } from '../common/search-attributes.js';
-import { findCampaign, findCampaignStats, insertCampaign, type Campaign, type CampaignStats } from '../db/campaigns.js';
-import { ledgerSummary, type LedgerSummary } from '../db/ledger.js';
+import {
+  failedRecipients,
+  findCampaign,
+  findCampaignStats,
+  insertCampaign,
+  type Campaign,
+  type CampaignStats,
+  type FailedRecipient,
+} from '../db/campaigns.js';
+import { ledgerSummary, unsettledParts, type LedgerSummary, type UnsettledPart } from '../db/ledger.js';
 import type { campaignSend } from '../workflows/campaign-send.js';
 import {
   CAMPAIGN_SEND_WORKFLOW,
   cancelUpdate,
   pauseUpdate,
   progressQuery,
+  resolveBatchUpdate,
   resumeUpdate,
 } from '../workflows/campaign-send-api.js';
 import {
   InvalidInputError,
   newCampaignSchema,
   parseInput,
+  resolveBatchSchema,
   sendOptionsSchema,
   type NewCampaignInput,
   type SendOptionsInput,
@@ -30,7 +41,7 @@ import {
 export class CampaignError extends Error {
   constructor(
     message: string,
-    readonly code: 'not-found' | 'no-content' | 'already-started' | 'not-started',
+    readonly code: 'not-found' | 'no-content' | 'already-started' | 'not-started' | 'rejected',
   ) {
     super(message);
     this.name = 'CampaignError';
@@ -50,6 +61,10 @@ export interface CampaignReport {
   campaign: Campaign;
   stats: CampaignStats | undefined;
   ledger: LedgerSummary[];
+  /** Parts whose outcome is not known yet: `sending` (parked, being proven) or `unknown` (an operator decides). */
+  unsettled: UnsettledPart[];
+  /** Recipients who will not get this campaign, with the reason (the first 100). */
+  failedRecipients: FailedRecipient[];
 }
 
 /** What backend triggers use to create campaigns and steer their sends. */
@@ -63,11 +78,13 @@ export class CampaignClient {
 
   async get(campaignId: string): Promise<CampaignReport> {
     const campaign = await this.requireCampaign(campaignId);
-    const [stats, ledger] = await Promise.all([
+    const [stats, ledger, unsettled, failed] = await Promise.all([
       findCampaignStats(this.deps.pool, campaignId),
       ledgerSummary(this.deps.pool, campaignId),
+      unsettledParts(this.deps.pool, campaignId),
+      failedRecipients(this.deps.pool, campaignId),
     ]);
-    return { campaign, stats, ledger };
+    return { campaign, stats, ledger, unsettled, failedRecipients: failed };
   }
 
   /** Starts the send workflow `campaign-send-<id>`; refuses unknown campaigns, campaigns without content, and second starts. */
@@ -124,6 +141,15 @@ export class CampaignClient {
     return this.steer(campaignId, (handle) => handle.executeUpdate(cancelUpdate));
   }
 
+  /**
+   * Settles a batch whose outcome Mailgun's logs could not prove (progress.unknownBatches):
+   * `accepted` if Mailgun did take it (check its logs or the recipients), `resend` if it did not.
+   */
+  resolveBatch(campaignId: string, batchNo: number, as: BatchResolution): Promise<SendProgress> {
+    const request = parseInput(resolveBatchSchema, { batchNo, as }, 'resolve');
+    return this.steer(campaignId, (handle) => handle.executeUpdate(resolveBatchUpdate, { args: [request] }));
+  }
+
   /** Waits for the send to finish and returns its result. */
   result(campaignId: string) {
     return this.steer(campaignId, (handle) => handle.result());
@@ -154,6 +180,10 @@ export class CampaignClient {
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) {
         throw new CampaignError(`campaign ${campaignId} has no send yet: start it with 'send ${campaignId}'`, 'not-started');
+      }
+      if (error instanceof WorkflowUpdateFailedError) {
+        // The workflow's validator refused the request; its message names the field and the problem.
+        throw new CampaignError(`campaign ${campaignId}: ${error.cause?.message ?? error.message}`, 'rejected');
       }
       throw error;
     }

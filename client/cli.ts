@@ -1,8 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Client } from '@temporalio/client';
-import { CAMPAIGN_TYPES, SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../common/campaign.js';
+import {
+  BATCH_RESOLUTIONS,
+  CAMPAIGN_TYPES,
+  SUBSCRIPTION_STATUSES,
+  type BatchResolution,
+  type SubscriptionStatus,
+} from '../common/campaign.js';
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
 import { ConfigError, loadConfig, sendDefaults, type Config } from '../worker/config.js';
@@ -18,6 +24,12 @@ function positiveInt(name: string) {
     if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
     return n;
   };
+}
+
+function nonNegativeInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} must be a whole number, got "${value}"`);
+  return n;
 }
 
 function print(value: unknown): void {
@@ -86,7 +98,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .addHelpText(
       'after',
-      '\nCampaign commands: campaign create | show | send | progress | pause | resume | cancel (see campaign --help)',
+      '\nCampaign commands: campaign create | show | send | progress | pause | resume | cancel | resolve-batch (see campaign --help)',
     );
 
   const campaign = program.command('campaign').description('create, send and steer campaigns');
@@ -145,6 +157,19 @@ export function buildProgram(): Command {
       .description(description)
       .action(async (id: string) => print(await withSession(true, ({ campaigns }) => campaigns[name](id))));
   }
+
+  campaign
+    .command('resolve-batch <campaignId> <batchNo>')
+    .description("settle a batch whose outcome Mailgun's logs could not prove (see progress.unknownBatches)")
+    .addOption(
+      new Option('--as <resolution>', 'accepted: Mailgun did take it (count as sent); resend: it did not (send it again)')
+        .choices(BATCH_RESOLUTIONS)
+        .makeOptionMandatory(),
+    )
+    .action(async (id: string, batchNo: string, opts: { as: BatchResolution }) => {
+      const batch = nonNegativeInt('batchNo', batchNo);
+      print(await withSession(true, ({ campaigns }) => campaigns.resolveBatch(id, batch, opts.as)));
+    });
 
   program
     .command('migrate')

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_MAILGUN_RECIPIENTS } from '../common/batches.js';
-import { CAMPAIGN_TYPES, SUBSCRIPTION_STATUSES } from '../common/campaign.js';
+import { BATCH_RESOLUTIONS, CAMPAIGN_TYPES, SUBSCRIPTION_STATUSES } from '../common/campaign.js';
 
 /** Input from triggers (library callers, CLI, HTTP): everything is checked before anything is written. */
 
@@ -40,6 +40,13 @@ export const sendOptionsSchema = z
     window: z.number().int().positive().max(64).optional(),
     ratePerSecond: z.number().positive().optional(),
     batchesPerRun: z.number().int().positive().max(2000).optional(),
+  })
+  .strict();
+
+export const resolveBatchSchema = z
+  .object({
+    batchNo: z.number().int().nonnegative(),
+    as: z.enum(BATCH_RESOLUTIONS),
   })
   .strict();
 

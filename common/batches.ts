@@ -1,7 +1,9 @@
 /**
  * Batch planning: a campaign's frozen audience (ordinals 1..total) is cut into
  * fixed-size, contiguous batches. Batch n always covers the same ordinals, so a
- * retried or resumed batch sends to exactly the same people.
+ * retried or resumed batch sends to exactly the same people. A batch Mailgun
+ * refuses because of a bad address is split into parts (halves of its range),
+ * each sent, recorded and looked up on its own.
  */
 
 export const MAX_MAILGUN_RECIPIENTS = 1000;
@@ -13,6 +15,14 @@ export interface BatchPlan {
   firstOrdinal: number;
   lastOrdinal: number;
   size: number;
+}
+
+/** A contiguous piece of a batch with a ledger row of its own; `part` is '' for the whole batch. */
+export interface BatchPart {
+  batchNo: number;
+  part: string;
+  firstOrdinal: number;
+  lastOrdinal: number;
 }
 
 function checkBatchSize(batchSize: number): void {
@@ -37,7 +47,28 @@ export function planBatch(total: number, batchSize: number, batchNo: number): Ba
   return { batchNo, firstOrdinal, lastOrdinal, size: lastOrdinal - firstOrdinal + 1 };
 }
 
-/** The `v:` marker Mailgun stores with every message of a batch; it identifies the batch in the events API. */
-export function batchMarker(campaignId: string, batchNo: number): string {
-  return `${campaignId}:${batchNo}`;
+export function wholeBatch(batch: BatchPlan): BatchPart {
+  return { batchNo: batch.batchNo, part: '', firstOrdinal: batch.firstOrdinal, lastOrdinal: batch.lastOrdinal };
+}
+
+/**
+ * Halves a part between its `sendable` ordinals (sorted, at least two): each half
+ * holds at least one of them. Halves are named by their ranges, so a retry that
+ * splits the same part again names the same halves.
+ */
+export function splitPart(part: BatchPart, sendable: readonly number[]): [BatchPart, BatchPart] {
+  if (sendable.length < 2) throw new RangeError(`a part needs two sendable recipients to split, has ${sendable.length}`);
+  const lastOfLeft = sendable[Math.floor(sendable.length / 2) - 1] as number;
+  const half = (firstOrdinal: number, lastOrdinal: number): BatchPart => ({
+    batchNo: part.batchNo,
+    part: `${firstOrdinal}-${lastOrdinal}`,
+    firstOrdinal,
+    lastOrdinal,
+  });
+  return [half(part.firstOrdinal, lastOfLeft), half(lastOfLeft + 1, part.lastOrdinal)];
+}
+
+/** The `v:` marker Mailgun stores with every message of a batch part; it identifies the part in Mailgun's logs. */
+export function batchMarker(campaignId: string, batchNo: number, part = ''): string {
+  return part === '' ? `${campaignId}:${batchNo}` : `${campaignId}:${batchNo}:${part}`;
 }

@@ -9,8 +9,11 @@ export type CampaignType = (typeof CAMPAIGN_TYPES)[number];
 export const SUBSCRIPTION_STATUSES = ['subscribed', 'unsubscribed', 'pending'] as const;
 export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
 
-/** Statuses a campaign's send can be in; the lifecycle issue extends this list. */
-export const CAMPAIGN_STATUSES = ['draft', 'sending', 'paused', 'sent', 'cancelled', 'failed'] as const;
+/**
+ * Statuses a campaign's send can be in; the lifecycle issue extends this list.
+ * `needs-attention`: a batch's outcome could not be proven and waits for an operator.
+ */
+export const CAMPAIGN_STATUSES = ['draft', 'sending', 'paused', 'needs-attention', 'sent', 'cancelled', 'failed'] as const;
 export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
 
 /** Who a campaign goes to. Evaluated once, when the audience snapshot is taken. */
@@ -46,7 +49,15 @@ export interface SendProgress {
   paused: boolean;
   batchesTotal: number;
   batchesDone: number;
+  /** Batches whose last attempt has an unknown outcome, parked outside the window until Mailgun's logs prove it. */
+  parkedBatches: number[];
+  /** Batches no proof came for in time: an operator resolves each (`resolve-batch`). */
+  unknownBatches: number[];
 }
+
+/** How an operator settles a batch whose outcome stayed unknown. */
+export const BATCH_RESOLUTIONS = ['accepted', 'resend'] as const;
+export type BatchResolution = (typeof BATCH_RESOLUTIONS)[number];
 
 export function sendWorkflowId(campaignId: string): string {
   return `campaign-send-${campaignId}`;

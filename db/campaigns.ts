@@ -91,10 +91,15 @@ export async function findCampaign(pool: Pool, campaignId: string): Promise<Camp
   return row ? toCampaign(row) : undefined;
 }
 
-/** Returns false when no such campaign exists. */
-export async function updateCampaignStatus(pool: Pool, campaignId: string, status: CampaignStatus): Promise<boolean> {
-  const result = await pool.query(sql.updateCampaignStatus, [campaignId, status]);
-  return result.rowCount === 1;
+/** Whether the campaign exists, and whether this write was applied (false when a newer `version` already was). */
+export async function updateCampaignStatus(
+  pool: Pool,
+  campaignId: string,
+  status: CampaignStatus,
+  version: number,
+): Promise<{ found: boolean; updated: boolean }> {
+  const result = await pool.query<{ found: boolean; updated: boolean }>(sql.updateCampaignStatus, [campaignId, status, version]);
+  return result.rows[0] ?? { found: false, updated: false };
 }
 
 export async function findCampaignStats(pool: Pool, campaignId: string): Promise<CampaignStats | undefined> {
@@ -102,11 +107,22 @@ export async function findCampaignStats(pool: Pool, campaignId: string): Promise
   return result.rows[0];
 }
 
+export type SnapshotStep = { done: true; total: number } | { done: false; frozen: number };
+
 /**
- * Freezes the campaign's audience into campaign_recipients, once. A second call
- * (an activity retry, a resumed workflow) returns the first snapshot's size.
+ * Freezes the next page of the campaign's audience into campaign_recipients, in
+ * user id order, or finishes the snapshot when the audience is exhausted. Each
+ * page is its own transaction under a lock on the campaign row, so an
+ * interrupted snapshot resumes where it stopped and two attempts never
+ * interleave. Once finished, a further call (an activity retry, a resumed
+ * workflow) returns the first snapshot's size: new users never join it.
  */
-export async function snapshotAudience(pool: Pool, campaignId: string, audience: AudienceFilter): Promise<number> {
+export async function snapshotAudienceStep(
+  pool: Pool,
+  campaignId: string,
+  audience: AudienceFilter,
+  pageSize: number,
+): Promise<SnapshotStep> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
@@ -118,24 +134,53 @@ export async function snapshotAudience(pool: Pool, campaignId: string, audience:
     if (!campaign) throw new Error(`campaign ${campaignId} does not exist`);
     if (campaign.audience_snapshot_at !== null) {
       await client.query('COMMIT');
-      return campaign.total_recipients ?? 0;
+      return { done: true, total: campaign.total_recipients ?? 0 };
     }
-    const inserted = await client.query(sql.snapshotAudience, [
-      campaignId,
-      audience.subscriptionStatuses ?? ['subscribed'],
-      audience.emailType ?? null,
-      audience.limit ?? null,
-    ]);
-    const total = inserted.rowCount ?? 0;
+    const cursor = (await client.query<{ ordinal: number; user_id: string }>(sql.selectSnapshotCursor, [campaignId])).rows[0];
+    const frozen = cursor?.ordinal ?? 0;
+    const room = (audience.limit ?? Number.MAX_SAFE_INTEGER) - frozen;
+    const wanted = Math.min(pageSize, room);
+    const inserted =
+      wanted <= 0
+        ? 0
+        : ((
+            await client.query(sql.snapshotAudiencePage, [
+              campaignId,
+              frozen,
+              cursor?.user_id ?? '0',
+              audience.subscriptionStatuses ?? ['subscribed'],
+              audience.emailType ?? null,
+              wanted,
+            ])
+          ).rowCount ?? 0);
+    if (inserted === wanted && wanted > 0 && wanted < room) {
+      await client.query('COMMIT');
+      return { done: false, frozen: frozen + inserted };
+    }
+    const total = frozen + inserted;
     await client.query(sql.markSnapshotTaken, [campaignId, total]);
     await client.query(sql.upsertStatsTotal, [campaignId, total]);
     await client.query('COMMIT');
-    return total;
+    return { done: true, total };
   } catch (error) {
     await client.query('ROLLBACK');
     throw error;
   } finally {
     client.release();
+  }
+}
+
+/** Takes the whole snapshot, page after page; `onPage` hears how many recipients are frozen so far. */
+export async function snapshotAudience(
+  pool: Pool,
+  campaignId: string,
+  audience: AudienceFilter,
+  { pageSize = 20_000, onPage = (_frozen: number) => {} } = {},
+): Promise<number> {
+  for (;;) {
+    const step = await snapshotAudienceStep(pool, campaignId, audience, pageSize);
+    if (step.done) return step.total;
+    onPage(step.frozen);
   }
 }
 
@@ -154,5 +199,35 @@ export async function loadBatchRecipients(
   lastOrdinal: number,
 ): Promise<BatchRecipient[]> {
   const result = await pool.query<BatchRecipient>(sql.selectBatchRecipients, [campaignId, firstOrdinal, lastOrdinal]);
+  return result.rows;
+}
+
+/**
+ * Records recipients who will not get the campaign, with the reason, each once
+ * (counted in campaign_stats.failed); with `suppress`, their users are
+ * suppressed for later campaigns too. Returns how many were newly failed.
+ */
+export async function failRecipients(
+  pool: Pool,
+  campaignId: string,
+  ordinals: number[],
+  reason: string,
+  suppress: boolean,
+): Promise<number> {
+  if (ordinals.length === 0) return 0;
+  const result = await pool.query<{ failed: number }>(sql.failRecipients, [campaignId, ordinals, reason, suppress]);
+  return result.rows[0]?.failed ?? 0;
+}
+
+export interface FailedRecipient {
+  ordinal: number;
+  userId: string;
+  email: string;
+  reason: string;
+  failedAt: Date;
+}
+
+export async function failedRecipients(pool: Pool, campaignId: string, limit = 100): Promise<FailedRecipient[]> {
+  const result = await pool.query<FailedRecipient>(sql.selectFailedRecipients, [campaignId, limit]);
   return result.rows;
 }

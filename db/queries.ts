@@ -2,6 +2,12 @@
  * Every SQL statement the pipeline runs, by name. Parameters are positional;
  * each comment lists them.
  */
+
+const LEDGER_COLUMNS = `
+  batch_no, part, parent_part, state, attempts, message_count, mailgun_message_id, last_error,
+  rate_limited_ms::int AS rate_limited_ms, first_ordinal, last_ordinal, first_attempt_at, last_attempt_at,
+  probe_message_id, probe_sent_at`;
+
 export const sql = {
   // $1 name, $2 type, $3 subject, $4 body_html, $5 body_text, $6 from_address, $7 audience jsonb
   insertCampaign: `
@@ -18,18 +24,24 @@ export const sql = {
   // $1 campaign id
   lockCampaign: `SELECT audience_snapshot_at, total_recipients FROM campaigns WHERE id = $1 FOR UPDATE`,
 
-  // $1 campaign id, $2 subscription statuses text[], $3 email type or null, $4 limit or null
-  snapshotAudience: `
+  // $1 campaign id. Where an interrupted snapshot stopped: its last ordinal and user.
+  selectSnapshotCursor: `
+    SELECT ordinal, user_id FROM campaign_recipients WHERE campaign_id = $1 ORDER BY ordinal DESC LIMIT 1`,
+
+  // $1 campaign id, $2 last ordinal so far, $3 last user id so far, $4 subscription statuses text[],
+  // $5 email type or null, $6 page size. One page of the audience, in user id order.
+  snapshotAudiencePage: `
     INSERT INTO campaign_recipients (campaign_id, ordinal, user_id, email, name, custom_id)
-    SELECT $1, row_number() OVER (ORDER BY u.id), u.id, u.email, u.name, u.custom_id
+    SELECT $1, $2 + row_number() OVER (ORDER BY u.id), u.id, u.email, u.name, u.custom_id
     FROM (
       SELECT id, email, name, custom_id FROM users
-      WHERE status = 'active'
+      WHERE id > $3
+        AND status = 'active'
         AND suppressed_at IS NULL
-        AND subscription_status = ANY ($2::text[])
-        AND ($3::text IS NULL OR $3::text = ANY (email_types))
+        AND subscription_status = ANY ($4::text[])
+        AND ($5::text IS NULL OR $5::text = ANY (email_types))
       ORDER BY id
-      LIMIT $4
+      LIMIT $6
     ) u`,
 
   // $1 campaign id, $2 total
@@ -42,78 +54,180 @@ export const sql = {
     INSERT INTO campaign_stats (campaign_id, total) VALUES ($1, $2)
     ON CONFLICT (campaign_id) DO UPDATE SET total = EXCLUDED.total, updated_at = now()`,
 
-  // $1 campaign id, $2 status
+  // $1 campaign id, $2 status, $3 the writer's version. A write older than the last one applied changes nothing.
   updateCampaignStatus: `
-    UPDATE campaigns SET
-      status = $2,
-      send_started_at = CASE WHEN $2 = 'sending' THEN coalesce(send_started_at, now()) ELSE send_started_at END,
-      send_finished_at = CASE WHEN $2 IN ('sent', 'cancelled', 'failed') THEN now() ELSE send_finished_at END,
-      updated_at = now()
-    WHERE id = $1
-    RETURNING id`,
+    WITH updated AS (
+      UPDATE campaigns SET
+        status = $2,
+        status_version = $3,
+        send_started_at = CASE WHEN $2 = 'sending' THEN coalesce(send_started_at, now()) ELSE send_started_at END,
+        send_finished_at = CASE WHEN $2 IN ('sent', 'cancelled', 'failed') THEN now() ELSE send_finished_at END,
+        updated_at = now()
+      WHERE id = $1 AND status_version < $3
+      RETURNING id
+    )
+    SELECT EXISTS (SELECT 1 FROM campaigns WHERE id = $1) AS found, EXISTS (SELECT 1 FROM updated) AS updated`,
 
   // $1 campaign id
   selectStats: `SELECT total, sent, failed, updated_at AS "updatedAt" FROM campaign_stats WHERE campaign_id = $1`,
 
-  // $1 campaign id, $2 first ordinal, $3 last ordinal
+  // $1 campaign id, $2 first ordinal, $3 last ordinal. Recipients not already failed.
   selectBatchRecipients: `
     SELECT ordinal, user_id, email, name, custom_id FROM campaign_recipients
-    WHERE campaign_id = $1 AND ordinal BETWEEN $2 AND $3
+    WHERE campaign_id = $1 AND ordinal BETWEEN $2 AND $3 AND failed_at IS NULL
     ORDER BY ordinal`,
 
-  // $1 campaign id, $2 batch no, $3 first ordinal, $4 last ordinal, $5 recipient count.
-  // The no-op update makes RETURNING give back an existing row too.
-  ensureLedgerRow: `
-    INSERT INTO send_ledger (campaign_id, batch_no, first_ordinal, last_ordinal, recipient_count)
-    VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (campaign_id, batch_no) DO UPDATE SET batch_no = EXCLUDED.batch_no
-    RETURNING state, attempts, mailgun_message_id, last_error, rate_limited_ms::int AS rate_limited_ms,
-              first_ordinal, last_ordinal, first_attempt_at, last_attempt_at`,
+  // $1 campaign id, $2 ordinals int[], $3 reason, $4 suppress the users too (boolean).
+  // Each recipient is failed (and counted in campaign_stats) once.
+  failRecipients: `
+    WITH failed AS (
+      UPDATE campaign_recipients SET failed_at = now(), failure_reason = $3
+      WHERE campaign_id = $1 AND ordinal = ANY ($2::int[]) AND failed_at IS NULL
+      RETURNING user_id
+    ), suppressed AS (
+      UPDATE users u SET suppressed_at = now(), suppression_reason = $3, updated_at = now()
+      FROM failed WHERE $4::boolean AND u.id = failed.user_id AND u.suppressed_at IS NULL
+      RETURNING u.id
+    )
+    UPDATE campaign_stats SET failed = failed + (SELECT count(*) FROM failed), updated_at = now()
+    WHERE campaign_id = $1
+    RETURNING (SELECT count(*) FROM failed)::int AS failed, (SELECT count(*) FROM suppressed)::int AS suppressed`,
 
-  // $1 campaign id, $2 batch no, $3 state and $4 attempts as this attempt read them.
+  // $1 campaign id, $2 limit
+  selectFailedRecipients: `
+    SELECT ordinal, user_id AS "userId", email, failure_reason AS reason, failed_at AS "failedAt"
+    FROM campaign_recipients WHERE campaign_id = $1 AND failed_at IS NOT NULL
+    ORDER BY ordinal LIMIT $2`,
+
+  // $1 campaign id, $2 batch no, $3 part, $4 parent part or null, $5 first ordinal, $6 last ordinal.
+  // The no-op update makes RETURNING give back an existing row too.
+  ensureLedgerPart: `
+    INSERT INTO send_ledger (campaign_id, batch_no, part, parent_part, first_ordinal, last_ordinal, recipient_count)
+    VALUES ($1, $2, $3, $4, $5::int, $6::int, $6::int - $5::int + 1)
+    ON CONFLICT (campaign_id, batch_no, part) DO UPDATE SET batch_no = EXCLUDED.batch_no
+    RETURNING ${LEDGER_COLUMNS}`,
+
+  // $1 campaign id, $2 batch no. Every part of a batch, with the database's clock.
+  selectBatchParts: `
+    SELECT ${LEDGER_COLUMNS}, now() AS db_now FROM send_ledger
+    WHERE campaign_id = $1 AND batch_no = $2
+    ORDER BY first_ordinal, last_ordinal DESC`,
+
+  // $1 campaign id, $2 batch no, $3 part, $4 attempts as this attempt read them, $5 recipients in the message.
   // Compare-and-set: if another attempt moved the row meanwhile, nothing is updated.
-  markLedgerSending: `
-    UPDATE send_ledger SET state = 'sending', attempts = attempts + 1,
-      first_attempt_at = coalesce(first_attempt_at, now()), last_attempt_at = now()
-    WHERE campaign_id = $1 AND batch_no = $2 AND state = $3 AND attempts = $4 AND state IN ('pending', 'sending')
+  claimLedgerPart: `
+    UPDATE send_ledger SET state = 'sending', attempts = attempts + 1, message_count = $5,
+      first_attempt_at = coalesce(first_attempt_at, now()), last_attempt_at = now(),
+      probe_message_id = NULL, probe_sent_at = NULL
+    WHERE campaign_id = $1 AND batch_no = $2 AND part = $3 AND state = 'pending' AND attempts = $4
     RETURNING attempts`,
 
-  // $1 campaign id, $2 batch no, $3 mailgun message id. Counts the batch as sent exactly once.
+  // $1 campaign id, $2 batch no, $3 part, $4 mailgun message id or null, $5 resolved_by or null.
+  // Counts the part's recipients as sent exactly once.
   markLedgerAccepted: `
     WITH done AS (
-      UPDATE send_ledger SET state = 'accepted', mailgun_message_id = $3, last_error = NULL, finished_at = now()
-      WHERE campaign_id = $1 AND batch_no = $2 AND state IN ('pending', 'sending')
-      RETURNING campaign_id, recipient_count
+      UPDATE send_ledger SET state = 'accepted', mailgun_message_id = $4, resolved_by = $5, last_error = NULL,
+        finished_at = now()
+      WHERE campaign_id = $1 AND batch_no = $2 AND part = $3 AND state IN ('sending', 'unknown')
+      RETURNING campaign_id, coalesce(message_count, recipient_count) AS recipients
     )
-    UPDATE campaign_stats s SET sent = s.sent + done.recipient_count, updated_at = now()
+    UPDATE campaign_stats s SET sent = s.sent + done.recipients, updated_at = now()
     FROM done WHERE s.campaign_id = done.campaign_id`,
 
-  // $1 campaign id, $2 batch no, $3 error. Counts the batch as failed exactly once.
+  // $1 campaign id, $2 batch no, $3 part, $4 error, $5 suppress the users too (boolean).
+  // The part's recipients not already failed are failed, and counted, exactly once.
   markLedgerFailed: `
     WITH done AS (
-      UPDATE send_ledger SET state = 'failed', last_error = $3, finished_at = now()
-      WHERE campaign_id = $1 AND batch_no = $2 AND state IN ('pending', 'sending')
-      RETURNING campaign_id, recipient_count
+      UPDATE send_ledger SET state = 'failed', last_error = $4, finished_at = now()
+      WHERE campaign_id = $1 AND batch_no = $2 AND part = $3 AND state = 'sending'
+      RETURNING campaign_id, first_ordinal, last_ordinal
+    ), failed AS (
+      UPDATE campaign_recipients r SET failed_at = now(), failure_reason = $4
+      FROM done
+      WHERE r.campaign_id = done.campaign_id AND r.ordinal BETWEEN done.first_ordinal AND done.last_ordinal
+        AND r.failed_at IS NULL
+      RETURNING r.user_id
+    ), suppressed AS (
+      UPDATE users u SET suppressed_at = now(), suppression_reason = $4, updated_at = now()
+      FROM failed WHERE $5::boolean AND u.id = failed.user_id AND u.suppressed_at IS NULL
     )
-    UPDATE campaign_stats s SET failed = s.failed + done.recipient_count, updated_at = now()
+    UPDATE campaign_stats s SET failed = s.failed + (SELECT count(*) FROM failed), updated_at = now()
     FROM done WHERE s.campaign_id = done.campaign_id`,
 
-  // $1 campaign id, $2 batch no, $3 error, $4 retry-after ms Mailgun asked for, $5 the attempt that failed.
+  // $1 campaign id, $2 batch no, $3 part, $4 attempt that was refused, $5 error,
+  // $6/$7/$8 and $9/$10/$11: part name, first and last ordinal of the two halves.
+  // The part becomes 'split' and its halves appear in one statement, so a crash never leaves one without the other.
+  splitLedgerPart: `
+    WITH split AS (
+      UPDATE send_ledger SET state = 'split', last_error = $5, finished_at = now()
+      WHERE campaign_id = $1 AND batch_no = $2 AND part = $3 AND state = 'sending' AND attempts = $4
+      RETURNING campaign_id, batch_no, part
+    )
+    INSERT INTO send_ledger (campaign_id, batch_no, part, parent_part, first_ordinal, last_ordinal, recipient_count)
+    SELECT split.campaign_id, split.batch_no, half.part, split.part, half.first, half.last, half.last - half.first + 1
+    FROM split, (VALUES ($6::text, $7::int, $8::int), ($9::text, $10::int, $11::int)) AS half (part, first, last)
+    ON CONFLICT (campaign_id, batch_no, part) DO NOTHING
+    RETURNING part`,
+
+  // $1 campaign id, $2 batch no, $3 part, $4 error, $5 retry-after ms Mailgun asked for, $6 the attempt that failed.
   // Only that attempt's own 'sending' may be undone: a later attempt may be sending by now.
   markLedgerNotSent: `
-    UPDATE send_ledger SET state = 'pending', last_error = $3, rate_limited_ms = rate_limited_ms + $4
-    WHERE campaign_id = $1 AND batch_no = $2 AND state = 'sending' AND attempts = $5`,
+    UPDATE send_ledger SET state = 'pending', last_error = $4, rate_limited_ms = rate_limited_ms + $5
+    WHERE campaign_id = $1 AND batch_no = $2 AND part = $3 AND state = 'sending' AND attempts = $6`,
+
+  // $1 campaign id, $2 batch no, $3 part, $4 attempts as read, $5 reason
+  markLedgerUnknown: `
+    UPDATE send_ledger SET state = 'unknown', last_error = $5
+    WHERE campaign_id = $1 AND batch_no = $2 AND part = $3 AND state = 'sending' AND attempts = $4`,
+
+  // $1 campaign id, $2 batch no, $3 reason. An operator says the unknown parts of a batch were not sent.
+  markUnknownForResend: `
+    UPDATE send_ledger SET state = 'pending', resolved_by = 'operator', last_error = $3
+    WHERE campaign_id = $1 AND batch_no = $2 AND state = 'unknown'`,
 
   // $1 campaign id, $2 batch no
+  selectUnknownParts: `SELECT part FROM send_ledger WHERE campaign_id = $1 AND batch_no = $2 AND state = 'unknown'`,
+
+  // $1 campaign id, $2 batch no, $3 part, $4 attempts as read, $5 probe message id
+  recordProbe: `
+    UPDATE send_ledger SET probe_message_id = $5, probe_sent_at = now()
+    WHERE campaign_id = $1 AND batch_no = $2 AND part = $3 AND state = 'sending' AND attempts = $4`,
+
+  // $1 campaign id, $2 batch no, $3 part
   countOutcomeCheck: `
-    UPDATE send_ledger SET outcome_checks = outcome_checks + 1 WHERE campaign_id = $1 AND batch_no = $2`,
+    UPDATE send_ledger SET outcome_checks = outcome_checks + 1 WHERE campaign_id = $1 AND batch_no = $2 AND part = $3`,
 
-  // $1 campaign id, $2 batch no, $3 error
+  // $1 campaign id, $2 batch no, $3 part, $4 error
   noteLedgerError: `
-    UPDATE send_ledger SET last_error = $3 WHERE campaign_id = $1 AND batch_no = $2`,
+    UPDATE send_ledger SET last_error = $4 WHERE campaign_id = $1 AND batch_no = $2 AND part = $3`,
 
-  // $1 campaign id
+  // $1 campaign id, $2 time. The earliest part accepted from a request that began after $2.
+  selectLaterAcceptedPart: `
+    SELECT mailgun_message_id AS "messageId", last_attempt_at AS "attemptAt" FROM send_ledger
+    WHERE campaign_id = $1 AND state = 'accepted' AND last_attempt_at > $2 AND mailgun_message_id IS NOT NULL
+    ORDER BY last_attempt_at LIMIT 1`,
+
+  // $1 campaign id, $2 batch no, $3 first ordinal, $4 last ordinal of the batch
+  selectBatchStatus: `
+    SELECT
+      coalesce(sum(coalesce(message_count, recipient_count)) FILTER (WHERE state = 'accepted'), 0)::int AS sent,
+      (SELECT count(*) FROM campaign_recipients
+        WHERE campaign_id = $1 AND ordinal BETWEEN $3 AND $4 AND failed_at IS NOT NULL)::int AS failed,
+      count(*) FILTER (WHERE state = 'pending')::int AS "pendingParts",
+      count(*) FILTER (WHERE state = 'sending')::int AS "sendingParts",
+      count(*) FILTER (WHERE state = 'unknown')::int AS "unknownParts",
+      coalesce(sum(rate_limited_ms), 0)::int AS "rateLimitedMs"
+    FROM send_ledger WHERE campaign_id = $1 AND batch_no = $2`,
+
+  // $1 campaign id. Split parts are structure, not sends: left out.
   selectLedgerSummary: `
-    SELECT state, count(*)::int AS batches, coalesce(sum(recipient_count), 0)::int AS recipients
-    FROM send_ledger WHERE campaign_id = $1 GROUP BY state`,
+    SELECT state, count(*)::int AS parts, coalesce(sum(coalesce(message_count, recipient_count)), 0)::int AS recipients
+    FROM send_ledger WHERE campaign_id = $1 AND state <> 'split' GROUP BY state ORDER BY state`,
+
+  // $1 campaign id. Parts whose outcome is not known yet: parked (sending) or waiting for an operator (unknown).
+  selectUnsettledParts: `
+    SELECT batch_no AS "batchNo", part, state, first_ordinal AS "firstOrdinal", last_ordinal AS "lastOrdinal",
+           message_count AS recipients, attempts, last_attempt_at AS "lastAttemptAt", last_error AS "lastError"
+    FROM send_ledger WHERE campaign_id = $1 AND state IN ('sending', 'unknown')
+    ORDER BY batch_no, first_ordinal`,
 } as const;

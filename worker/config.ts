@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OUTCOME_LOOKUPS } from '../activities/mailgun.js';
 import type { SendOptions } from '../common/campaign.js';
 
 /**
@@ -33,8 +34,14 @@ const configSchema = z.object({
   MAILGUN_URL: z.url().default('https://api.mailgun.net'),
   MAILGUN_FROM: z.string().min(3).default('Distro Nation <no-reply@mg.distronation.com>'),
   MAILGUN_TIMEOUT_MS: positiveInt.default(30_000),
-  /** How long after an ambiguous send attempt the events API is trusted to show it. */
+  /** The least time after an ambiguous send attempt (and its timeout) before Mailgun's logs are asked about it. */
   MAILGUN_EVENTS_SETTLE_MS: nonNegativeInt.default(30_000),
+  /** How long to wait for Mailgun's logs to prove an ambiguous attempt's outcome before an operator must decide. */
+  MAILGUN_OUTCOME_MAX_WAIT_MS: positiveInt.default(30 * 60_000),
+  /** Which Mailgun store answers "was this batch accepted?": the Logs API, or the deprecated events API. */
+  MAILGUN_OUTCOME_LOOKUP: z.enum(OUTCOME_LOOKUPS).default('logs'),
+  /** Where test-mode probes go (accepted and logged, never delivered); default outcome-probe@MAILGUN_DOMAIN. */
+  MAILGUN_PROBE_RECIPIENT: z.email().optional(),
   /** Wait after a 429 when Mailgun's answer gives no Retry-After (mailgun.js hides response headers). */
   MAILGUN_RATE_LIMIT_BACKOFF_MS: positiveInt.default(10_000),
 

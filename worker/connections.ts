@@ -55,6 +55,7 @@ export function openActivityDeps(config: Config): WorkerResources {
     domain: config.MAILGUN_DOMAIN,
     url: config.MAILGUN_URL,
     timeoutMs: config.MAILGUN_TIMEOUT_MS,
+    lookup: config.MAILGUN_OUTCOME_LOOKUP,
   });
   return {
     deps: {
@@ -65,6 +66,8 @@ export function openActivityDeps(config: Config): WorkerResources {
         defaultFrom: config.MAILGUN_FROM,
         requestTimeoutMs: config.MAILGUN_TIMEOUT_MS,
         eventsSettleMs: config.MAILGUN_EVENTS_SETTLE_MS,
+        outcomeMaxWaitMs: config.MAILGUN_OUTCOME_MAX_WAIT_MS,
+        probeRecipient: config.MAILGUN_PROBE_RECIPIENT ?? `outcome-probe@${config.MAILGUN_DOMAIN}`,
         rateLimitBackoffMs: config.MAILGUN_RATE_LIMIT_BACKOFF_MS,
       },
     },

@@ -3,7 +3,7 @@
  * updates. Clients import this file (not the workflow itself) to steer a send.
  */
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { SendOptions, SendProgress } from '../common/campaign.js';
+import type { BatchResolution, SendOptions, SendProgress } from '../common/campaign.js';
 import type { RateGovernorState } from '../common/rate-governor.js';
 
 export const CAMPAIGN_SEND_WORKFLOW = 'campaignSend';
@@ -13,6 +13,15 @@ export interface CampaignSendInput {
   options: SendOptions;
   /** Set only by continue-as-new: where the previous run stopped. */
   carried?: CarriedState;
+}
+
+/** A batch started but not done when a run continued as new, and what it still needs. */
+export interface OpenBatch {
+  batchNo: number;
+  /** What the batch had counted so far. */
+  sent: number;
+  failed: number;
+  needs: 'send' | 'resolve' | 'operator';
 }
 
 /** Everything a continued run needs; ids and counts only, never recipients. */
@@ -25,6 +34,8 @@ export interface CarriedState {
   paused: boolean;
   cancelRequested: boolean;
   rate: RateGovernorState;
+  statusVersion: number;
+  open: OpenBatch[];
 }
 
 export interface CampaignSendResult {
@@ -33,6 +44,13 @@ export interface CampaignSendResult {
   total: number;
   sent: number;
   failed: number;
+  /** Batches whose outcome nobody could prove; only a cancelled send can end with any. */
+  unknownBatches: number[];
+}
+
+export interface ResolveBatchRequest {
+  batchNo: number;
+  as: BatchResolution;
 }
 
 export const progressQuery = defineQuery<SendProgress>('progress');
@@ -41,3 +59,8 @@ export const pauseUpdate = defineUpdate<SendProgress>('pause');
 export const resumeUpdate = defineUpdate<SendProgress>('resume');
 /** Stops the send for good once in-flight batches have finished; the ledger stays consistent. */
 export const cancelUpdate = defineUpdate<SendProgress>('cancel');
+/**
+ * An operator's decision on a batch whose outcome stayed unknown (see progress.unknownBatches):
+ * `accepted` counts it as sent, `resend` sends it again. Only for batches waiting for it.
+ */
+export const resolveBatchUpdate = defineUpdate<SendProgress, [ResolveBatchRequest]>('resolveBatch');

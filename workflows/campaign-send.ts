@@ -1,4 +1,5 @@
 import {
+  allHandlersFinished,
   CancellationScope,
   condition,
   continueAsNew,
@@ -9,43 +10,60 @@ import {
   sleep,
   upsertSearchAttributes,
   workflowInfo,
-  allHandlersFinished,
 } from '@temporalio/workflow';
-import type { Activities, BatchOutcome } from '../activities/index.js';
-import { batchCount, planBatch } from '../common/batches.js';
-import type { CampaignStatus, SendProgress } from '../common/campaign.js';
+import type { Activities } from '../activities/index.js';
+import { batchCount, planBatch, type BatchPlan } from '../common/batches.js';
+import { BATCH_RESOLUTIONS, type CampaignStatus, type SendProgress } from '../common/campaign.js';
+import { routeBatch, type BatchStatus } from '../common/ledger.js';
 import { CampaignStatusAttr } from '../common/search-attributes.js';
 import { RateGovernor } from '../common/rate-governor.js';
 import {
   cancelUpdate,
   pauseUpdate,
   progressQuery,
+  resolveBatchUpdate,
   resumeUpdate,
   type CampaignSendInput,
   type CampaignSendResult,
   type CarriedState,
+  type OpenBatch,
+  type ResolveBatchRequest,
 } from './campaign-send-api.js';
 
 // ---------------------------------------------------------------- activities
+// Every activity heartbeats or has a short start-to-close timeout, so a worker
+// that dies anywhere costs seconds: Temporal retries the activity elsewhere.
 
-const { snapshotAudience, setCampaignStatus } = proxyActivities<Activities>({
-  startToCloseTimeout: '10 minutes',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+const { snapshotAudience } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
 const { sendBatch } = proxyActivities<Activities>({
   startToCloseTimeout: '3 minutes',
-  // A killed worker's batch is retried on another worker after this long, not after the full timeout.
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
-const { projectProgress } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+// Polls until Mailgun's logs prove a parked batch's outcome: each retry waits as long as the activity asks.
+const { resolveBatchOutcome } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 1.5, maximumInterval: '30 seconds' },
+});
+
+const { setCampaignStatus, projectProgress, resolveUnknownBatch, abandonParkedBatch } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
 });
 
 // ---------------------------------------------------------------- the workflow
+
+interface Counted {
+  sent: number;
+  failed: number;
+}
 
 /**
  * Sends one campaign to its frozen audience, each recipient at most once.
@@ -53,23 +71,42 @@ const { projectProgress } = proxyActivities<Activities>({
  * The audience is snapshotted once, cut into fixed batches, and sent through a
  * sliding window of `window` concurrent sendBatch activities, paced to
  * `ratePerSecond` and slowed when Mailgun answers 429. Exactly-once lives in the
- * activity's send ledger; this workflow only decides which batch goes next.
- * It continues as new every `batchesPerRun` batches (after draining its window),
- * so the history stays a few thousand events even for a million recipients.
+ * activities' send ledger; this workflow decides which batch goes next.
+ *
+ * A batch whose request ended without a clear answer is parked outside the
+ * window while resolveBatchOutcome waits for Mailgun's logs to prove what
+ * happened; the rest of the campaign keeps sending. A batch no proof comes for
+ * waits for an operator (`resolveBatch`), and the send finishes only when every
+ * batch is settled. It continues as new every `batchesPerRun` batches (after
+ * draining its window), carrying open batches by number, so the history stays a
+ * few thousand events even for a million recipients.
  */
 export async function campaignSend(input: CampaignSendInput): Promise<CampaignSendResult> {
   const { campaignId, options } = input;
   const carried = input.carried ?? initialState();
-  let { total, nextBatch, sent, failed, batchesDone, paused, cancelRequested } = carried;
+  let { total, nextBatch, sent, failed, batchesDone, paused, cancelRequested, statusVersion } = carried;
   let batchesTotal = batchCount(total, options.batchSize);
   const governor = new RateGovernor(options.ratePerSecond, carried.rate);
-  const inFlight = new Map<number, number>(); // batchNo -> recipients
+  /** Batches started and not done, with what they had counted so far. */
+  const open = new Map<number, Counted>();
+  /** sendBatch running: each holds a window slot. batchNo -> recipients. */
+  const inFlight = new Map<number, number>();
+  /** Outcome unknown, resolveBatchOutcome running: outside the window. */
+  const parked = new Set<number>();
+  /** No proof in time: waiting for an operator. */
+  const unknown = new Set<number>();
+  /** Batches with parts proven unsent: they go before new batches. */
+  const resendQueue: number[] = [];
+  const resolution = new CancellationScope();
   let startedThisRun = 0;
-  /** A batch that failed in a way retrying cannot fix (e.g. the audience changed under it). */
+  /** A batch failed in a way retrying cannot fix (e.g. the campaign lost its content). */
   let fatal: Error | undefined;
-
   let finalStatus: 'sent' | 'cancelled' | 'failed' | undefined;
-  const status = (): CampaignStatus => finalStatus ?? (cancelRequested ? 'cancelled' : paused ? 'paused' : 'sending');
+
+  const plan = (batchNo: number): BatchPlan => planBatch(total, options.batchSize, batchNo);
+  const status = (): CampaignStatus =>
+    finalStatus ??
+    (cancelRequested ? 'cancelled' : unknown.size > 0 ? 'needs-attention' : paused ? 'paused' : 'sending');
   const progress = (): SendProgress => ({
     campaignId,
     status: status(),
@@ -80,16 +117,81 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     paused,
     batchesTotal,
     batchesDone,
+    parkedBatches: [...parked].sort((a, b) => a - b),
+    unknownBatches: [...unknown].sort((a, b) => a - b),
   });
 
   // Aurora status and the Firestore projection are written in the background, in order, latest value wins.
-  const statusWriter = new LatestValueWriter(() => setCampaignStatus(campaignId, status()));
+  const statusWriter = new LatestValueWriter(() => setCampaignStatus(campaignId, status(), ++statusVersion));
   const projector = new LatestValueWriter(() => projectProgress(progress()));
   const statusChanged = (): void => {
     upsertSearchAttributes([{ key: CampaignStatusAttr, value: status() }]);
     statusWriter.request();
     projector.request();
   };
+
+  /** Takes a batch's latest status into the counts and sends it where it needs to go next. */
+  const route = (batch: BatchStatus): void => {
+    const before = open.get(batch.batchNo) ?? { sent: 0, failed: 0 };
+    sent += batch.sent - before.sent;
+    failed += batch.failed - before.failed;
+    const next = routeBatch(batch);
+    if (next === 'done') {
+      open.delete(batch.batchNo);
+      batchesDone++;
+    } else {
+      open.set(batch.batchNo, { sent: batch.sent, failed: batch.failed });
+    }
+    if (next === 'send') resendQueue.push(batch.batchNo);
+    if (next === 'resolve') park(batch.batchNo);
+    if (next === 'operator') {
+      unknown.add(batch.batchNo);
+      log.warn('batch outcome unknown: waiting for an operator', { campaignId, batchNo: batch.batchNo });
+      statusChanged();
+    }
+    projector.request();
+  };
+
+  const fail = (error: unknown): void => {
+    fatal ??= error instanceof Error ? error : new Error(String(error));
+  };
+
+  const launch = (batchNo: number): void => {
+    const batch = plan(batchNo);
+    inFlight.set(batchNo, batch.size);
+    startedThisRun++;
+    governor.started(batch.size, Date.now());
+    // Batches are never cancelled half-way: once started they finish and land in the ledger.
+    void CancellationScope.nonCancellable(() => sendBatch({ campaignId, batch })).then((outcome) => {
+      inFlight.delete(batchNo);
+      governor.observe(outcome.rateLimitedMs, Date.now());
+      route(outcome);
+    }, (error: unknown) => {
+      inFlight.delete(batchNo);
+      fail(error);
+    });
+  };
+
+  function park(batchNo: number): void {
+    parked.add(batchNo);
+    if (cancelRequested || fatal !== undefined) return; // abandoned below, not resolved
+    void resolution.run(() => resolveBatchOutcome({ campaignId, batch: plan(batchNo) })).then((outcome) => {
+      parked.delete(batchNo);
+      route(outcome);
+    }, (error: unknown) => {
+      if (!isCancellation(error)) fail(error); // a cancelled resolution leaves the batch parked, to be abandoned
+    });
+  }
+
+  /** A cancelled or failed send stops waiting for proof: parked parts become 'unknown'. */
+  async function abandonParked(): Promise<void> {
+    resolution.cancel();
+    for (const batchNo of [...parked]) {
+      const outcome = await abandonParkedBatch({ campaignId, batch: plan(batchNo) });
+      parked.delete(batchNo);
+      route(outcome);
+    }
+  }
 
   setHandler(progressQuery, progress);
   setHandler(pauseUpdate, () => {
@@ -113,47 +215,58 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     }
     return progress();
   });
+  setHandler(
+    resolveBatchUpdate,
+    async ({ batchNo, as }) => {
+      if (!unknown.delete(batchNo)) return progress(); // a second request for the same batch: already handled
+      statusChanged();
+      const outcome = await CancellationScope.nonCancellable(() => resolveUnknownBatch({ campaignId, batch: plan(batchNo), as }));
+      route(outcome);
+      statusChanged();
+      return progress();
+    },
+    {
+      validator: (request: ResolveBatchRequest) => {
+        const { batchNo, as } = request;
+        if (!(BATCH_RESOLUTIONS as readonly string[]).includes(as)) {
+          throw new Error(`as: must be one of ${BATCH_RESOLUTIONS.join(', ')}, got ${JSON.stringify(as)}`);
+        }
+        if (!unknown.has(batchNo)) {
+          const waiting = [...unknown].sort((a, b) => a - b);
+          throw new Error(
+            `batchNo: batch ${JSON.stringify(batchNo)} is not waiting for an operator` +
+              (waiting.length ? `; batches that are: ${waiting.join(', ')}` : '; no batch is'),
+          );
+        }
+      },
+    },
+  );
 
-  const onOutcome = (outcome: BatchOutcome): void => {
-    inFlight.delete(outcome.batchNo);
-    batchesDone++;
-    if (outcome.state === 'accepted') sent += outcome.recipients;
-    else {
-      failed += outcome.recipients;
-      log.warn('batch failed permanently', { campaignId, batchNo: outcome.batchNo, error: outcome.error });
-    }
-    governor.observe(outcome.rateLimitedMs, Date.now());
-    projector.request();
-  };
-
-  const launch = (batchNo: number): void => {
-    const batch = planBatch(total, options.batchSize, batchNo);
-    inFlight.set(batchNo, batch.size);
-    startedThisRun++;
-    governor.started(batch.size, Date.now());
-    // Batches are never cancelled half-way: once started they finish and land in the ledger.
-    void CancellationScope.nonCancellable(() => sendBatch({ campaignId, batch })).then(onOutcome, (error: unknown) => {
-      inFlight.delete(batchNo);
-      fatal ??= error instanceof Error ? error : new Error(String(error));
-    });
-  };
+  const stopping = (): boolean => cancelRequested || fatal !== undefined;
+  const hasWork = (): boolean => resendQueue.length > 0 || nextBatch < batchesTotal;
+  const settled = (): boolean => !hasWork() && inFlight.size === 0 && parked.size === 0 && unknown.size === 0;
+  let rollOver = false;
 
   try {
     if (!input.carried) {
       total = await freezeAudience();
       batchesTotal = batchCount(total, options.batchSize);
     }
+    reopen(carried.open);
     projector.request();
-    while (nextBatch < batchesTotal && !cancelRequested && fatal === undefined) {
-      await condition(() => cancelRequested || fatal !== undefined || (!paused && inFlight.size < options.window));
-      if (cancelRequested || fatal !== undefined) break;
-      if (startedThisRun >= options.batchesPerRun || workflowInfo().continueAsNewSuggested) break;
+    for (;;) {
+      await condition(() => stopping() || settled() || (hasWork() && !paused && inFlight.size < options.window));
+      if (stopping() || settled()) break;
+      if (startedThisRun >= options.batchesPerRun || workflowInfo().continueAsNewSuggested) {
+        rollOver = true;
+        break;
+      }
       const waitMs = governor.delayBeforeNext(Date.now());
       if (waitMs > 0) {
         await sleep(waitMs);
         continue; // pause or cancel may have arrived meanwhile
       }
-      launch(nextBatch++);
+      launch(resendQueue.shift() ?? nextBatch++);
     }
     await CancellationScope.nonCancellable(() => condition(() => inFlight.size === 0));
   } catch (error) {
@@ -162,31 +275,28 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     await CancellationScope.nonCancellable(async () => {
       await condition(() => inFlight.size === 0);
       cancelRequested = true;
+      await abandonParked();
       await finish('cancelled');
     });
     throw error;
   }
 
   if (fatal !== undefined) {
+    await abandonParked();
     await finish('failed');
     throw fatal;
   }
-
-  if (!cancelRequested && nextBatch < batchesTotal) {
+  if (cancelRequested) {
+    await abandonParked();
+    return complete('cancelled');
+  }
+  if (rollOver) {
     await condition(allHandlersFinished);
     await statusWriter.drain();
     await projector.drain();
-    return continueAsNew<typeof campaignSend>({
-      campaignId,
-      options,
-      carried: { total, nextBatch, sent, failed, batchesDone, paused, cancelRequested, rate: governor.state() },
-    });
+    return continueAsNew<typeof campaignSend>({ campaignId, options, carried: carry() });
   }
-
-  const outcome = cancelRequested ? 'cancelled' : 'sent';
-  await finish(outcome);
-  await condition(allHandlersFinished);
-  return { campaignId, status: outcome, total, sent, failed };
+  return complete('sent');
 
   /** First run only: mark the campaign sending and freeze its audience; returns its size. */
   async function freezeAudience(): Promise<number> {
@@ -197,6 +307,40 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
       if (!isCancellation(error)) await finish('failed');
       throw error;
     }
+  }
+
+  /** A continued run picks up the batches its predecessor left open. */
+  function reopen(batches: OpenBatch[]): void {
+    for (const { batchNo, sent: s, failed: f, needs } of batches) {
+      open.set(batchNo, { sent: s, failed: f });
+      if (needs === 'send') resendQueue.push(batchNo);
+      if (needs === 'resolve') park(batchNo);
+      if (needs === 'operator') unknown.add(batchNo);
+    }
+    if (unknown.size > 0) statusChanged();
+  }
+
+  function carry(): CarriedState {
+    const needs = (batchNo: number): OpenBatch['needs'] =>
+      unknown.has(batchNo) ? 'operator' : parked.has(batchNo) ? 'resolve' : 'send';
+    return {
+      total,
+      nextBatch,
+      sent,
+      failed,
+      batchesDone,
+      paused,
+      cancelRequested,
+      rate: governor.state(),
+      statusVersion,
+      open: [...open].map(([batchNo, counted]) => ({ batchNo, ...counted, needs: needs(batchNo) })),
+    };
+  }
+
+  async function complete(outcome: 'sent' | 'cancelled'): Promise<CampaignSendResult> {
+    await finish(outcome);
+    await condition(allHandlersFinished);
+    return { campaignId, status: outcome, total, sent, failed, unknownBatches: [...unknown].sort((a, b) => a - b) };
   }
 
   async function finish(final: 'sent' | 'cancelled' | 'failed'): Promise<void> {
@@ -217,6 +361,8 @@ function initialState(): CarriedState {
     paused: false,
     cancelRequested: false,
     rate: RateGovernor.initialState(),
+    statusVersion: 0,
+    open: [],
   };
 }
 

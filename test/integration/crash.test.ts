@@ -38,12 +38,12 @@ test('a worker killed twice mid-send (SIGKILL) and restarted: 0 duplicates, 0 mi
     const result = await file.h.campaigns.result(campaignId);
     await worker.stop();
 
-    assert.deepEqual(result, { campaignId, status: 'sent', total: 6000, sent: 6000, failed: 0 });
+    assert.deepEqual(result, { campaignId, status: 'sent', total: 6000, sent: 6000, failed: 0, unknownBatches: [] });
     const report = deliveryReport(file.h.mailgun, campaignId, file.profiles);
     assert.equal(report.duplicates.length, 0, `duplicates: ${report.duplicates.slice(0, 5).join(', ')}`);
     assert.equal(report.missing.length, 0, `missing: ${report.missing.slice(0, 5).join(', ')}`);
     assert.equal(report.delivered, 6000);
-    assert.deepEqual(await ledgerSummary(file.h.pool, campaignId), [{ state: 'accepted', batches: 60, recipients: 6000 }]);
+    assert.deepEqual(await ledgerSummary(file.h.pool, campaignId), [{ state: 'accepted', parts: 60, recipients: 6000 }]);
     assert.equal(await sentSoFar(campaignId), 6000);
     // The kills interrupted batches in Mailgun's hands; their next attempt asked the events API first.
     const { rows } = await file.h.pool.query<{ checked: number }>(

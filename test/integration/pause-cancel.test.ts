@@ -60,7 +60,7 @@ test('pause stops new batches; resume finishes the campaign with nobody skipped 
   const resumed = await file.h.campaigns.resume(campaignId);
   assert.equal(resumed.paused, false);
   const result = await file.h.campaigns.result(campaignId);
-  assert.deepEqual(result, { campaignId, status: 'sent', total: 6000, sent: 6000, failed: 0 });
+  assert.deepEqual(result, { campaignId, status: 'sent', total: 6000, sent: 6000, failed: 0, unknownBatches: [] });
   const report = deliveryReport(file.h.mailgun, campaignId, file.profiles);
   assert.deepEqual([report.duplicates.length, report.missing.length, report.unexpected.length], [0, 0, 0]);
   assert.equal(await assertLedgerConsistent(campaignId), 6000);

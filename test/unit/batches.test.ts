@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { batchCount, batchMarker, planBatch } from '../../common/batches.js';
+import { batchCount, batchMarker, planBatch, splitPart, wholeBatch } from '../../common/batches.js';
 
 test('batches cover every ordinal exactly once, in order, at most 1000 each', () => {
   for (const [total, size] of [[1, 1000], [999, 1000], [1000, 1000], [1001, 1000], [10_000, 1000], [12_345, 250], [7, 3]] as const) {
@@ -34,4 +34,21 @@ test('bad plans are refused with a message naming the value', () => {
 
 test('batch markers name the campaign and batch', () => {
   assert.equal(batchMarker('42', 7), '42:7');
+});
+
+test('batch markers name the part too, once a batch has been split', () => {
+  assert.equal(batchMarker('42', 7, '7001-7500'), '42:7:7001-7500');
+});
+
+test('a part splits into two halves, each with at least one sendable recipient', () => {
+  const whole = wholeBatch(planBatch(3000, 1000, 1));
+  assert.deepEqual(whole, { batchNo: 1, part: '', firstOrdinal: 1001, lastOrdinal: 2000 });
+  const sendable = Array.from({ length: 1000 }, (_, i) => 1001 + i).filter((o) => o !== 1002);
+  const [left, right] = splitPart(whole, sendable);
+  assert.deepEqual(left, { batchNo: 1, part: '1001-1500', firstOrdinal: 1001, lastOrdinal: 1500 });
+  assert.deepEqual(right, { batchNo: 1, part: '1501-2000', firstOrdinal: 1501, lastOrdinal: 2000 });
+  // Two sendable recipients far apart: one each, the range still covered without gaps.
+  const [a, b] = splitPart(left, [1003, 1499]);
+  assert.deepEqual([a.firstOrdinal, a.lastOrdinal, b.firstOrdinal, b.lastOrdinal], [1001, 1003, 1004, 1500]);
+  assert.throws(() => splitPart(a, [1003]), /needs two sendable recipients/);
 });

@@ -32,8 +32,10 @@ test('429 is rate-limited, with retry-after from the body when present, else the
   assert.equal(hinted.kind === 'rate-limited' && hinted.retryAfterMs, 3000);
 });
 
-test('a real 400 is permanent; 401/403 are configuration problems, retried until fixed', () => {
-  const permanent = classifyMailgunError(apiError(400, 'Bad Request', "'to' parameter is not a valid address"), 5000);
+test('a 400 for a bad address means split the batch; another 400 is permanent; 401/403 are retried until fixed', () => {
+  const badAddress = classifyMailgunError(apiError(400, 'Bad Request', 'to parameter is not a valid address. please check documentation'), 5000);
+  assert.equal(badAddress.kind, 'invalid-recipient');
+  const permanent = classifyMailgunError(apiError(400, 'Bad Request', 'from parameter is missing'), 5000);
   assert.equal(permanent.kind, 'permanent');
   assert.equal(classifyMailgunError(apiError(401, 'Unauthorized', 'Forbidden'), 5000).kind, 'unauthorised');
   assert.equal(classifyMailgunError(apiError(403, 'Forbidden', ''), 5000).kind, 'unauthorised');
