@@ -6,6 +6,9 @@ ENV NODE_ENV=production
 WORKDIR /app
 
 COPY package.json package-lock.json ./
+# npm ci runs the package's postinstall, which skips the local Temporal CLI install when dev
+# dependencies are omitted (production talks to a real Temporal server) but must exist to say so.
+COPY local-stack/install-temporal-cli.ts ./local-stack/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY tsconfig.json ./

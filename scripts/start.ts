@@ -20,7 +20,7 @@ import { startFirestoreEmulator } from '../local-stack/firestore.js';
 import { createMailgunServer } from '../local-stack/mailgun-server.js';
 import { startPostgres } from '../local-stack/postgres.js';
 import { seedUsers } from '../local-stack/seed.js';
-import { startTemporalDevServer } from '../local-stack/temporal.js';
+import { startTemporalDevServer, TemporalCliUnavailableError } from '../local-stack/temporal.js';
 
 const dataDir = fileURLToPath(new URL('../.data', import.meta.url));
 const LOCAL = { temporalPort: 7233, uiPort: 8233, postgresPort: 55432, firestorePort: 8686, mailgunPort: 9025 };
@@ -115,7 +115,8 @@ async function seedDemoUsers(databaseUrl: string): Promise<void> {
 main().then(
   () => process.exit(0),
   (error: unknown) => {
-    console.error(error);
+    // A missing Temporal CLI is a setup problem with a plain answer, not a crash: no stack trace.
+    console.error(error instanceof TemporalCliUnavailableError ? error.message : error);
     process.exit(1);
   },
 );
