@@ -122,11 +122,11 @@ export const sql = {
     WHERE campaign_id = $1 AND batch_no = $2 AND part = $3 AND state = 'pending' AND attempts = $4
     RETURNING attempts`,
 
-  // $1 campaign id, $2 batch no, $3 part, $4 mailgun message id or null, $5 resolved_by or null.
+  // $1 campaign id, $2 batch no, $3 part, $4 mailgun message id or null, $5 resolved_by (null keeps an earlier one).
   // Counts the part's recipients as sent exactly once.
   markLedgerAccepted: `
     WITH done AS (
-      UPDATE send_ledger SET state = 'accepted', mailgun_message_id = $4, resolved_by = $5, last_error = NULL,
+      UPDATE send_ledger SET state = 'accepted', mailgun_message_id = $4, resolved_by = coalesce($5, resolved_by), last_error = NULL,
         finished_at = now()
       WHERE campaign_id = $1 AND batch_no = $2 AND part = $3 AND state IN ('sending', 'unknown')
       RETURNING campaign_id, coalesce(message_count, recipient_count) AS recipients

@@ -457,6 +457,15 @@ class MailgunStandIn implements MailgunServer {
   /** Record indices that may match, in acceptance order, taken from the recipient's or the domain's index. */
   private candidates(domain: string, cursor: EventsCursor): readonly number[] {
     if (cursor.event !== undefined && !/\baccepted\b/i.test(cursor.event)) return [];
+    if (cursor.messageId !== undefined) {
+      const range = this.byMessageId.get(bareMessageId(cursor.messageId));
+      if (!range) return [];
+      const recipient = cursor.recipient?.toLowerCase();
+      return Array.from({ length: range.end - range.first }, (_, k) => range.first + k).filter((i) => {
+        const record = this.records[i] as RecipientRecord;
+        return record.batch.domain === domain && (recipient === undefined || record.recipient.toLowerCase() === recipient);
+      });
+    }
     if (cursor.recipient === undefined) return this.byDomain.get(domain) ?? [];
     const own = this.byRecipient.get(cursor.recipient.toLowerCase()) ?? [];
     return own.filter((i) => (this.records[i] as RecipientRecord).batch.domain === domain);
@@ -764,6 +773,7 @@ function parseRecipientVariables(raw: string | undefined): Readonly<Record<strin
 
 interface EventsCursor {
   readonly recipient?: string | undefined;
+  readonly messageId?: string | undefined;
   readonly event?: string | undefined;
   /** Inclusive bounds, epoch ms. */
   readonly beginMs?: number | undefined;
@@ -811,6 +821,7 @@ function cursorFromQuery(params: URLSearchParams): EventsCursor {
   const asc = ascending !== null ? ascending === 'yes' : begin !== undefined && end !== undefined && begin <= end;
   return {
     recipient: params.get('recipient') ?? undefined,
+    messageId: params.get('message-id') ?? undefined,
     event: params.get('event') ?? undefined,
     ...timeBounds(begin, end, asc),
     asc,

@@ -95,6 +95,8 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   const parked = new Set<number>();
   /** No proof in time: waiting for an operator. */
   const unknown = new Set<number>();
+  /** Unknown batches an operator's decision is being recorded for. */
+  const resolving = new Set<number>();
   /** Batches with parts proven unsent: they go before new batches. */
   const resendQueue: number[] = [];
   const resolution = new CancellationScope();
@@ -218,10 +220,15 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   setHandler(
     resolveBatchUpdate,
     async ({ batchNo, as }) => {
-      if (!unknown.delete(batchNo)) return progress(); // a second request for the same batch: already handled
-      statusChanged();
-      const outcome = await CancellationScope.nonCancellable(() => resolveUnknownBatch({ campaignId, batch: plan(batchNo), as }));
-      route(outcome);
+      if (!unknown.has(batchNo) || resolving.has(batchNo)) return progress(); // a second request: already handled
+      resolving.add(batchNo); // stays unknown (the send cannot finish) until the ledger says what is next
+      try {
+        const outcome = await CancellationScope.nonCancellable(() => resolveUnknownBatch({ campaignId, batch: plan(batchNo), as }));
+        unknown.delete(batchNo);
+        route(outcome);
+      } finally {
+        resolving.delete(batchNo);
+      }
       statusChanged();
       return progress();
     },
@@ -231,7 +238,7 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
         if (!(BATCH_RESOLUTIONS as readonly string[]).includes(as)) {
           throw new Error(`as: must be one of ${BATCH_RESOLUTIONS.join(', ')}, got ${JSON.stringify(as)}`);
         }
-        if (!unknown.has(batchNo)) {
+        if (!unknown.has(batchNo) || resolving.has(batchNo)) {
           const waiting = [...unknown].sort((a, b) => a - b);
           throw new Error(
             `batchNo: batch ${JSON.stringify(batchNo)} is not waiting for an operator` +

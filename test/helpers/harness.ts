@@ -50,7 +50,8 @@ export interface Harness {
   campaigns: CampaignClient;
   firestore: FirestoreHandle;
   mailgun: MailgunServer;
-  startWorker(): Promise<RunningWorker>;
+  /** An in-process worker; `settings` override the harness's for this worker only. */
+  startWorker(settings?: Record<string, string>): Promise<RunningWorker>;
   spawnWorker(extraEnv?: Record<string, string>): Promise<ChildWorker>;
   stop(): Promise<void>;
 }
@@ -93,8 +94,8 @@ export async function startHarness(options: LocalStackOptions & { settings?: Rec
     campaigns,
     firestore,
     mailgun,
-    async startWorker() {
-      const worker = await startInProcessWorker(config);
+    async startWorker(settings = {}) {
+      const worker = await startInProcessWorker(loadConfig({ ...env, ...settings }));
       workers.add(worker);
       return { stop: async () => (workers.delete(worker), worker.stop()) };
     },

@@ -1,46 +1,18 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign } from '../../db/campaigns.js';
+import { describeRun, runCli as runCliWith, type CliRun } from '../helpers/cli.js';
 import { harnessForFile } from '../helpers/harness.js';
 import { isEligible } from '../../local-stack/seed.js';
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const execFileAsync = promisify(execFile);
 
 const file = harnessForFile({ users: 100 });
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `dn-campaigns <args>` as a user would, against the test stack. */
-async function runCli(args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', 'client/cli.ts', ...args], {
-      cwd: projectRoot,
-      env: { ...process.env, ...file.h.env, ...extraEnv },
-      timeout: 180_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: unknown; signal?: unknown; killed?: boolean; stdout?: string; stderr?: string };
-    if (typeof failed.code !== 'number') {
-      throw new Error(`dn-campaigns ${args.join(' ')} did not exit normally (signal ${String(failed.signal)})`, { cause: error });
-    }
-    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
-
-function describeRun(run: CliRun): string {
-  return `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`;
+function runCli(args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> {
+  return runCliWith(args, { ...file.h.env, ...extraEnv });
 }
 
 /** The CLI prints one pretty-printed JSON document per value. */

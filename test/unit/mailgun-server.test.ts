@@ -142,6 +142,12 @@ describe('mailgun stand-in server', () => {
     assert.ok(Math.abs((event?.timestamp ?? 0) - Date.now() / 1000) < 60);
     assert.ok(events.pages.next?.page, 'paging urls parse into page tokens');
 
+    const byId = await mg.events.get(DOMAIN, { 'message-id': sent.id?.slice(1, -1) ?? '' });
+    assert.deepEqual(byId.items.map((item) => item.recipient).sort(), ['dave@example.test', 'erin@example.test']);
+    const byIdAndRecipient = await mg.events.get(DOMAIN, { 'message-id': sent.id ?? '', recipient: 'erin@example.test' });
+    assert.deepEqual(byIdAndRecipient.items.map((item) => item.recipient), ['erin@example.test']);
+    assert.equal((await mg.events.get(DOMAIN, { 'message-id': 'nope@example.test' })).items.length, 0);
+
     const other = await mg.events.get(DOMAIN, { event: 'delivered', recipient: 'dave@example.test' });
     assert.equal(other.items.length, 0);
     const future = await mg.events.get(DOMAIN, { begin: String(Date.now() / 1000 + 3600), ascending: 'yes' });
