@@ -1,93 +1,261 @@
 /**
- * npm run bench:send [-- --users N] — one campaign end to end against the local
- * Mailgun-compatible server, with the worker as its own process.
- * Prints recipients/s (start of send to last accepted batch), the worker's peak
- * RSS, history events per run, and duplicates/missing (must both be 0).
+ * npm run bench:send [-- --users N --runs R --window W --batch-size B --rate R --batches-per-run P]
+ *
+ * How fast the pipeline sends, next to how fast its own client and server allow.
+ *
+ * One process starts the local stack (Temporal, Postgres, the Mailgun-compatible
+ * server of local-stack/mailgun-server.ts), seeds N unmixed users once (all
+ * eligible, so N users means N recipients) and spawns one worker as its own
+ * process, as production runs it. Then, `--runs` times (default 3), it measures:
+ *
+ * - pipeline: a fresh campaign over the same N users, end to end through Temporal,
+ *   Postgres and the worker, in batches of `--batch-size` with `--window` batches
+ *   in flight. Recipients/s = N / (start of send → the server's last acceptance).
+ * - baseline (test/bench/raw-baseline.ts): mailgun.js alone, in this process, pushing
+ *   the same N recipients with the same message shape, batch size and window to
+ *   the same server. Recipients/s = N / (first request → last response).
+ *
+ * and their ratio, pipeline/baseline, per run. The two measurements of a run
+ * alternate in order (odd runs baseline first, even runs pipeline first), so
+ * neither always gets the warmer JIT or the quieter machine. The server's records
+ * are cleared before each measurement, so both start from an equally empty server.
+ *
+ * Caveats: every service shares one machine (see `machine` in the output), and the
+ * baseline's client shares this process's event loop with the server, while the
+ * pipeline's client runs in the worker process.
+ *
+ * Prints one line per run, then a summary JSON as the last thing on stdout:
+ * min/median/max of both rates and of the ratio, the per-run figures, the worker's
+ * peak RSS, the last run's history events per workflow run, and duplicates,
+ * missing and unexpected recipients summed over the pipeline's runs (all must be 0).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { sendWorkflowId } from '../../common/campaign.js';
 import { deliveryReport } from '../helpers/delivery.js';
-import { startHarness } from '../helpers/harness.js';
-import { seedUsers } from '../../local-stack/seed.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
+import { seedUsers, type SeedProfile } from '../../local-stack/seed.js';
+import { RAW_BASELINE_CAMPAIGN_ID, runRawBaseline, type MessageContent } from './raw-baseline.js';
 
-const { values } = parseArgs({
-  options: {
-    users: { type: 'string', default: '100000' },
-    window: { type: 'string', default: '8' },
-    rate: { type: 'string', default: '1000000' },
-    'batches-per-run': { type: 'string', default: '200' },
-  },
-});
-const users = Number(values.users);
-const window = Number(values.window);
-
-function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
+interface BenchOptions {
+  users: number;
+  runs: number;
+  window: number;
+  batchSize: number;
+  rate: number;
+  batchesPerRun: number;
 }
 
-const h = await startHarness({ settings: { LOG_LEVEL: 'warn', WORKER_MAX_CONCURRENT_ACTIVITIES: String(window * 2) } });
-try {
-  const seedStart = Date.now();
-  // Unmixed: every seeded user is eligible, so N users means N recipients.
-  const profiles = await seedUsers(h.pool, users, { mixed: false });
-  console.log(`seeded ${users} users in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
+interface PipelineFigures {
+  recipients: number;
+  sent: number;
+  failed: number;
+  secondsToLastAccepted: number;
+  recipientsPerSecond: number;
+  secondsToWorkflowResult: number;
+  historyEventsPerRun: number[];
+  duplicates: number;
+  missing: number;
+  unexpected: number;
+}
 
-  const worker = await h.spawnWorker();
-  const pid = worker.process.pid ?? 0;
-  let peak = 0;
-  const sampler = setInterval(() => (peak = Math.max(peak, peakRssMb(pid))), 250);
+interface BaselineFigures {
+  seconds: number;
+  recipientsPerSecond: number;
+}
 
-  const campaignId = await h.campaigns.create({
-    name: `bench ${users}`,
-    type: 'newsletter',
-    content: { subject: 'Your statement, %recipient.name%', html: '<p>Hello %recipient.name%</p>', text: 'Hello %recipient.name%' },
-    audience: {},
+interface RunFigures {
+  run: number;
+  order: 'baseline, pipeline' | 'pipeline, baseline';
+  pipeline: PipelineFigures;
+  baseline: BaselineFigures;
+  ratio: number;
+}
+
+const MACHINE = '2 cores, 24 GiB; all services on the same machine';
+
+/** Subject, html and text of the bench campaign; `from` is the worker's MAILGUN_FROM, as the campaign sets none. */
+const CONTENT = {
+  subject: 'Your statement, %recipient.name%',
+  html: '<p>Hello %recipient.name%</p>',
+  text: 'Hello %recipient.name%',
+};
+
+function parseOptions(): BenchOptions {
+  const { values } = parseArgs({
+    options: {
+      users: { type: 'string', default: '100000' },
+      runs: { type: 'string', default: '3' },
+      window: { type: 'string', default: '8' },
+      'batch-size': { type: 'string', default: '1000' },
+      rate: { type: 'string', default: '1000000' },
+      'batches-per-run': { type: 'string', default: '200' },
+    },
   });
+  const options = {
+    users: Number(values.users),
+    runs: Number(values.runs),
+    window: Number(values.window),
+    batchSize: Number(values['batch-size']),
+    rate: Number(values.rate),
+    batchesPerRun: Number(values['batches-per-run']),
+  };
+  for (const [name, value] of Object.entries(options)) {
+    if (!(value > 0)) throw new Error(`--${name} must be a positive number, got ${value}`);
+  }
+  return options;
+}
+
+function round(value: number, digits: number): number {
+  return Number(value.toFixed(digits));
+}
+
+function minMedianMax(values: readonly number[], digits = 0): { min: number; median: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  const median = sorted.length % 2 ? (sorted[Math.floor(mid)] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+  return { min: round(sorted[0] ?? 0, digits), median: round(median, digits), max: round(sorted.at(-1) ?? 0, digits) };
+}
+
+/** Samples a process's peak RSS (VmHWM) every 250 ms; `stop()` returns the peak in MiB. */
+function samplePeakRss(pid: number): { stop(): number } {
+  const read = (): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  let peak = read();
+  const timer = setInterval(() => (peak = Math.max(peak, read())), 250);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, read());
+    },
+  };
+}
+
+/** The raw mailgun.js baseline against the harness's Mailgun server. */
+async function measureBaseline(h: Harness, profiles: SeedProfile[], options: BenchOptions): Promise<BaselineFigures> {
+  h.mailgun.reset();
+  const target = { url: h.mailgun.url, apiKey: h.mailgun.apiKey, domain: h.config.MAILGUN_DOMAIN, timeoutMs: h.config.MAILGUN_TIMEOUT_MS };
+  const content: MessageContent = { from: h.config.MAILGUN_FROM, ...CONTENT };
+  const result = await runRawBaseline(target, profiles, content, { batchSize: options.batchSize, window: options.window });
+  const report = deliveryReport(h.mailgun, RAW_BASELINE_CAMPAIGN_ID, profiles);
+  if (report.delivered !== profiles.length || report.missing.length > 0 || report.duplicates.length > 0) {
+    throw new Error(`the raw baseline delivered ${report.delivered} of ${profiles.length} recipients`);
+  }
+  return { seconds: round(result.seconds, 2), recipientsPerSecond: Math.round(result.recipientsPerSecond) };
+}
+
+/** One fresh campaign over the seeded users, end to end through the worker. */
+async function measurePipeline(h: Harness, profiles: SeedProfile[], options: BenchOptions, run: number): Promise<PipelineFigures> {
+  h.mailgun.reset();
+  const campaignId = await h.campaigns.create({ name: `bench ${options.users} run ${run}`, type: 'newsletter', content: CONTENT, audience: {} });
   const started = Date.now();
   await h.campaigns.startSend(campaignId, {
-    batchSize: 1000,
-    window,
-    ratePerSecond: Number(values.rate),
-    batchesPerRun: Number(values['batches-per-run']),
+    batchSize: options.batchSize,
+    window: options.window,
+    ratePerSecond: options.rate,
+    batchesPerRun: options.batchesPerRun,
   });
   const result = await h.campaigns.result(campaignId);
   const finished = Date.now();
-  peak = Math.max(peak, peakRssMb(pid));
-  clearInterval(sampler);
 
-  const lastAccepted = h.mailgun.accepted().reduce((latest, m) => Math.max(latest, m.acceptedAt), 0);
+  const lastAccepted = h.mailgun
+    .accepted()
+    .reduce((latest, m) => (m.variables['campaign_id'] === campaignId ? Math.max(latest, m.acceptedAt) : latest), 0);
   const seconds = (lastAccepted - started) / 1000;
-  const runs: number[] = [];
-  for await (const run of h.temporal.workflow.list({ query: `WorkflowId = "${sendWorkflowId(campaignId)}"` })) {
-    runs.push(run.historyLength);
+  const historyEventsPerRun: number[] = [];
+  for await (const execution of h.temporal.workflow.list({ query: `WorkflowId = "${sendWorkflowId(campaignId)}"` })) {
+    historyEventsPerRun.push(execution.historyLength);
   }
   const report = deliveryReport(h.mailgun, campaignId, profiles);
+  return {
+    recipients: result.total,
+    sent: result.sent,
+    failed: result.failed,
+    secondsToLastAccepted: round(seconds, 2),
+    recipientsPerSecond: Math.round(result.total / seconds),
+    secondsToWorkflowResult: round((finished - started) / 1000, 2),
+    historyEventsPerRun,
+    duplicates: report.duplicates.length,
+    missing: report.missing.length,
+    unexpected: report.unexpected.length,
+  };
+}
+
+/** Both measurements of one run, in alternating order (see the module comment). */
+async function measureRun(h: Harness, profiles: SeedProfile[], options: BenchOptions, run: number): Promise<RunFigures> {
+  const baselineFirst = run % 2 === 1;
+  let baseline: BaselineFigures | undefined;
+  if (baselineFirst) baseline = await measureBaseline(h, profiles, options);
+  const pipeline = await measurePipeline(h, profiles, options, run);
+  baseline ??= await measureBaseline(h, profiles, options);
+  return {
+    run,
+    order: baselineFirst ? 'baseline, pipeline' : 'pipeline, baseline',
+    pipeline,
+    baseline,
+    ratio: round(pipeline.recipientsPerSecond / baseline.recipientsPerSecond, 3),
+  };
+}
+
+function describeRun({ run, order, pipeline, baseline, ratio }: RunFigures): string {
+  return (
+    `run ${run} (${order}): pipeline ${pipeline.recipientsPerSecond} recipients/s, ` +
+    `raw mailgun.js ${baseline.recipientsPerSecond} recipients/s, ratio ${ratio}`
+  );
+}
+
+function summarise(options: BenchOptions, runs: RunFigures[], workerPeakRssMb: number) {
+  const sum = (pick: (p: PipelineFigures) => number) => runs.reduce((total, r) => total + pick(r.pipeline), 0);
+  const last = runs.at(-1)?.pipeline;
+  return {
+    users: options.users,
+    runs: runs.length,
+    batchSize: options.batchSize,
+    window: options.window,
+    pipelineRecipientsPerSecond: minMedianMax(runs.map((r) => r.pipeline.recipientsPerSecond)),
+    baselineRecipientsPerSecond: minMedianMax(runs.map((r) => r.baseline.recipientsPerSecond)),
+    ratio: minMedianMax(runs.map((r) => r.ratio), 3),
+    perRun: runs.map(({ run, order, pipeline, baseline, ratio }) => ({
+      run,
+      order,
+      pipelineRecipientsPerSecond: pipeline.recipientsPerSecond,
+      baselineRecipientsPerSecond: baseline.recipientsPerSecond,
+      ratio,
+      pipelineSecondsToLastAccepted: pipeline.secondsToLastAccepted,
+      pipelineSecondsToWorkflowResult: pipeline.secondsToWorkflowResult,
+      baselineSeconds: baseline.seconds,
+      sent: pipeline.sent,
+    })),
+    recipients: last?.recipients ?? 0,
+    failed: sum((p) => p.failed),
+    workerPeakRssMb: Math.round(workerPeakRssMb),
+    workflowRuns: last?.historyEventsPerRun.length ?? 0,
+    historyEventsPerRun: last?.historyEventsPerRun ?? [],
+    duplicates: sum((p) => p.duplicates),
+    missing: sum((p) => p.missing),
+    unexpected: sum((p) => p.unexpected),
+    machine: MACHINE,
+    baseline: 'mailgun.js alone, in the bench process (which also runs the Mailgun server), same batches and window',
+  };
+}
+
+const options = parseOptions();
+const h = await startHarness({ settings: { LOG_LEVEL: 'warn', WORKER_MAX_CONCURRENT_ACTIVITIES: String(options.window * 2) } });
+try {
+  const seedStart = Date.now();
+  const profiles = await seedUsers(h.pool, options.users, { mixed: false });
+  console.log(`seeded ${options.users} users in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
+
+  const worker = await h.spawnWorker();
+  const rss = samplePeakRss(worker.process.pid ?? 0);
+  const runs: RunFigures[] = [];
+  for (let run = 1; run <= options.runs; run++) {
+    runs.push(await measureRun(h, profiles, options, run));
+    console.log(describeRun(runs.at(-1) as RunFigures));
+  }
+  const workerPeakRssMb = rss.stop();
   await worker.stop();
 
-  console.log(
-    JSON.stringify(
-      {
-        recipients: result.total,
-        sent: result.sent,
-        failed: result.failed,
-        secondsToLastAccepted: Number(seconds.toFixed(2)),
-        recipientsPerSecond: Math.round(result.total / seconds),
-        secondsToWorkflowResult: Number(((finished - started) / 1000).toFixed(2)),
-        workerPeakRssMb: Math.round(peak),
-        workflowRuns: runs.length,
-        historyEventsPerRun: runs,
-        duplicates: report.duplicates.length,
-        missing: report.missing.length,
-        unexpected: report.unexpected.length,
-        machine: '2 cores, 24 GiB; all services on the same machine',
-      },
-      null,
-      2,
-    ),
-  );
+  console.log(JSON.stringify(summarise(options, runs, workerPeakRssMb), null, 2));
 } finally {
   await h.stop();
 }

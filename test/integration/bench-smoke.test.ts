@@ -5,17 +5,33 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 /** A small run of `npm run bench:send`, so the benchmark keeps working; its figures are not asserted. */
-test('the send benchmark runs end to end and reports no duplicates or missing recipients', async () => {
+test('the send benchmark runs the pipeline and its raw baseline, with no duplicates or missing recipients', async () => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--import', 'tsx', 'test/bench/send.bench.ts', '--users', '3000'],
+    ['--import', 'tsx', 'test/bench/send.bench.ts', '--users', '3000', '--runs', '1'],
     { cwd: fileURLToPath(new URL('../..', import.meta.url)), timeout: 300_000, maxBuffer: 10 * 1024 * 1024 },
   );
   const report = JSON.parse(stdout.slice(stdout.lastIndexOf('\n{') + 1)) as Record<string, unknown>;
+  assert.equal(report['runs'], 1);
   assert.equal(report['recipients'], 3000);
-  assert.equal(report['sent'], 3000);
+  assert.equal(report['failed'], 0);
   assert.equal(report['duplicates'], 0);
   assert.equal(report['missing'], 0);
-  assert.ok(typeof report['recipientsPerSecond'] === 'number' && report['recipientsPerSecond'] > 0);
+  assert.equal(report['unexpected'], 0);
+
+  for (const figure of ['pipelineRecipientsPerSecond', 'baselineRecipientsPerSecond', 'ratio']) {
+    const stats = report[figure] as Record<string, unknown> | undefined;
+    for (const key of ['min', 'median', 'max']) {
+      assert.ok(typeof stats?.[key] === 'number' && stats[key] > 0, `${figure}.${key} should be a positive number`);
+    }
+  }
+  const perRun = report['perRun'] as Array<Record<string, unknown>>;
+  assert.equal(perRun.length, 1);
+  assert.equal(perRun[0]?.['sent'], 3000);
+  assert.ok(typeof perRun[0]?.['ratio'] === 'number');
+
   assert.ok(typeof report['workerPeakRssMb'] === 'number' && report['workerPeakRssMb'] > 0);
+  assert.ok(typeof report['workflowRuns'] === 'number' && report['workflowRuns'] > 0);
+  assert.ok(Array.isArray(report['historyEventsPerRun']));
+  assert.ok(typeof report['machine'] === 'string');
 });
