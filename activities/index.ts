@@ -7,7 +7,7 @@ import { createStateActivities } from './state.js';
 export type { ActivityDeps } from './deps.js';
 export type { SendBatchInput } from './mail.js';
 export type { ResolveBatchInput } from './outcomes.js';
-export type { AudienceSnapshot } from './recipients.js';
+export type { SnapshotStep } from './recipients.js';
 
 /** Every activity the campaign workflows call, bound to their dependencies. */
 export function createActivities(deps: ActivityDeps) {

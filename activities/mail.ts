@@ -50,6 +50,18 @@ export function sortByAddress(recipients: BatchRecipient[]): { sendable: BatchRe
   return { sendable, malformed };
 }
 
+function acceptedWhole(batch: BatchPlan, recipients: number, rateLimitedMs: number): BatchStatus {
+  return {
+    batchNo: batch.batchNo,
+    sent: recipients,
+    failed: batch.size - recipients,
+    pendingParts: 0,
+    sendingParts: 0,
+    unknownParts: 0,
+    rateLimitedMs,
+  };
+}
+
 export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
   /** The campaign's content, read once per activity run. */
   function contentLoader(campaignId: string): () => Promise<CampaignContent> {
@@ -69,7 +81,11 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
    * address, it is split in two and each half is sent the same way, so one bad
    * address costs only itself.
    */
-  async function sendPart(campaignId: string, pending: PendingPart, content: () => Promise<CampaignContent>): Promise<void> {
+  async function sendPart(
+    campaignId: string,
+    pending: PendingPart,
+    content: () => Promise<CampaignContent>,
+  ): Promise<{ accepted: boolean; recipients: number }> {
     const { part } = pending;
     const { sendable, malformed } = sortByAddress(await loadBatchRecipients(pool, campaignId, part.firstOrdinal, part.lastOrdinal));
     for (const [problem, ordinals] of malformed) {
@@ -84,16 +100,18 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
     }
     if (sendable.length === 0) {
       await ledger.markFailed(pool, campaignId, part, 'no valid address in this part', false);
-      return;
+      return { accepted: false, recipients: 0 };
     }
     const message = buildMessage(campaignId, part, await content(), mail.defaultFrom, sendable);
     let messageId: string;
     try {
       messageId = await withHeartbeat(mailgun.sendBatch(message));
     } catch (error) {
-      return handleSendError(campaignId, part, attempt, sendable, error, content);
+      await handleSendError(campaignId, part, attempt, sendable, error, content);
+      return { accepted: false, recipients: sendable.length };
     }
     await ledger.markAccepted(pool, campaignId, part, messageId);
+    return { accepted: true, recipients: sendable.length };
   }
 
   /** Records a failed request in the ledger, and tells Temporal whether and when to try again. */
@@ -150,10 +168,17 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
      */
     async sendBatch({ campaignId, batch }: SendBatchInput): Promise<BatchStatus> {
       const whole = await ledger.ensurePart(pool, campaignId, wholeBatch(batch));
-      const rows = whole.state === 'pending' ? [whole] : (await ledger.batchParts(pool, campaignId, batch.batchNo)).rows;
       const content = contentLoader(campaignId);
-      for (const row of rows.filter((r) => r.state === 'pending')) {
-        await sendPart(campaignId, { part: ledger.partOf(row), attempts: row.attempts }, content);
+      if (whole.state === 'pending') {
+        const sent = await sendPart(campaignId, { part: ledger.partOf(whole), attempts: whole.attempts }, content);
+        // The common case, answered without another query: the whole batch went out in one request,
+        // and every recipient of it not in the message has been failed (malformed address).
+        if (sent.accepted) return acceptedWhole(batch, sent.recipients, whole.rate_limited_ms);
+      } else {
+        const { rows } = await ledger.batchParts(pool, campaignId, batch.batchNo);
+        for (const row of rows.filter((r) => r.state === 'pending')) {
+          await sendPart(campaignId, { part: ledger.partOf(row), attempts: row.attempts }, content);
+        }
       }
       return ledger.batchStatus(pool, campaignId, batch);
     },

@@ -61,16 +61,32 @@ export function createOutcomeActivities({ pool, mailgun, mail }: ActivityDeps) {
   }
 
   async function resolvePart(campaignId: string, row: LedgerRow, now: Date): Promise<Verdict> {
-    const part = ledger.partOf(row);
     const attemptAt = (row.last_attempt_at ?? now).getTime();
     // The request may belong to a worker that is slow rather than dead: wait until it must have ended, then the settle floor.
     const ended = new Date(attemptAt + mail.requestTimeoutMs);
     const floor = ended.getTime() + mail.eventsSettleMs;
     if (now.getTime() < floor) return { settled: false, retryInMs: floor - now.getTime() };
+    const waited = now.getTime() - attemptAt;
+    try {
+      return await lookUp(campaignId, row, ended, waited);
+    } catch (error) {
+      // Mailgun's logs unreachable or refusing us (say, a key without access to them) must not park a batch forever.
+      if (waited < mail.outcomeMaxWaitMs) throw error;
+      await giveUp(campaignId, row, `outcome unknown after ${Math.round(waited / 1000)} s; the last look-up failed: ${String(error)}`);
+      return { settled: true };
+    }
+  }
 
+  async function giveUp(campaignId: string, row: LedgerRow, reason: string): Promise<void> {
+    await ledger.markUnknown(pool, campaignId, ledger.partOf(row), row.attempts, `${reason}; an operator must resolve it`);
+  }
+
+  /** Looks the part up in Mailgun's logs and settles it if they prove either outcome. */
+  async function lookUp(campaignId: string, row: LedgerRow, ended: Date, waited: number): Promise<Verdict> {
+    const part = ledger.partOf(row);
     const recipient = await lookupRecipient(campaignId, row);
     const marker: Marker = { name: BATCH_MARKER_VARIABLE, value: batchMarker(campaignId, row.batch_no, row.part) };
-    const since = row.first_attempt_at ?? new Date(attemptAt);
+    const since = row.first_attempt_at ?? new Date(ended.getTime() - mail.requestTimeoutMs);
     await ledger.countOutcomeCheck(pool, campaignId, part);
     const found = await mailgun.findAccepted(recipient, marker, since);
     if (found !== undefined) {
@@ -86,10 +102,8 @@ export function createOutcomeActivities({ pool, mailgun, mail }: ActivityDeps) {
       }
       return { settled: true };
     }
-    const waited = now.getTime() - attemptAt;
     if (waited >= mail.outcomeMaxWaitMs) {
-      const reason = `outcome unknown after ${Math.round(waited / 1000)} s: Mailgun's logs never showed a later message; an operator must resolve it`;
-      await ledger.markUnknown(pool, campaignId, part, row.attempts, reason);
+      await giveUp(campaignId, row, `outcome unknown after ${Math.round(waited / 1000)} s: Mailgun's logs never showed a later message`);
       return { settled: true };
     }
     const backoff = 1000 * 1.5 ** Context.current().info.attempt;

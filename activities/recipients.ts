@@ -1,23 +1,22 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
-import { findCampaign, snapshotAudience as freezeAudience } from '../db/campaigns.js';
+import { ApplicationFailure } from '@temporalio/activity';
+import { findCampaign, snapshotAudienceStep, type SnapshotStep } from '../db/campaigns.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
 
-export interface AudienceSnapshot {
-  total: number;
-}
+export type { SnapshotStep } from '../db/campaigns.js';
 
-/** Recipients frozen per transaction: small enough to heartbeat often, large enough to be quick. */
-const SNAPSHOT_PAGE_SIZE = 20_000;
+/** Recipients frozen per activity: a fraction of a second's work, so sending can start after the first. */
+export const SNAPSHOT_PAGE_SIZE = 20_000;
 
 export function createRecipientActivities({ pool }: ActivityDeps) {
   return {
     /**
-     * Freezes who the campaign goes to, a page at a time, heartbeating; a retry
-     * after a crash resumes at the last committed page. Taken once: a retry or a
-     * continued run gets the first snapshot back, never a new one.
+     * Freezes the next page of who the campaign goes to (see snapshotAudienceStep):
+     * the workflow calls it until the snapshot is complete, sending the batches of
+     * each committed page meanwhile. A retry after a crash resumes at the last
+     * committed page; once complete, the snapshot never changes.
      */
-    async snapshotAudience(campaignId: string): Promise<AudienceSnapshot> {
+    async snapshotAudiencePage(campaignId: string): Promise<SnapshotStep> {
       const campaign = await findCampaign(pool, campaignId);
       if (!campaign) {
         throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
@@ -28,14 +27,7 @@ export function createRecipientActivities({ pool }: ActivityDeps) {
           'CampaignWithoutContent',
         );
       }
-      const context = Context.current();
-      const total = await withHeartbeat(
-        freezeAudience(pool, campaignId, campaign.audience, {
-          pageSize: SNAPSHOT_PAGE_SIZE,
-          onPage: (frozen) => context.heartbeat({ frozen }),
-        }),
-      );
-      return { total };
+      return withHeartbeat(snapshotAudienceStep(pool, campaignId, campaign.audience, SNAPSHOT_PAGE_SIZE));
     },
   };
 }

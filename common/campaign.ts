@@ -42,6 +42,7 @@ export interface SendOptions {
 export interface SendProgress {
   campaignId: string;
   status: CampaignStatus;
+  /** Recipients in the frozen audience; grows while the snapshot is still being taken. */
   total: number;
   sent: number;
   failed: number;
@@ -49,6 +50,8 @@ export interface SendProgress {
   paused: boolean;
   batchesTotal: number;
   batchesDone: number;
+  /** Whether the audience snapshot is complete (until then total and batchesTotal grow). */
+  audienceComplete: boolean;
   /** Batches whose last attempt has an unknown outcome, parked outside the window until Mailgun's logs prove it. */
   parkedBatches: number[];
   /** Batches no proof came for in time: an operator resolves each (`resolve-batch`). */

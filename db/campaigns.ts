@@ -107,15 +107,22 @@ export async function findCampaignStats(pool: Pool, campaignId: string): Promise
   return result.rows[0];
 }
 
-export type SnapshotStep = { done: true; total: number } | { done: false; frozen: number };
+export interface SnapshotStep {
+  /** Recipients frozen so far: ordinals 1..frozen are final. */
+  frozen: number;
+  /** The audience is exhausted: `frozen` is the campaign's total. */
+  complete: boolean;
+}
 
 /**
  * Freezes the next page of the campaign's audience into campaign_recipients, in
  * user id order, or finishes the snapshot when the audience is exhausted. Each
  * page is its own transaction under a lock on the campaign row, so an
- * interrupted snapshot resumes where it stopped and two attempts never
- * interleave. Once finished, a further call (an activity retry, a resumed
- * workflow) returns the first snapshot's size: new users never join it.
+ * interrupted snapshot resumes where it stopped, two attempts never interleave,
+ * and the ordinals of a committed page never change: batches within them can
+ * be sent while later pages are still being taken. Once complete, a further
+ * call (an activity retry, a resumed workflow) returns the first snapshot's
+ * size: new users never join it.
  */
 export async function snapshotAudienceStep(
   pool: Pool,
@@ -134,11 +141,11 @@ export async function snapshotAudienceStep(
     if (!campaign) throw new Error(`campaign ${campaignId} does not exist`);
     if (campaign.audience_snapshot_at !== null) {
       await client.query('COMMIT');
-      return { done: true, total: campaign.total_recipients ?? 0 };
+      return { frozen: campaign.total_recipients ?? 0, complete: true };
     }
     const cursor = (await client.query<{ ordinal: number; user_id: string }>(sql.selectSnapshotCursor, [campaignId])).rows[0];
-    const frozen = cursor?.ordinal ?? 0;
-    const room = (audience.limit ?? Number.MAX_SAFE_INTEGER) - frozen;
+    const before = cursor?.ordinal ?? 0;
+    const room = (audience.limit ?? Number.MAX_SAFE_INTEGER) - before;
     const wanted = Math.min(pageSize, room);
     const inserted =
       wanted <= 0
@@ -146,22 +153,20 @@ export async function snapshotAudienceStep(
         : ((
             await client.query(sql.snapshotAudiencePage, [
               campaignId,
-              frozen,
+              before,
               cursor?.user_id ?? '0',
               audience.subscriptionStatuses ?? ['subscribed'],
               audience.emailType ?? null,
               wanted,
             ])
           ).rowCount ?? 0);
-    if (inserted === wanted && wanted > 0 && wanted < room) {
-      await client.query('COMMIT');
-      return { done: false, frozen: frozen + inserted };
-    }
-    const total = frozen + inserted;
-    await client.query(sql.markSnapshotTaken, [campaignId, total]);
-    await client.query(sql.upsertStatsTotal, [campaignId, total]);
+    const frozen = before + inserted;
+    const complete = !(inserted === wanted && wanted > 0 && wanted < room);
+    // The stats row exists from the first page on: batches may be counted in it before the snapshot completes.
+    await client.query(sql.upsertStatsTotal, [campaignId, frozen]);
+    if (complete) await client.query(sql.markSnapshotTaken, [campaignId, frozen]);
     await client.query('COMMIT');
-    return { done: true, total };
+    return { frozen, complete };
   } catch (error) {
     await client.query('ROLLBACK');
     throw error;
@@ -179,7 +184,7 @@ export async function snapshotAudience(
 ): Promise<number> {
   for (;;) {
     const step = await snapshotAudienceStep(pool, campaignId, audience, pageSize);
-    if (step.done) return step.total;
+    if (step.complete) return step.frozen;
     onPage(step.frozen);
   }
 }

@@ -26,6 +26,7 @@ export interface OpenBatch {
 
 /** Everything a continued run needs; ids and counts only, never recipients. */
 export interface CarriedState {
+  /** Recipients frozen so far (all of them once audienceComplete). */
   total: number;
   nextBatch: number;
   sent: number;
@@ -35,6 +36,7 @@ export interface CarriedState {
   cancelRequested: boolean;
   rate: RateGovernorState;
   statusVersion: number;
+  audienceComplete: boolean;
   open: OpenBatch[];
 }
 

@@ -34,8 +34,8 @@ import {
 // Every activity heartbeats or has a short start-to-close timeout, so a worker
 // that dies anywhere costs seconds: Temporal retries the activity elsewhere.
 
-const { snapshotAudience } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
+const { snapshotAudiencePage } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
@@ -68,8 +68,10 @@ interface Counted {
 /**
  * Sends one campaign to its frozen audience, each recipient at most once.
  *
- * The audience is snapshotted once, cut into fixed batches, and sent through a
- * sliding window of `window` concurrent sendBatch activities, paced to
+ * The audience is snapshotted once, a page at a time, and cut into fixed
+ * batches; a batch goes out as soon as the page holding it is committed, so
+ * sending overlaps the snapshot. Batches go through a sliding window of
+ * `window` concurrent sendBatch activities, paced to
  * `ratePerSecond` and slowed when Mailgun answers 429. Exactly-once lives in the
  * activities' send ledger; this workflow decides which batch goes next.
  *
@@ -84,7 +86,7 @@ interface Counted {
 export async function campaignSend(input: CampaignSendInput): Promise<CampaignSendResult> {
   const { campaignId, options } = input;
   const carried = input.carried ?? initialState();
-  let { total, nextBatch, sent, failed, batchesDone, paused, cancelRequested, statusVersion } = carried;
+  let { total, nextBatch, sent, failed, batchesDone, paused, cancelRequested, statusVersion, audienceComplete } = carried;
   let batchesTotal = batchCount(total, options.batchSize);
   const governor = new RateGovernor(options.ratePerSecond, carried.rate);
   /** Batches started and not done, with what they had counted so far. */
@@ -106,6 +108,12 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   let finalStatus: 'sent' | 'cancelled' | 'failed' | undefined;
 
   const plan = (batchNo: number): BatchPlan => planBatch(total, options.batchSize, batchNo);
+  const stopping = (): boolean => cancelRequested || fatal !== undefined;
+  /** Batches whose recipients are frozen: all of them once the snapshot is complete, else the full ones so far. */
+  const sendable = (): number => (audienceComplete ? batchesTotal : Math.floor(total / options.batchSize));
+  const hasWork = (): boolean => resendQueue.length > 0 || nextBatch < sendable();
+  const settled = (): boolean =>
+    audienceComplete && !hasWork() && inFlight.size === 0 && parked.size === 0 && unknown.size === 0;
   const status = (): CampaignStatus =>
     finalStatus ??
     (cancelRequested ? 'cancelled' : unknown.size > 0 ? 'needs-attention' : paused ? 'paused' : 'sending');
@@ -117,8 +125,9 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     failed,
     inFlight: [...inFlight.values()].reduce((a, b) => a + b, 0),
     paused,
-    batchesTotal,
+    batchesTotal: sendable(),
     batchesDone,
+    audienceComplete,
     parkedBatches: [...parked].sort((a, b) => a - b),
     unknownBatches: [...unknown].sort((a, b) => a - b),
   });
@@ -249,16 +258,11 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     },
   );
 
-  const stopping = (): boolean => cancelRequested || fatal !== undefined;
-  const hasWork = (): boolean => resendQueue.length > 0 || nextBatch < batchesTotal;
-  const settled = (): boolean => !hasWork() && inFlight.size === 0 && parked.size === 0 && unknown.size === 0;
   let rollOver = false;
 
   try {
-    if (!input.carried) {
-      total = await freezeAudience();
-      batchesTotal = batchCount(total, options.batchSize);
-    }
+    if (!input.carried) statusChanged();
+    void freezeAudience();
     reopen(carried.open);
     projector.request();
     for (;;) {
@@ -305,14 +309,18 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   }
   return complete('sent');
 
-  /** First run only: mark the campaign sending and freeze its audience; returns its size. */
-  async function freezeAudience(): Promise<number> {
-    statusChanged();
+  /** Freezes the audience page by page, in the background; each page's batches may go out at once. */
+  async function freezeAudience(): Promise<void> {
     try {
-      return (await snapshotAudience(campaignId)).total;
+      while (!audienceComplete && !stopping()) {
+        const page = await snapshotAudiencePage(campaignId);
+        total = page.frozen;
+        audienceComplete = page.complete;
+        if (audienceComplete) batchesTotal = batchCount(total, options.batchSize);
+        projector.request();
+      }
     } catch (error) {
-      if (!isCancellation(error)) await finish('failed');
-      throw error;
+      if (!isCancellation(error)) fail(error); // e.g. the campaign has no content: the send fails visibly
     }
   }
 
@@ -340,6 +348,7 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
       cancelRequested,
       rate: governor.state(),
       statusVersion,
+      audienceComplete,
       open: [...open].map(([batchNo, counted]) => ({ batchNo, ...counted, needs: needs(batchNo) })),
     };
   }
@@ -369,6 +378,7 @@ function initialState(): CarriedState {
     cancelRequested: false,
     rate: RateGovernor.initialState(),
     statusVersion: 0,
+    audienceComplete: false,
     open: [],
   };
 }

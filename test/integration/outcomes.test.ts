@@ -145,7 +145,10 @@ async function untilNeedsAttention(campaignId: string): Promise<void> {
     return p.unknownBatches.length > 0 ? p : undefined;
   }, { what: 'the batch to become unknown' });
   assert.deepEqual([progress.status, progress.unknownBatches, progress.parkedBatches], ['needs-attention', [0], []]);
-  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'needs-attention');
+  // Aurora's status is written in the background, right after.
+  await waitFor(async () => (await findCampaign(file.h.pool, campaignId))?.status === 'needs-attention', {
+    what: 'Aurora to say needs-attention',
+  });
   const report = await file.h.campaigns.get(campaignId);
   assert.deepEqual(report.unsettled.map((p) => [p.batchNo, p.state]), [[0, 'unknown']]);
   assert.match(report.unsettled[0]?.lastError ?? '', /operator/);

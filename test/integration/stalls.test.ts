@@ -114,7 +114,7 @@ test('killed during the audience snapshot: retried within seconds, everyone exac
     await next.stop();
   }
   assertExactlyOnce(campaignId, 3000);
-  await assertRetriedSoon(campaignId, 'snapshotAudience', killedAt);
+  await assertRetriedSoon(campaignId, 'snapshotAudiencePage', killedAt);
 });
 
 test('killed during a status write: retried within seconds, everyone exactly once', async () => {
