@@ -101,11 +101,13 @@ export interface MailgunServer {
   readonly eventsLagMs: number;
   /** Changes the lag (ms ≥ 0). A visibility cut-off (`acceptedAt <= now - lag`), so it applies to earlier messages too. */
   setEventsLag(ms: number): void;
+  /** Makes both event APIs answer every request with this HTTP status (say 403: a key without access); null restores them. */
+  setLookupFailure(status: number | null): void;
   readonly faultsInjected: Readonly<Record<FaultKind, number>>;
   /** Queue faults consumed, in order, by the next send requests. They take precedence over random faults. */
   injectFaults(...faults: Fault[]): void;
   setRandomFaults(config: RandomFaultConfig | null): void;
-  /** Clears records, counters, queued and random faults, and restores the constructor's `eventsLagMs`. */
+  /** Clears records, counters, queued and random faults and lookup failures, and restores the constructor's `eventsLagMs`. */
   reset(): void;
 }
 
@@ -183,6 +185,7 @@ class MailgunStandIn implements MailgunServer {
   private materializedUpTo = 0;
   private deliveredCount = 0;
   private testModeCount = 0;
+  private lookupFailure: number | null = null;
   private generation = 0;
   private messageSeq = 0;
   private readonly initialLagMs: number;
@@ -305,6 +308,11 @@ class MailgunStandIn implements MailgunServer {
     this.faultCounts = zeroFaultCounts();
     this.scripted = [];
     this.random = undefined;
+    this.lookupFailure = null;
+  }
+
+  setLookupFailure(status: number | null): void {
+    this.lookupFailure = status;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -316,6 +324,11 @@ class MailgunStandIn implements MailgunServer {
       this.requestCount++;
       if (!this.authorized(req)) return drainThen(req, () => respondUnauthorized(res));
       return this.handleSend(req, res, decodeURIComponent(send[1]));
+    }
+    const lookup = events?.[1] !== undefined || /^\/v1\/analytics\/logs\/?$/.test(url.pathname);
+    if (lookup && this.lookupFailure !== null) {
+      const status = this.lookupFailure;
+      return drainThen(req, () => respondJson(res, status, { message: `lookup failure injected (${status})` }));
     }
     if (events?.[1] !== undefined && req.method === 'GET') {
       if (!this.authorized(req)) return respondUnauthorized(res);

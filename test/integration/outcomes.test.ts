@@ -61,6 +61,7 @@ async function withMailgun<T>(lagMs: number, run: () => Promise<T>): Promise<T> 
   } finally {
     file.h.mailgun.setEventsLag(0);
     file.h.mailgun.setRandomFaults(null);
+    file.h.mailgun.setLookupFailure(null);
   }
 }
 
@@ -207,6 +208,28 @@ test('no proof within the maximum wait: unknown, and an operator has it resent (
       assert.deepEqual(result, { campaignId, status: 'sent', total: 40, sent: 40, failed: 0, unknownBatches: [] });
       assertExactlyOnce(campaignId, 40);
       assert.deepEqual((await parts(campaignId)).map((r) => [r.attempts, r.resolved_by]), [[2, 'operator']]);
+    } finally {
+      await worker.stop();
+    }
+  }));
+
+test("Mailgun's logs refusing every look-up: unknown after the maximum wait, not parked forever", () =>
+  withMailgun(0, async () => {
+    const worker = await file.h.startWorker(NO_PROOF);
+    try {
+      const campaignId = await createCampaign('logs unavailable', 40);
+      file.h.mailgun.setLookupFailure(403); // say, an API key without access to the logs
+      file.h.mailgun.injectFaults({ kind: 'server-error' });
+      await file.h.campaigns.startSend(campaignId, { batchSize: 100 });
+      await untilNeedsAttention(campaignId);
+      const report = await file.h.campaigns.get(campaignId);
+      assert.match(report.unsettled[0]?.lastError ?? '', /last look-up failed/);
+
+      file.h.mailgun.setLookupFailure(null);
+      await file.h.campaigns.resolveBatch(campaignId, 0, 'resend');
+      const result = await file.h.campaigns.result(campaignId);
+      assert.deepEqual([result.status, result.sent], ['sent', 40]);
+      assertExactlyOnce(campaignId, 40);
     } finally {
       await worker.stop();
     }
