@@ -1,12 +1,19 @@
 import type { Firestore } from 'firebase-admin/firestore';
 import type { Pool } from 'pg';
 import type { MailgunGateway } from './mailgun.js';
+import type { ContentWriter } from './openai.js';
 
 /** What the activities need from the outside world; the worker wires real clients, tests wire local ones. */
 export interface ActivityDeps {
   pool: Pool;
   mailgun: MailgunGateway;
   firestore: Firestore;
+  /** Drafts email content (OpenAI, or the local OpenAI-compatible server). */
+  contentWriter: ContentWriter;
+  ai: {
+    /** The chat model used when a request names none. */
+    model: string;
+  };
   mail: {
     defaultFrom: string;
     /** The longest one Mailgun request may take; after that the attempt that made it can no longer be sending. */

@@ -1,12 +1,19 @@
+import { createAnalyticsActivities } from './analytics.js';
+import { createContentActivities } from './content.js';
 import type { ActivityDeps } from './deps.js';
+import { createLifecycleActivities } from './lifecycle.js';
 import { createMailActivities } from './mail.js';
 import { createOutcomeActivities } from './outcomes.js';
+import { createPreviewActivities } from './preview.js';
 import { createRecipientActivities } from './recipients.js';
 import { createStateActivities } from './state.js';
 
+export type { GenerateContentInput, GeneratedContent } from './content.js';
 export type { ActivityDeps } from './deps.js';
+export type { ApproveInput, SaveConfigInput } from './lifecycle.js';
 export type { SendBatchInput } from './mail.js';
 export type { ResolveBatchInput } from './outcomes.js';
+export type { PreviewOutcome, SendPreviewInput } from './preview.js';
 export type { SnapshotStep } from './recipients.js';
 
 /** Every activity the campaign workflows call, bound to their dependencies. */
@@ -16,6 +23,10 @@ export function createActivities(deps: ActivityDeps) {
     ...createMailActivities(deps),
     ...createOutcomeActivities(deps),
     ...createStateActivities(deps),
+    ...createLifecycleActivities(deps),
+    ...createContentActivities(deps),
+    ...createPreviewActivities(deps),
+    ...createAnalyticsActivities(deps),
   };
 }
 

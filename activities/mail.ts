@@ -2,7 +2,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { addressProblem } from '../common/addresses.js';
 import { batchMarker, splitPart, wholeBatch, type BatchPart, type BatchPlan } from '../common/batches.js';
 import type { BatchStatus } from '../common/ledger.js';
-import { failRecipients, findCampaign, loadBatchRecipients, type BatchRecipient, type CampaignContent } from '../db/campaigns.js';
+import { failRecipients, loadBatchRecipients, type BatchRecipient } from '../db/audience.js';
+import { findCampaign, type CampaignContent } from '../db/campaigns.js';
 import * as ledger from '../db/ledger.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
@@ -62,17 +63,32 @@ function acceptedWhole(batch: BatchPlan, recipients: number, rateLimitedMs: numb
   };
 }
 
+/** Campaigns whose frozen content a worker keeps: those it is sending now. */
+const CONTENT_CACHE_SIZE = 64;
+
 export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
-  /** The campaign's content, read once per activity run. */
-  function contentLoader(campaignId: string): () => Promise<CampaignContent> {
-    let loaded: Promise<CampaignContent> | undefined;
-    return () =>
-      (loaded ??= findCampaign(pool, campaignId).then((campaign) => {
-        if (!campaign?.content) {
-          throw ApplicationFailure.nonRetryable(`campaign ${campaignId} has no content to send`, 'CampaignWithoutContent');
-        }
-        return campaign.content;
-      }));
+  const contentCache = new Map<string, Promise<CampaignContent>>();
+
+  /**
+   * The content frozen at approval, read once per worker: it never changes
+   * afterwards, so later batches send exactly what the first one did.
+   */
+  function frozenContent(campaignId: string): () => Promise<CampaignContent> {
+    return () => {
+      let loaded = contentCache.get(campaignId);
+      if (!loaded) {
+        loaded = findCampaign(pool, campaignId).then((campaign) => {
+          if (!campaign?.frozenContent) {
+            throw ApplicationFailure.nonRetryable(`campaign ${campaignId} has no approved content to send`, 'CampaignNotApproved');
+          }
+          return campaign.frozenContent;
+        });
+        loaded.catch(() => contentCache.delete(campaignId));
+        contentCache.set(campaignId, loaded);
+        if (contentCache.size > CONTENT_CACHE_SIZE) contentCache.delete(contentCache.keys().next().value as string);
+      }
+      return loaded;
+    };
   }
 
   /**
@@ -168,7 +184,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
      */
     async sendBatch({ campaignId, batch }: SendBatchInput): Promise<BatchStatus> {
       const whole = await ledger.ensurePart(pool, campaignId, wholeBatch(batch));
-      const content = contentLoader(campaignId);
+      const content = frozenContent(campaignId);
       if (whole.state === 'pending') {
         const sent = await sendPart(campaignId, { part: ledger.partOf(whole), attempts: whole.attempts }, content);
         // The common case, answered without another query: the whole batch went out in one request,

@@ -2,7 +2,7 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { batchMarker, type BatchPlan } from '../common/batches.js';
 import type { BatchResolution } from '../common/campaign.js';
 import type { BatchStatus } from '../common/ledger.js';
-import { loadBatchRecipients } from '../db/campaigns.js';
+import { loadBatchRecipients } from '../db/audience.js';
 import * as ledger from '../db/ledger.js';
 import type { LedgerRow } from '../db/ledger.js';
 import type { ActivityDeps } from './deps.js';

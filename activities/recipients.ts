@@ -1,33 +1,46 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { findCampaign, snapshotAudienceStep, type SnapshotStep } from '../db/campaigns.js';
+import type { AudiencePreview } from '../common/lifecycle.js';
+import { countAudience, snapshotAudienceStep, type SnapshotStep } from '../db/audience.js';
+import { findCampaign, type Campaign } from '../db/campaigns.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
 
-export type { SnapshotStep } from '../db/campaigns.js';
+export type { SnapshotStep } from '../db/audience.js';
 
 /** Recipients frozen per activity: a fraction of a second's work, so sending can start after the first. */
 export const SNAPSHOT_PAGE_SIZE = 20_000;
 
 export function createRecipientActivities({ pool }: ActivityDeps) {
+  async function requireCampaign(campaignId: string): Promise<Campaign> {
+    const campaign = await findCampaign(pool, campaignId);
+    if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
+    return campaign;
+  }
+
   return {
     /**
-     * Freezes the next page of who the campaign goes to (see snapshotAudienceStep):
-     * the workflow calls it until the snapshot is complete, sending the batches of
-     * each committed page meanwhile. A retry after a crash resumes at the last
-     * committed page; once complete, the snapshot never changes.
+     * Freezes the next page of who the campaign goes to, by the filters frozen
+     * at approval (see snapshotAudienceStep): the workflow calls it until the
+     * snapshot is complete, sending the batches of each committed page
+     * meanwhile. A retry after a crash resumes at the last committed page; once
+     * complete, the snapshot never changes.
      */
     async snapshotAudiencePage(campaignId: string): Promise<SnapshotStep> {
-      const campaign = await findCampaign(pool, campaignId);
-      if (!campaign) {
-        throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
-      }
-      if (!campaign.content) {
+      const campaign = await requireCampaign(campaignId);
+      if (!campaign.frozenContent || !campaign.frozenAudience) {
         throw ApplicationFailure.nonRetryable(
-          `campaign ${campaignId} has no content (subject and html or text) to send`,
-          'CampaignWithoutContent',
+          `campaign ${campaignId} has not been approved: its content and audience are not frozen`,
+          'CampaignNotApproved',
         );
       }
-      return withHeartbeat(snapshotAudienceStep(pool, campaignId, campaign.audience, SNAPSHOT_PAGE_SIZE));
+      return withHeartbeat(snapshotAudienceStep(pool, campaignId, campaign.frozenAudience, SNAPSHOT_PAGE_SIZE));
+    },
+
+    /** How many recipients the campaign's filters select now, and a few of their ids; nothing is frozen. */
+    async previewAudience(campaignId: string): Promise<AudiencePreview> {
+      const campaign = await requireCampaign(campaignId);
+      const { count, sampleUserIds } = await withHeartbeat(countAudience(pool, campaign.audience));
+      return { count, sampleUserIds, configVersion: campaign.configVersion };
     },
   };
 }

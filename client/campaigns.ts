@@ -1,47 +1,78 @@
 import {
   WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
-import { isCampaignId, sendWorkflowId, type BatchResolution, type SendOptions, type SendProgress } from '../common/campaign.js';
-import { CampaignIdAttr, CampaignStatusAttr, CampaignTypeAttr } from '../common/search-attributes.js';
 import {
-  failedRecipients,
+  isCampaignId,
+  lifecycleWorkflowId,
+  sendWorkflowId,
+  type BatchResolution,
+  type CampaignStatus,
+  type SendProgress,
+} from '../common/campaign.js';
+import type { ApproveRequest, AudiencePreview, LifecycleOptions, LifecycleResult, LifecycleState } from '../common/lifecycle.js';
+import { CampaignIdAttr, CampaignMonthAttr, CampaignStatusAttr, CampaignTypeAttr } from '../common/search-attributes.js';
+import { countAudience, failedRecipients, type FailedRecipient } from '../db/audience.js';
+import {
+  campaignTransitions,
+  draftFacts,
   findCampaign,
   findCampaignStats,
   insertCampaign,
+  listCampaigns,
   type Campaign,
   type CampaignStats,
-  type FailedRecipient,
 } from '../db/campaigns.js';
+import { saveTestAddresses } from '../db/drafts.js';
 import { ledgerSummary, unsettledParts, type LedgerSummary, type UnsettledPart } from '../db/ledger.js';
+import { listUsers, userIdsByEmail, type UserListItem } from '../db/users.js';
+import type { campaignLifecycle } from '../workflows/campaign-lifecycle.js';
+import {
+  approveUpdate,
+  CAMPAIGN_LIFECYCLE_WORKFLOW,
+  cancelCampaignUpdate,
+  configureUpdate,
+  generateContentUpdate,
+  previewAudienceUpdate,
+  previewUpdate,
+  REFUSALS,
+  stateQuery,
+} from '../workflows/campaign-lifecycle-api.js';
 import type { campaignSend } from '../workflows/campaign-send.js';
+import { cancelUpdate, pauseUpdate, progressQuery, resolveBatchUpdate, resumeUpdate } from '../workflows/campaign-send-api.js';
 import {
-  CAMPAIGN_SEND_WORKFLOW,
-  cancelUpdate,
-  pauseUpdate,
-  progressQuery,
-  resolveBatchUpdate,
-  resumeUpdate,
-} from '../workflows/campaign-send-api.js';
-import {
+  approveSchema,
+  configureSchema,
+  generateContentSchema,
   InvalidInputError,
+  listCampaignsSchema,
+  listUsersSchema,
   newCampaignSchema,
   parseInput,
   resolveBatchSchema,
+  sendMailSchema,
   sendOptionsSchema,
+  type ApproveInput,
+  type ConfigureInput,
+  type GenerateContentInput,
+  type ListCampaignsInput,
+  type ListUsersInput,
   type NewCampaignInput,
+  type SendMailInput,
   type SendOptionsInput,
 } from './validation.js';
 
-/** A request that cannot be carried out as asked: unknown campaign, nothing to send, already sending... */
+/** A request that cannot be carried out as asked: unknown campaign, stale version, wrong phase... */
 export class CampaignError extends Error {
   constructor(
     message: string,
-    readonly code: 'not-found' | 'no-content' | 'already-started' | 'not-started' | 'rejected',
+    readonly code: 'not-found' | 'conflict' | 'wrong-phase' | 'invalid' | 'not-started' | 'rejected' | 'upstream' | 'failed',
   ) {
     super(message);
     this.name = 'CampaignError';
@@ -50,11 +81,11 @@ export class CampaignError extends Error {
 
 export interface CampaignClientDeps {
   pool: Pool;
-  /** Needed to start and steer sends; creating and reading campaigns work without it. */
+  /** Needed for everything but reading Aurora (get, list, users). */
   temporal?: Client;
   taskQueue: string;
-  /** Send tuning used when a caller gives none. */
-  sendDefaults: SendOptions;
+  /** What every campaign's lifecycle workflow is started with (send defaults, tracking window). */
+  lifecycle: LifecycleOptions;
 }
 
 export interface CampaignReport {
@@ -65,80 +96,183 @@ export interface CampaignReport {
   unsettled: UnsettledPart[];
   /** Recipients who will not get this campaign, with the reason (the first 100). */
   failedRecipients: FailedRecipient[];
+  /** Every status the campaign went through, when. */
+  transitions: Array<{ status: CampaignStatus; at: Date }>;
+  /** The lifecycle workflow's own view (phase, versions, metrics); null once Temporal no longer keeps it. */
+  lifecycle: LifecycleState | null;
 }
 
-/** What backend triggers use to create campaigns and steer their sends. */
+export interface CreateOptions {
+  /** The same key never creates a second campaign: a retried request gets the first one back. */
+  idempotencyKey?: string;
+  /** Approve at once: the campaign goes straight to sending. */
+  autoApprove?: ApproveRequest;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` for the next page; absent on the last one. */
+  nextCursor?: string;
+}
+
+type LifecycleHandle = WorkflowHandle<typeof campaignLifecycle>;
+type SendHandle = WorkflowHandle<typeof campaignSend>;
+
+/** What backend triggers (the HTTP API, the CLI, services) use to create and steer campaigns. */
 export class CampaignClient {
   constructor(private readonly deps: CampaignClientDeps) {}
 
-  async create(input: NewCampaignInput): Promise<string> {
+  /**
+   * Creates a draft in Aurora and starts its lifecycle workflow `campaign-<id>`.
+   * Invalid input is refused before anything is written.
+   */
+  async create(input: NewCampaignInput, options: CreateOptions = {}): Promise<string> {
     const campaign = parseInput(newCampaignSchema, input, 'campaign');
-    return insertCampaign(this.deps.pool, campaign);
+    const temporal = this.temporal();
+    const testAddressIds = (await saveTestAddresses(this.deps.pool, campaign.testAddresses ?? [])).map((a) => a.id);
+    const { id } = await insertCampaign(this.deps.pool, {
+      name: campaign.name,
+      type: campaign.type,
+      audience: campaign.audience,
+      testAddressIds,
+      ...(campaign.content ? { content: campaign.content } : {}),
+      ...(campaign.reportYear === undefined ? {} : { reportYear: campaign.reportYear }),
+      ...(campaign.reportMonth === undefined ? {} : { reportMonth: campaign.reportMonth }),
+      ...(campaign.sendAt === undefined ? {} : { sendAt: new Date(campaign.sendAt) }),
+      ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
+    });
+    await this.startLifecycle(temporal, id, options.autoApprove);
+    return id;
+  }
+
+  /**
+   * The CRM's send-mail: a campaign to the listed addresses (or, with sendAll,
+   * everyone subscribed to this type of email) that goes straight to sending.
+   */
+  async sendMail(input: SendMailInput, idempotencyKey?: string): Promise<{ campaignId: string; recipientCount: number }> {
+    const mail = parseInput(sendMailSchema, input, 'body');
+    const audience = mail.sendAll ? { emailType: mail.campaign.type } : { userIds: await this.knownUsers(mail.to) };
+    const campaignId = await this.create(
+      {
+        name: mail.campaign.name,
+        type: mail.campaign.type,
+        reportYear: mail.campaign.year,
+        reportMonth: mail.campaign.month,
+        content: { subject: mail.subject, html: mail.html, from: mail.from, ...(mail.text === undefined ? {} : { text: mail.text }) },
+        audience,
+      },
+      { autoApprove: {}, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
+    );
+    const campaign = await this.requireCampaign(campaignId);
+    const recipientCount = campaign.totalRecipients ?? (await countAudience(this.deps.pool, campaign.frozenAudience ?? audience)).count;
+    return { campaignId, recipientCount };
   }
 
   async get(campaignId: string): Promise<CampaignReport> {
     const campaign = await this.requireCampaign(campaignId);
-    const [stats, ledger, unsettled, failed] = await Promise.all([
+    const [stats, ledger, unsettled, failed, transitions, lifecycle] = await Promise.all([
       findCampaignStats(this.deps.pool, campaignId),
       ledgerSummary(this.deps.pool, campaignId),
       unsettledParts(this.deps.pool, campaignId),
       failedRecipients(this.deps.pool, campaignId),
+      campaignTransitions(this.deps.pool, campaignId),
+      this.deps.temporal ? this.lifecycleState(campaignId) : Promise.resolve(null),
     ]);
-    return { campaign, stats, ledger, unsettled, failedRecipients: failed };
+    return { campaign, stats, ledger, unsettled, failedRecipients: failed, transitions, lifecycle };
   }
 
-  /** Starts the send workflow `campaign-send-<id>`; refuses unknown campaigns, campaigns without content, and second starts. */
-  async startSend(campaignId: string, options: SendOptionsInput = {}): Promise<{ workflowId: string; runId: string }> {
-    const tuning = { ...this.deps.sendDefaults, ...parseInput(sendOptionsSchema, options, 'options') };
-    const campaign = await this.requireCampaign(campaignId);
-    if (!campaign.content) {
-      throw new CampaignError(`campaign ${campaignId} has no content: set a subject and html or text first`, 'no-content');
-    }
-    const workflowId = sendWorkflowId(campaignId);
-    if (campaign.status !== 'draft') {
-      // Also covers sends whose workflow has aged out of Temporal's retention.
-      throw new CampaignError(
-        `campaign ${campaignId} has already been sent or is sending (status ${campaign.status}, ${workflowId})`,
-        'already-started',
-      );
-    }
-    try {
-      const handle = await this.temporal().workflow.start<typeof campaignSend>(CAMPAIGN_SEND_WORKFLOW, {
-        workflowId,
-        taskQueue: this.deps.taskQueue,
-        args: [{ campaignId, options: tuning }],
-        // A campaign is sent once: a second start must not reuse the id even after the first run closed.
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        typedSearchAttributes: [
-          { key: CampaignIdAttr, value: campaignId },
-          { key: CampaignTypeAttr, value: campaign.type },
-          { key: CampaignStatusAttr, value: 'sending' },
-        ],
-        staticSummary: `Send ${campaign.type} campaign ${campaignId}: ${campaign.name}`,
-      });
-      return { workflowId, runId: handle.firstExecutionRunId };
-    } catch (error) {
-      if (error instanceof WorkflowExecutionAlreadyStartedError) {
-        throw new CampaignError(`campaign ${campaignId} has already been sent or is sending (${workflowId})`, 'already-started');
-      }
-      throw error;
-    }
+  /** Newest first, filtered by status and type, keyset-paged. */
+  async list(input: ListCampaignsInput = {}): Promise<Page<Campaign>> {
+    const query = parseInput(listCampaignsSchema, input, 'query');
+    const items = await listCampaigns(this.deps.pool, {
+      limit: query.limit + 1,
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.type ? { type: query.type } : {}),
+      ...(query.cursor ? { before: query.cursor } : {}),
+    });
+    return page(items, query.limit);
   }
 
+  /** Active users in id order, keyset-paged: no page skips or repeats anyone. */
+  async users(input: ListUsersInput = {}): Promise<Page<UserListItem>> {
+    const query = parseInput(listUsersSchema, input, 'query');
+    const items = await listUsers(this.deps.pool, {
+      limit: query.limit + 1,
+      ...(query.subscriptionStatus ? { subscriptionStatus: query.subscriptionStatus } : {}),
+      ...(query.emailType ? { emailType: query.emailType } : {}),
+      ...(query.cursor ? { after: query.cursor } : {}),
+    });
+    return page(items, query.limit);
+  }
+
+  /** Edits a draft under the version the editor saw: a stale version is a `conflict`; after sending began, `wrong-phase`. */
+  async configure(campaignId: string, input: ConfigureInput): Promise<LifecycleState> {
+    const { expectedVersion, changes } = parseInput(configureSchema, input, 'configure');
+    const { testAddresses, ...rest } = changes;
+    const testAddressIds =
+      testAddresses === undefined ? undefined : (await saveTestAddresses(this.deps.pool, testAddresses)).map((a) => a.id);
+    return this.steerLifecycle(campaignId, (h) =>
+      h.executeUpdate(configureUpdate, {
+        args: [{ expectedVersion, changes: { ...rest, ...(testAddressIds === undefined ? {} : { testAddressIds }) } }],
+      }),
+    );
+  }
+
+  previewAudience(campaignId: string): Promise<AudiencePreview> {
+    return this.steerLifecycle(campaignId, (h) => h.executeUpdate(previewAudienceUpdate));
+  }
+
+  generateContent(campaignId: string, input: GenerateContentInput = {}): Promise<LifecycleState> {
+    const request = parseInput(generateContentSchema, input, 'request');
+    return this.steerLifecycle(campaignId, (h) => h.executeUpdate(generateContentUpdate, { args: [request] }));
+  }
+
+  /** Sends the current content to the campaign's test addresses only. */
+  preview(campaignId: string): Promise<LifecycleState> {
+    return this.steerLifecycle(campaignId, (h) => h.executeUpdate(previewUpdate));
+  }
+
+  /** Freezes content and audience and sends now (answering once sending has begun) or at `sendAt`. */
+  approve(campaignId: string, input: ApproveInput = {}): Promise<LifecycleState> {
+    const request = parseInput(approveSchema, input, 'approve');
+    return this.steerLifecycle(campaignId, (h) => h.executeUpdate(approveUpdate, { args: [request] }));
+  }
+
+  /** Approves a draft to send now, with optional send tuning: the way to send a campaign in one step. */
+  async startSend(campaignId: string, options: SendOptionsInput = {}): Promise<{ workflowId: string; lifecycleWorkflowId: string }> {
+    const send = parseInput(sendOptionsSchema, options, 'options');
+    await this.approve(campaignId, { send });
+    return { workflowId: sendWorkflowId(campaignId), lifecycleWorkflowId: lifecycleWorkflowId(campaignId) };
+  }
+
+  /** Live counts from the send workflow. */
   progress(campaignId: string): Promise<SendProgress> {
-    return this.steer(campaignId, (handle) => handle.query(progressQuery));
+    return this.steerSend(campaignId, (h) => h.query(progressQuery));
   }
 
   pause(campaignId: string): Promise<SendProgress> {
-    return this.steer(campaignId, (handle) => handle.executeUpdate(pauseUpdate));
+    return this.steerSend(campaignId, (h) => h.executeUpdate(pauseUpdate));
   }
 
   resume(campaignId: string): Promise<SendProgress> {
-    return this.steer(campaignId, (handle) => handle.executeUpdate(resumeUpdate));
+    return this.steerSend(campaignId, (h) => h.executeUpdate(resumeUpdate));
   }
 
-  cancel(campaignId: string): Promise<SendProgress> {
-    return this.steer(campaignId, (handle) => handle.executeUpdate(cancelUpdate));
+  /**
+   * Stops a campaign for good. While sending, the send stops once in-flight
+   * batches have landed; before, nothing is sent at all.
+   */
+  async cancel(campaignId: string): Promise<{ campaignId: string; status: CampaignStatus }> {
+    await this.requireCampaign(campaignId);
+    try {
+      const progress = await steer(campaignId, () => this.sendHandle(campaignId).executeUpdate(cancelUpdate), 'is not sending');
+      return { campaignId, status: progress.status };
+    } catch (error) {
+      if (!(error instanceof CampaignError && error.code === 'not-started')) throw error;
+    }
+    // Not sending (yet, or any more): the lifecycle decides whether there is anything left to cancel.
+    const state = await this.steerLifecycle(campaignId, (h) => h.executeUpdate(cancelCampaignUpdate));
+    return { campaignId, status: state.phase };
   }
 
   /**
@@ -147,12 +281,67 @@ export class CampaignClient {
    */
   resolveBatch(campaignId: string, batchNo: number, as: BatchResolution): Promise<SendProgress> {
     const request = parseInput(resolveBatchSchema, { batchNo, as }, 'resolve');
-    return this.steer(campaignId, (handle) => handle.executeUpdate(resolveBatchUpdate, { args: [request] }));
+    return this.steerSend(campaignId, (h) => h.executeUpdate(resolveBatchUpdate, { args: [request] }));
   }
 
   /** Waits for the send to finish and returns its result. */
   result(campaignId: string) {
-    return this.steer(campaignId, (handle) => handle.result());
+    return this.steerSend(campaignId, (h) => h.result());
+  }
+
+  /** Waits for the whole lifecycle (through tracking and analysis) to end. */
+  lifecycleResult(campaignId: string): Promise<LifecycleResult> {
+    return this.steerLifecycle(campaignId, (h) => h.result());
+  }
+
+  async state(campaignId: string): Promise<LifecycleState> {
+    return this.steerLifecycle(campaignId, (h) => h.query(stateQuery));
+  }
+
+  private async lifecycleState(campaignId: string): Promise<LifecycleState | null> {
+    try {
+      return await this.temporal().workflow.getHandle<typeof campaignLifecycle>(lifecycleWorkflowId(campaignId)).query(stateQuery);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return null;
+      throw error;
+    }
+  }
+
+  private async startLifecycle(temporal: Client, campaignId: string, autoApprove: ApproveRequest | undefined): Promise<void> {
+    const campaign = await this.requireCampaign(campaignId);
+    const period =
+      campaign.reportYear !== null && campaign.reportMonth !== null
+        ? `${campaign.reportYear}-${String(campaign.reportMonth).padStart(2, '0')}`
+        : undefined;
+    try {
+      await temporal.workflow.start<typeof campaignLifecycle>(CAMPAIGN_LIFECYCLE_WORKFLOW, {
+        workflowId: lifecycleWorkflowId(campaignId),
+        taskQueue: this.deps.taskQueue,
+        args: [{ campaignId, options: this.deps.lifecycle, facts: draftFacts(campaign), ...(autoApprove ? { autoApprove } : {}) }],
+        // A retried create (same idempotency key) finds the workflow already running, or already done.
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: CampaignIdAttr, value: campaignId },
+          { key: CampaignTypeAttr, value: campaign.type },
+          { key: CampaignStatusAttr, value: campaign.status },
+          ...(period ? [{ key: CampaignMonthAttr, value: period }] : []),
+        ],
+        staticSummary: `${campaign.type} campaign ${campaignId}: ${campaign.name}`,
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    }
+  }
+
+  /** The users behind a list of addresses; an address of nobody is invalid input, named. */
+  private async knownUsers(emails: string[]): Promise<string[]> {
+    const ids = await userIdsByEmail(this.deps.pool, emails);
+    const unknown = emails.map((email, i) => [i, email] as const).filter(([, email]) => !ids.has(email.toLowerCase()));
+    if (unknown.length > 0) {
+      throw new InvalidInputError(unknown.slice(0, 10).map(([i, email]) => `body.to.${i}: ${email} is not a known user`));
+    }
+    return [...new Set(emails.map((email) => ids.get(email.toLowerCase()) as string))];
   }
 
   private temporal(): Client {
@@ -169,23 +358,68 @@ export class CampaignClient {
     return campaign;
   }
 
-  private async steer<T>(
-    campaignId: string,
-    action: (handle: WorkflowHandle<typeof campaignSend>) => Promise<T>,
-  ): Promise<T> {
-    await this.requireCampaign(campaignId);
-    const handle = this.temporal().workflow.getHandle<typeof campaignSend>(sendWorkflowId(campaignId));
+  private async steerLifecycle<T>(campaignId: string, action: (handle: LifecycleHandle) => Promise<T>): Promise<T> {
+    const campaign = await this.requireCampaign(campaignId);
+    // A lifecycle that has ended (archived, cancelled) takes no more requests: say so in the campaign's terms.
+    const ended = `is ${campaign.status}: its lifecycle has ended`;
     try {
-      return await action(handle);
+      return await steer(campaignId, () => action(this.temporal().workflow.getHandle(lifecycleWorkflowId(campaignId))), ended);
     } catch (error) {
-      if (error instanceof WorkflowNotFoundError) {
-        throw new CampaignError(`campaign ${campaignId} has no send yet: start it with 'send ${campaignId}'`, 'not-started');
-      }
-      if (error instanceof WorkflowUpdateFailedError) {
-        // The workflow's validator refused the request; its message names the field and the problem.
-        throw new CampaignError(`campaign ${campaignId}: ${error.cause?.message ?? error.message}`, 'rejected');
-      }
+      if (error instanceof CampaignError && error.code === 'not-started') throw new CampaignError(error.message, 'wrong-phase');
       throw error;
     }
+  }
+
+  private async steerSend<T>(campaignId: string, action: (handle: SendHandle) => Promise<T>): Promise<T> {
+    await this.requireCampaign(campaignId);
+    return steer(campaignId, () => action(this.sendHandle(campaignId)), 'has no send yet: approve it first');
+  }
+
+  private sendHandle(campaignId: string): SendHandle {
+    return this.temporal().workflow.getHandle(sendWorkflowId(campaignId));
+  }
+}
+
+function page<T extends { id: string }>(rows: T[], limit: number): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return rows.length > limit && last ? { items, nextCursor: last.id } : { items };
+}
+
+const REFUSAL_CODES: Record<string, CampaignError['code']> = {
+  [REFUSALS.conflict]: 'conflict',
+  [REFUSALS.wrongPhase]: 'wrong-phase',
+  [REFUSALS.invalid]: 'invalid',
+  CampaignNotApprovable: 'invalid',
+  // OpenAI would not or could not write the draft (after Temporal's retries, for the transient kinds).
+  ContentMalformed: 'upstream',
+  ContentRefused: 'upstream',
+  OpenAIRejected: 'upstream',
+  OpenAIUnavailable: 'upstream',
+};
+
+/** The ApplicationFailure at the root of a failure chain (an update refused, or an activity that failed in it). */
+function rootApplicationFailure(error: unknown): ApplicationFailure | undefined {
+  let cause: unknown = error;
+  let found: ApplicationFailure | undefined;
+  while (cause instanceof Error) {
+    if (cause instanceof ApplicationFailure) found = cause;
+    cause = cause.cause;
+  }
+  return found;
+}
+
+/** Runs a request against a campaign's workflow, turning Temporal's errors into CampaignErrors that say what happened. */
+async function steer<T>(campaignId: string, run: () => Promise<T>, missing: string): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) throw new CampaignError(`campaign ${campaignId} ${missing}`, 'not-started');
+    if (error instanceof WorkflowUpdateFailedError || error instanceof WorkflowFailedError) {
+      const failure = rootApplicationFailure(error);
+      const code = (failure?.type ? REFUSAL_CODES[failure.type] : undefined) ?? (error instanceof WorkflowFailedError ? 'failed' : 'rejected');
+      throw new CampaignError(`campaign ${campaignId}: ${failure?.message ?? error.message}`, code);
+    }
+    throw error;
   }
 }

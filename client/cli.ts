@@ -4,19 +4,26 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Client } from '@temporalio/client';
 import {
   BATCH_RESOLUTIONS,
+  CAMPAIGN_STATUSES,
   CAMPAIGN_TYPES,
   SUBSCRIPTION_STATUSES,
   type BatchResolution,
-  type SubscriptionStatus,
 } from '../common/campaign.js';
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
-import { ConfigError, loadConfig, sendDefaults, type Config } from '../worker/config.js';
+import { ConfigError, lifecycleOptions, loadConfig, type Config } from '../worker/config.js';
 import { CampaignClient, CampaignError } from './campaigns.js';
 import { connectClient, registerSearchAttributes } from './temporal.js';
-import { InvalidInputError, type NewCampaignInput } from './validation.js';
+import {
+  InvalidInputError,
+  type CampaignChangesInput,
+  type ListCampaignsInput,
+  type ListUsersInput,
+  type NewCampaignInput,
+  type SendOptionsInput,
+} from './validation.js';
 
-/** `dn-campaigns`: create campaigns and steer their sends from a shell. Prints JSON on stdout. */
+/** `dn-campaigns`: create campaigns and steer them from a shell. Prints JSON on stdout. */
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -32,6 +39,12 @@ function nonNegativeInt(name: string, value: string): number {
   return n;
 }
 
+function reportPeriod(value: string): { reportYear: number; reportMonth: number } {
+  const match = /^(\d{4})-(\d{2})$/.exec(value);
+  if (!match) throw new InvalidArgumentError(`--report-month must look like 2025-08, got "${value}"`);
+  return { reportYear: Number(match[1]), reportMonth: Number(match[2]) };
+}
+
 function print(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
 }
@@ -41,7 +54,7 @@ interface Session {
   campaigns: CampaignClient;
 }
 
-/** Opens the database and Temporal connections a command needs, and always closes them. */
+/** Opens the database and (unless only Aurora is read) Temporal, and always closes them. */
 async function withSession<T>(needsTemporal: boolean, run: (session: Session) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const pool = createPool(config.DATABASE_URL, 2);
@@ -52,7 +65,7 @@ async function withSession<T>(needsTemporal: boolean, run: (session: Session) =>
       pool,
       ...(temporal ? { temporal } : {}),
       taskQueue: config.TEMPORAL_TASK_QUEUE,
-      sendDefaults: sendDefaults(config),
+      lifecycle: lifecycleOptions(config),
     });
     return await run({ config, campaigns });
   } finally {
@@ -61,9 +74,10 @@ async function withSession<T>(needsTemporal: boolean, run: (session: Session) =>
   }
 }
 
-interface CreateOptions {
-  name: string;
-  type: string;
+/** Options create and configure share: content, audience, period, test addresses, send time. */
+interface DraftOptions {
+  name?: string;
+  type?: string;
   subject?: string;
   html?: string;
   htmlFile?: string;
@@ -73,41 +87,13 @@ interface CreateOptions {
   subscriptionStatus?: string[];
   emailType?: string;
   limit?: number;
+  reportMonth?: { reportYear: number; reportMonth: number };
+  testAddress?: string[];
+  sendAt?: string;
 }
 
-function campaignFromOptions(opts: CreateOptions): NewCampaignInput {
-  const html = opts.htmlFile ? readFileSync(opts.htmlFile, 'utf8') : opts.html;
-  const text = opts.textFile ? readFileSync(opts.textFile, 'utf8') : opts.text;
-  const hasContent = opts.subject !== undefined || html !== undefined || text !== undefined;
-  return {
-    name: opts.name,
-    type: opts.type as NewCampaignInput['type'],
-    ...(hasContent ? { content: { subject: opts.subject ?? '', html, text, from: opts.from } } : {}),
-    audience: {
-      // Checked by the client's schema, which names any unknown status.
-      subscriptionStatuses: opts.subscriptionStatus as SubscriptionStatus[] | undefined,
-      emailType: opts.emailType,
-      limit: opts.limit,
-    },
-  };
-}
-
-export function buildProgram(): Command {
-  const program = new Command('dn-campaigns')
-    .description('Distro Nation campaign pipeline: create campaigns and steer their sends')
-    .showHelpAfterError()
-    .addHelpText(
-      'after',
-      '\nCampaign commands: campaign create | show | send | progress | pause | resume | cancel | resolve-batch (see campaign --help)',
-    );
-
-  const campaign = program.command('campaign').description('create, send and steer campaigns');
-
-  campaign
-    .command('create')
-    .description('create a campaign with its content and audience filters; prints its id')
-    .requiredOption('--name <name>', 'campaign name')
-    .requiredOption('--type <type>', `one of ${CAMPAIGN_TYPES.join(', ')}`)
+function withDraftOptions(command: Command): Command {
+  return command
     .option('--subject <subject>', 'email subject')
     .option('--html <html>', 'HTML body (Mailgun %recipient.name% variables allowed)')
     .option('--html-file <path>', 'read the HTML body from a file')
@@ -117,40 +103,173 @@ export function buildProgram(): Command {
     .option('--subscription-status <status...>', `accepted subscription statuses (${SUBSCRIPTION_STATUSES.join(', ')})`)
     .option('--email-type <type>', 'only users who accept this email type')
     .option('--limit <n>', 'at most this many recipients', positiveInt('--limit'))
-    .action(async (opts: CreateOptions) => {
-      const id = await withSession(false, ({ campaigns }) => campaigns.create(campaignFromOptions(opts)));
+    .option('--report-month <yyyy-mm>', 'the report period of a financial campaign', reportPeriod)
+    .option('--test-address <email...>', 'where previews go')
+    .option('--send-at <iso>', 'when approval should send, e.g. 2026-12-01T09:00:00Z');
+}
+
+function bodies(opts: DraftOptions): { html?: string; text?: string } {
+  const html = opts.htmlFile ? readFileSync(opts.htmlFile, 'utf8') : opts.html;
+  const text = opts.textFile ? readFileSync(opts.textFile, 'utf8') : opts.text;
+  return { ...(html === undefined ? {} : { html }), ...(text === undefined ? {} : { text }) };
+}
+
+/** Only the filters given; the client's schema names any bad value (an unknown status, say). */
+function audienceOf(opts: DraftOptions): NewCampaignInput['audience'] {
+  return {
+    ...(opts.subscriptionStatus ? { subscriptionStatuses: opts.subscriptionStatus as never } : {}),
+    ...(opts.emailType === undefined ? {} : { emailType: opts.emailType }),
+    ...(opts.limit === undefined ? {} : { limit: opts.limit }),
+  };
+}
+
+function campaignFromOptions(opts: DraftOptions & { name: string; type: string }): NewCampaignInput {
+  const { html, text } = bodies(opts);
+  const hasContent = opts.subject !== undefined || html !== undefined || text !== undefined;
+  return {
+    name: opts.name,
+    type: opts.type as NewCampaignInput['type'],
+    ...(hasContent ? { content: { subject: opts.subject ?? '', html, text, from: opts.from } } : {}),
+    audience: audienceOf(opts),
+    ...opts.reportMonth,
+    ...(opts.testAddress ? { testAddresses: opts.testAddress } : {}),
+    ...(opts.sendAt === undefined ? {} : { sendAt: opts.sendAt }),
+  };
+}
+
+function changesFromOptions(opts: DraftOptions): CampaignChangesInput {
+  const audience = audienceOf(opts);
+  return {
+    ...(opts.name === undefined ? {} : { name: opts.name }),
+    ...(opts.type === undefined ? {} : { type: opts.type as CampaignChangesInput['type'] }),
+    ...(opts.subject === undefined ? {} : { subject: opts.subject }),
+    ...(opts.from === undefined ? {} : { from: opts.from }),
+    ...bodies(opts),
+    ...(audience && Object.keys(audience).length > 0 ? { audience } : {}),
+    ...opts.reportMonth,
+    ...(opts.testAddress ? { testAddresses: opts.testAddress } : {}),
+    ...(opts.sendAt === undefined ? {} : { sendAt: opts.sendAt }),
+  };
+}
+
+function sendTuning(opts: { batchSize?: number; window?: number; rate?: number }): SendOptionsInput {
+  return {
+    ...(opts.batchSize === undefined ? {} : { batchSize: opts.batchSize }),
+    ...(opts.window === undefined ? {} : { window: opts.window }),
+    ...(opts.rate === undefined ? {} : { ratePerSecond: opts.rate }),
+  };
+}
+
+function withSendTuning(command: Command): Command {
+  return command
+    .option('--batch-size <n>', 'recipients per Mailgun call (max 1000)', positiveInt('--batch-size'))
+    .option('--window <n>', 'batches in flight at once', positiveInt('--window'))
+    .option('--rate <n>', 'messages per second', positiveInt('--rate'));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('dn-campaigns')
+    .description('Distro Nation campaign pipeline: create campaigns and steer them from draft to archive')
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      '\nCampaign commands: campaign create | configure | preview-audience | generate-content | preview | approve | send |' +
+        ' show | list | progress | pause | resume | cancel | resolve-batch (see campaign --help)',
+    );
+
+  const campaign = program.command('campaign').description('create campaigns and steer them from draft to archive');
+
+  withDraftOptions(
+    campaign
+      .command('create')
+      .description('create a draft (and its lifecycle workflow campaign-<id>); prints its id')
+      .requiredOption('--name <name>', 'campaign name')
+      .requiredOption('--type <type>', `one of ${CAMPAIGN_TYPES.join(', ')}`),
+  )
+    .option('--idempotency-key <key>', 'the same key never creates a second campaign')
+    .action(async (opts: DraftOptions & { name: string; type: string; idempotencyKey?: string }) => {
+      const id = await withSession(true, ({ campaigns }) =>
+        campaigns.create(campaignFromOptions(opts), opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),
+      );
       print({ campaignId: id });
     });
 
-  campaign
-    .command('show <campaignId>')
-    .description('the campaign, its Aurora stats and its send ledger summary')
-    .action(async (id: string) => print(await withSession(false, ({ campaigns }) => campaigns.get(id))));
+  withDraftOptions(
+    campaign
+      .command('configure <campaignId>')
+      .description('edit a draft; --expected-version is the configVersion you last saw (a stale one is refused)')
+      .requiredOption('--expected-version <n>', 'the configVersion you last saw', positiveInt('--expected-version'))
+      .option('--name <name>', 'campaign name')
+      .option('--type <type>', `one of ${CAMPAIGN_TYPES.join(', ')}`),
+  ).action(async (id: string, opts: DraftOptions & { expectedVersion: number }) => {
+    print(
+      await withSession(true, ({ campaigns }) =>
+        campaigns.configure(id, { expectedVersion: opts.expectedVersion, changes: changesFromOptions(opts) }),
+      ),
+    );
+  });
 
   campaign
-    .command('send <campaignId>')
-    .description('start sending: workflow campaign-send-<id>')
-    .option('--batch-size <n>', 'recipients per Mailgun call (max 1000)', positiveInt('--batch-size'))
-    .option('--window <n>', 'batches in flight at once', positiveInt('--window'))
-    .option('--rate <n>', 'messages per second', positiveInt('--rate'))
+    .command('preview-audience <campaignId>')
+    .description('how many recipients the filters select now, and a few of their ids')
+    .action(async (id: string) => print(await withSession(true, ({ campaigns }) => campaigns.previewAudience(id))));
+
+  campaign
+    .command('generate-content <campaignId>')
+    .description('draft subject and body with AI (OpenAI, or the local stand-in of npm start)')
+    .option('--prompt <text>', 'what the email should say')
+    .option('--model <model>', 'chat model (default: OPENAI_MODEL)')
+    .action(async (id: string, opts: { prompt?: string; model?: string }) => {
+      print(await withSession(true, ({ campaigns }) => campaigns.generateContent(id, opts)));
+    });
+
+  campaign
+    .command('preview <campaignId>')
+    .description('send the current content to the test addresses only')
+    .action(async (id: string) => print(await withSession(true, ({ campaigns }) => campaigns.preview(id))));
+
+  withSendTuning(
+    campaign
+      .command('approve <campaignId>')
+      .description('freeze content and audience and send now, or at --send-at')
+      .option('--send-at <iso>', 'send later, e.g. 2026-12-01T09:00:00Z'),
+  ).action(async (id: string, opts: { sendAt?: string; batchSize?: number; window?: number; rate?: number }) => {
+    const send = sendTuning(opts);
+    print(
+      await withSession(true, ({ campaigns }) =>
+        campaigns.approve(id, { ...(opts.sendAt === undefined ? {} : { sendAt: opts.sendAt }), ...(Object.keys(send).length ? { send } : {}) }),
+      ),
+    );
+  });
+
+  withSendTuning(campaign.command('send <campaignId>').description('approve and send now: the send is workflow campaign-send-<id>'))
     .option('--wait', 'wait for the send to finish and print its result')
     .action(async (id: string, opts: { batchSize?: number; window?: number; rate?: number; wait?: boolean }) => {
       await withSession(true, async ({ campaigns }) => {
-        const started = await campaigns.startSend(id, {
-          ...(opts.batchSize === undefined ? {} : { batchSize: opts.batchSize }),
-          ...(opts.window === undefined ? {} : { window: opts.window }),
-          ...(opts.rate === undefined ? {} : { ratePerSecond: opts.rate }),
-        });
-        print(started);
+        print(await campaigns.startSend(id, sendTuning(opts)));
         if (opts.wait) print(await campaigns.result(id));
       });
     });
 
+  campaign
+    .command('show <campaignId>')
+    .description('the campaign, its Aurora stats and ledger, failed recipients, transitions and lifecycle state')
+    .action(async (id: string) => print(await withSession(true, ({ campaigns }) => campaigns.get(id))));
+
+  campaign
+    .command('list')
+    .description('campaigns, newest first')
+    .addOption(new Option('--status <status>', 'only this status').choices(CAMPAIGN_STATUSES))
+    .addOption(new Option('--type <type>', 'only this type').choices(CAMPAIGN_TYPES))
+    .option('--limit <n>', 'per page (max 100)', positiveInt('--limit'))
+    .option('--cursor <id>', "the previous page's nextCursor")
+    .action(async (opts: ListCampaignsInput) => print(await withSession(false, ({ campaigns }) => campaigns.list(opts))));
+
   for (const [name, description] of [
-    ['progress', 'total, sent, failed, in flight, paused?'],
+    ['progress', 'total, sent, failed, in flight, paused, parked and unknown batches'],
     ['pause', 'stop starting new batches; in-flight batches finish'],
     ['resume', 'continue a paused send'],
-    ['cancel', 'stop the send for good once in-flight batches finish'],
+    ['cancel', 'stop the campaign for good (while sending, once in-flight batches land)'],
   ] as const) {
     campaign
       .command(`${name} <campaignId>`)
@@ -172,6 +291,15 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('users')
+    .description('active users, in id order (the CRM user list)')
+    .addOption(new Option('--subscription-status <status>', 'only this subscription status').choices(SUBSCRIPTION_STATUSES))
+    .option('--email-type <type>', 'only users who accept this email type')
+    .option('--limit <n>', 'per page (max 1000)', positiveInt('--limit'))
+    .option('--cursor <id>', "the previous page's nextCursor")
+    .action(async (opts: ListUsersInput) => print(await withSession(false, ({ campaigns }) => campaigns.users(opts))));
+
+  program
     .command('migrate')
     .description('apply pending Aurora migrations')
     .action(async () => {
@@ -181,7 +309,7 @@ export function buildProgram(): Command {
 
   program
     .command('register-search-attributes')
-    .description('register CampaignId, CampaignType, CampaignStatus on a self-hosted Temporal namespace')
+    .description('register CampaignId, CampaignType, CampaignStatus, CampaignMonth on a self-hosted Temporal namespace')
     .action(async () => {
       const config = loadConfig();
       const client = await connectClient(config);

@@ -1,14 +1,18 @@
 import { z } from 'zod';
 import { MAX_MAILGUN_RECIPIENTS } from '../common/batches.js';
-import { BATCH_RESOLUTIONS, CAMPAIGN_TYPES, SUBSCRIPTION_STATUSES } from '../common/campaign.js';
+import { BATCH_RESOLUTIONS, CAMPAIGN_STATUSES, CAMPAIGN_TYPES, SUBSCRIPTION_STATUSES } from '../common/campaign.js';
 
 /** Input from triggers (library callers, CLI, HTTP): everything is checked before anything is written. */
+
+const userId = z.string().regex(/^[1-9]\d{0,18}$/, 'must be a user id (a positive integer)');
+const isoDateTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-12-01T09:00:00Z' });
 
 export const audienceSchema = z
   .object({
     subscriptionStatuses: z.array(z.enum(SUBSCRIPTION_STATUSES)).min(1).optional(),
     emailType: z.string().trim().min(1).max(64).optional(),
     limit: z.number().int().positive().optional(),
+    userIds: z.array(userId).min(1).max(100_000).optional(),
   })
   .strict();
 
@@ -25,12 +29,55 @@ export const contentSchema = z
     path: ['html'],
   });
 
+const reportYear = z.number().int().min(2000).max(2100);
+const reportMonth = z.number().int().min(1).max(12);
+const testAddresses = z.array(z.email()).max(20);
+
 export const newCampaignSchema = z
   .object({
     name: z.string().trim().min(1).max(200),
     type: z.enum(CAMPAIGN_TYPES),
     content: contentSchema.optional(),
     audience: audienceSchema.default({}),
+    reportYear: reportYear.optional(),
+    reportMonth: reportMonth.optional(),
+    testAddresses: testAddresses.optional(),
+    sendAt: isoDateTime.optional(),
+  })
+  .strict()
+  .refine((c) => (c.reportYear === undefined) === (c.reportMonth === undefined), {
+    message: 'reportYear and reportMonth go together',
+    path: ['reportMonth'],
+  });
+
+export const campaignChangesSchema = z
+  .object({
+    name: z.string().trim().min(1).max(200).optional(),
+    type: z.enum(CAMPAIGN_TYPES).optional(),
+    reportYear: reportYear.nullable().optional(),
+    reportMonth: reportMonth.nullable().optional(),
+    subject: z.string().trim().min(1).max(998).nullable().optional(),
+    html: z.string().min(1).nullable().optional(),
+    text: z.string().min(1).nullable().optional(),
+    from: z.string().trim().min(3).max(320).nullable().optional(),
+    audience: audienceSchema.optional(),
+    testAddresses: testAddresses.optional(),
+    sendAt: isoDateTime.nullable().optional(),
+  })
+  .strict()
+  .refine((c) => Object.keys(c).length > 0, { message: 'must change at least one field' });
+
+export const configureSchema = z
+  .object({
+    expectedVersion: z.number().int().positive(),
+    changes: campaignChangesSchema,
+  })
+  .strict();
+
+export const generateContentSchema = z
+  .object({
+    prompt: z.string().trim().min(1).max(4000).optional(),
+    model: z.string().trim().min(1).max(100).optional(),
   })
   .strict();
 
@@ -43,6 +90,13 @@ export const sendOptionsSchema = z
   })
   .strict();
 
+export const approveSchema = z
+  .object({
+    sendAt: isoDateTime.optional(),
+    send: sendOptionsSchema.optional(),
+  })
+  .strict();
+
 export const resolveBatchSchema = z
   .object({
     batchNo: z.number().int().nonnegative(),
@@ -50,8 +104,58 @@ export const resolveBatchSchema = z
   })
   .strict();
 
+export const listCampaignsSchema = z
+  .object({
+    status: z.enum(CAMPAIGN_STATUSES).optional(),
+    type: z.enum(CAMPAIGN_TYPES).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    /** The previous page's `nextCursor`. */
+    cursor: userId.optional(),
+  })
+  .strict();
+
+export const listUsersSchema = z
+  .object({
+    subscriptionStatus: z.enum(SUBSCRIPTION_STATUSES).optional(),
+    emailType: z.string().trim().min(1).max(64).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    cursor: userId.optional(),
+  })
+  .strict();
+
+/** The CRM's send-mail contract (the body DN_Send_Mail takes today): a campaign that goes straight to sending. */
+export const sendMailSchema = z
+  .object({
+    to: z.array(z.email()).max(100_000).default([]),
+    subject: z.string().trim().min(1).max(998),
+    html: z.string().min(1),
+    text: z.string().min(1).optional(),
+    from: z.string().trim().min(3).max(320),
+    campaign: z
+      .object({
+        name: z.string().trim().min(1).max(200),
+        type: z.enum(CAMPAIGN_TYPES),
+        month: z.coerce.number().int().min(1).max(12),
+        year: z.coerce.number().int().min(2000).max(2100),
+      })
+      .strict(),
+    /** Every subscribed user who accepts this type of email, instead of `to`. */
+    sendAll: z.boolean().default(false),
+    /** Financial statements: the report links come with the monthly financial run (not part of this contract yet). */
+    attachReporting: z.boolean().default(false),
+  })
+  .strict()
+  .refine((m) => m.sendAll || m.to.length > 0, { message: 'needs recipients, or sendAll: true', path: ['to'] });
+
 export type NewCampaignInput = z.input<typeof newCampaignSchema>;
+export type CampaignChangesInput = z.input<typeof campaignChangesSchema>;
+export type ConfigureInput = z.input<typeof configureSchema>;
+export type GenerateContentInput = z.input<typeof generateContentSchema>;
 export type SendOptionsInput = z.input<typeof sendOptionsSchema>;
+export type ApproveInput = z.input<typeof approveSchema>;
+export type ListCampaignsInput = z.input<typeof listCampaignsSchema>;
+export type ListUsersInput = z.input<typeof listUsersSchema>;
+export type SendMailInput = z.input<typeof sendMailSchema>;
 
 export class InvalidInputError extends Error {
   constructor(readonly problems: string[]) {

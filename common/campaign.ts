@@ -10,10 +10,28 @@ export const SUBSCRIPTION_STATUSES = ['subscribed', 'unsubscribed', 'pending'] a
 export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
 
 /**
- * Statuses a campaign's send can be in; the lifecycle issue extends this list.
- * `needs-attention`: a batch's outcome could not be proven and waits for an operator.
+ * Every status a campaign goes through, in order. The lifecycle workflow moves a campaign from
+ * draft to archived; while sending, its send workflow reports sending, paused, needs-attention
+ * (a batch's outcome could not be proven and waits for an operator) and sent.
  */
-export const CAMPAIGN_STATUSES = ['draft', 'sending', 'paused', 'needs-attention', 'sent', 'cancelled', 'failed'] as const;
+export const CAMPAIGN_STATUSES = [
+  'draft',
+  'configured',
+  'audience-ready',
+  'content-ready',
+  'preview-sent',
+  'approved',
+  'scheduled',
+  'sending',
+  'paused',
+  'needs-attention',
+  'sent',
+  'tracking',
+  'analysed',
+  'archived',
+  'cancelled',
+  'failed',
+] as const;
 export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
 
 /** Who a campaign goes to. Evaluated once, when the audience snapshot is taken. */
@@ -24,6 +42,8 @@ export interface AudienceFilter {
   emailType?: string;
   /** At most this many recipients (lowest user ids first). */
   limit?: number;
+  /** Only these users (an explicit recipient list, as the CRM's send-mail sends). */
+  userIds?: string[];
 }
 
 /** Tuning of one send; defaults come from the trigger's configuration. */
@@ -64,6 +84,10 @@ export type BatchResolution = (typeof BATCH_RESOLUTIONS)[number];
 
 export function sendWorkflowId(campaignId: string): string {
   return `campaign-send-${campaignId}`;
+}
+
+export function lifecycleWorkflowId(campaignId: string): string {
+  return `campaign-${campaignId}`;
 }
 
 /** Campaign ids are Aurora bigints, carried as decimal strings. */

@@ -9,5 +9,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 export const CampaignIdAttr = defineSearchAttributeKey('CampaignId', SearchAttributeType.KEYWORD);
 export const CampaignTypeAttr = defineSearchAttributeKey('CampaignType', SearchAttributeType.KEYWORD);
 export const CampaignStatusAttr = defineSearchAttributeKey('CampaignStatus', SearchAttributeType.KEYWORD);
+/** The report period of a financial campaign, `YYYY-MM`. */
+export const CampaignMonthAttr = defineSearchAttributeKey('CampaignMonth', SearchAttributeType.KEYWORD);
 
-export const CAMPAIGN_SEARCH_ATTRIBUTES = [CampaignIdAttr, CampaignTypeAttr, CampaignStatusAttr] as const;
+export const CAMPAIGN_SEARCH_ATTRIBUTES = [CampaignIdAttr, CampaignTypeAttr, CampaignStatusAttr, CampaignMonthAttr] as const;

@@ -1,6 +1,9 @@
 import type { Pool } from 'pg';
 import type { AudienceFilter, CampaignStatus, CampaignType } from '../common/campaign.js';
+import type { CampaignChanges, DraftFacts } from '../common/lifecycle.js';
 import { sql } from './queries.js';
+
+/** Campaign rows: creation, configuration under a version, approval, status. */
 
 export interface CampaignContent {
   subject: string;
@@ -14,6 +17,12 @@ export interface NewCampaign {
   type: CampaignType;
   content?: CampaignContent;
   audience: AudienceFilter;
+  reportYear?: number;
+  reportMonth?: number;
+  testAddressIds?: string[];
+  sendAt?: Date;
+  /** The client's key: the same key never creates a second campaign. */
+  idempotencyKey?: string;
 }
 
 export interface Campaign {
@@ -21,10 +30,23 @@ export interface Campaign {
   name: string;
   type: CampaignType;
   status: CampaignStatus;
+  /** The content being edited, once it has a subject and a body. */
   content: CampaignContent | undefined;
   audience: AudienceFilter;
   totalRecipients: number | null;
   audienceSnapshotAt: Date | null;
+  configVersion: number;
+  reportYear: number | null;
+  reportMonth: number | null;
+  sendAt: Date | null;
+  testAddressIds: string[];
+  /** What every batch sends, frozen at approval. */
+  frozenContent: CampaignContent | undefined;
+  frozenAudience: AudienceFilter | undefined;
+  approvedAt: Date | null;
+  archivedAt: Date | null;
+  generatedContentId: string | null;
+  createdAt: Date;
 }
 
 export interface CampaignStats {
@@ -46,6 +68,17 @@ interface CampaignRow {
   audience: AudienceFilter;
   total_recipients: number | null;
   audience_snapshot_at: Date | null;
+  config_version: number;
+  report_year: number | null;
+  report_month: number | null;
+  send_at: Date | null;
+  test_address_ids: string[];
+  frozen_content: CampaignContent | null;
+  frozen_audience: AudienceFilter | null;
+  approved_at: Date | null;
+  archived_at: Date | null;
+  generated_content_id: string | null;
+  created_at: Date;
 }
 
 function toCampaign(row: CampaignRow): Campaign {
@@ -66,10 +99,36 @@ function toCampaign(row: CampaignRow): Campaign {
     audience: row.audience,
     totalRecipients: row.total_recipients,
     audienceSnapshotAt: row.audience_snapshot_at,
+    configVersion: row.config_version,
+    reportYear: row.report_year,
+    reportMonth: row.report_month,
+    sendAt: row.send_at,
+    testAddressIds: row.test_address_ids,
+    frozenContent: row.frozen_content ?? undefined,
+    frozenAudience: row.frozen_audience ?? undefined,
+    approvedAt: row.approved_at,
+    archivedAt: row.archived_at,
+    generatedContentId: row.generated_content_id,
+    createdAt: row.created_at,
   };
 }
 
-export async function insertCampaign(pool: Pool, campaign: NewCampaign): Promise<string> {
+/** What the lifecycle workflow knows of a campaign: its version and what it has, never its content or people. */
+export function draftFacts(campaign: Campaign): DraftFacts {
+  const { reportYear, reportMonth } = campaign;
+  return {
+    name: campaign.name,
+    type: campaign.type,
+    period: reportYear !== null && reportMonth !== null ? `${reportYear}-${String(reportMonth).padStart(2, '0')}` : null,
+    configVersion: campaign.configVersion,
+    hasContent: campaign.content !== undefined,
+    hasTestAddresses: campaign.testAddressIds.length > 0,
+    sendAt: campaign.sendAt?.toISOString() ?? null,
+  };
+}
+
+/** Inserts a draft; with an idempotency key already used, returns that campaign's id instead. */
+export async function insertCampaign(pool: Pool, campaign: NewCampaign): Promise<{ id: string; created: boolean }> {
   const { content } = campaign;
   const result = await pool.query<{ id: string }>(sql.insertCampaign, [
     campaign.name,
@@ -79,16 +138,93 @@ export async function insertCampaign(pool: Pool, campaign: NewCampaign): Promise
     content?.text ?? null,
     content?.from ?? null,
     JSON.stringify(campaign.audience),
+    campaign.reportYear ?? null,
+    campaign.reportMonth ?? null,
+    campaign.sendAt ?? null,
+    campaign.testAddressIds ?? [],
+    campaign.idempotencyKey ?? null,
   ]);
-  const row = result.rows[0];
-  if (!row) throw new Error('insert into campaigns returned no id');
-  return row.id;
+  const inserted = result.rows[0];
+  if (inserted) return { id: inserted.id, created: true };
+  const existing = (await pool.query<{ id: string }>(sql.selectCampaignIdByKey, [campaign.idempotencyKey])).rows[0];
+  if (!existing) throw new Error('insert into campaigns returned no id');
+  return { id: existing.id, created: false };
 }
 
 export async function findCampaign(pool: Pool, campaignId: string): Promise<Campaign | undefined> {
   const result = await pool.query<CampaignRow>(sql.selectCampaign, [campaignId]);
   const row = result.rows[0];
   return row ? toCampaign(row) : undefined;
+}
+
+export interface CampaignListQuery {
+  status?: CampaignStatus;
+  type?: CampaignType;
+  /** Campaigns with ids below this one (the previous page's last id). */
+  before?: string;
+  limit: number;
+}
+
+/** Newest first, keyset-paged by id. */
+export async function listCampaigns(pool: Pool, query: CampaignListQuery): Promise<Campaign[]> {
+  const result = await pool.query<CampaignRow>(sql.listCampaigns, [
+    query.status ?? null,
+    query.type ?? null,
+    query.before ?? null,
+    query.limit,
+  ]);
+  return result.rows.map(toCampaign);
+}
+
+/**
+ * Applies an editor's changes if the campaign is still at `expectedVersion` and
+ * has not started sending; returns the new version, or undefined on a conflict.
+ * An edit withdraws an approval that has not started sending. `editId` names the
+ * edit: applying it again (a retry) returns the version it made.
+ */
+export async function updateConfig(
+  pool: Pool,
+  campaignId: string,
+  expectedVersion: number,
+  changes: CampaignChanges,
+  editId: string,
+): Promise<number | undefined> {
+  const row = (await pool.query<CampaignRow>(sql.selectCampaign, [campaignId])).rows[0];
+  if (!row) return undefined;
+  const pick = <T>(change: T | undefined, now: T): T => (change === undefined ? now : change);
+  const result = await pool.query<{ config_version: number }>(sql.updateCampaignConfig, [
+    campaignId,
+    expectedVersion,
+    pick(changes.name, row.name),
+    pick(changes.type, row.type),
+    pick(changes.reportYear, row.report_year),
+    pick(changes.reportMonth, row.report_month),
+    pick(changes.subject, row.subject),
+    pick(changes.html, row.body_html),
+    pick(changes.text, row.body_text),
+    pick(changes.from, row.from_address),
+    JSON.stringify(pick(changes.audience, row.audience)),
+    pick(changes.testAddressIds, row.test_address_ids),
+    changes.sendAt === undefined ? row.send_at : changes.sendAt === null ? null : new Date(changes.sendAt),
+    editId,
+  ]);
+  return result.rows[0]?.config_version ?? appliedEdit(pool, campaignId, editId);
+}
+
+/** The version an edit made, if it was applied: how a retried edit knows it is done. */
+export async function appliedEdit(pool: Pool, campaignId: string, editId: string): Promise<number | undefined> {
+  const result = await pool.query<{ config_version: number }>(sql.selectAppliedEdit, [campaignId, editId]);
+  return result.rows[0]?.config_version;
+}
+
+/** Freezes content and audience for sending; false if the campaign moved past `expectedVersion` or has no content. */
+export async function freezeCampaign(pool: Pool, campaignId: string, expectedVersion: number, sendAt: Date | null): Promise<boolean> {
+  const result = await pool.query(sql.freezeCampaign, [campaignId, expectedVersion, sendAt]);
+  return result.rowCount === 1;
+}
+
+export async function markArchived(pool: Pool, campaignId: string): Promise<void> {
+  await pool.query(sql.markArchived, [campaignId]);
 }
 
 /** Whether the campaign exists, and whether this write was applied (false when a newer `version` already was). */
@@ -102,137 +238,12 @@ export async function updateCampaignStatus(
   return result.rows[0] ?? { found: false, updated: false };
 }
 
+export async function campaignTransitions(pool: Pool, campaignId: string): Promise<Array<{ status: CampaignStatus; at: Date }>> {
+  const result = await pool.query<{ status: CampaignStatus; at: Date }>(sql.selectTransitions, [campaignId]);
+  return result.rows;
+}
+
 export async function findCampaignStats(pool: Pool, campaignId: string): Promise<CampaignStats | undefined> {
   const result = await pool.query<CampaignStats>(sql.selectStats, [campaignId]);
   return result.rows[0];
-}
-
-export interface SnapshotStep {
-  /** Recipients frozen so far: ordinals 1..frozen are final. */
-  frozen: number;
-  /** The audience is exhausted: `frozen` is the campaign's total. */
-  complete: boolean;
-}
-
-/**
- * Freezes the next page of the campaign's audience into campaign_recipients, in
- * user id order, or finishes the snapshot when the audience is exhausted. Each
- * page is its own transaction under a lock on the campaign row, so an
- * interrupted snapshot resumes where it stopped, two attempts never interleave,
- * and the ordinals of a committed page never change: batches within them can
- * be sent while later pages are still being taken. Once complete, a further
- * call (an activity retry, a resumed workflow) returns the first snapshot's
- * size: new users never join it.
- */
-export async function snapshotAudienceStep(
-  pool: Pool,
-  campaignId: string,
-  audience: AudienceFilter,
-  pageSize: number,
-): Promise<SnapshotStep> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const locked = await client.query<{ audience_snapshot_at: Date | null; total_recipients: number | null }>(
-      sql.lockCampaign,
-      [campaignId],
-    );
-    const campaign = locked.rows[0];
-    if (!campaign) throw new Error(`campaign ${campaignId} does not exist`);
-    if (campaign.audience_snapshot_at !== null) {
-      await client.query('COMMIT');
-      return { frozen: campaign.total_recipients ?? 0, complete: true };
-    }
-    const cursor = (await client.query<{ ordinal: number; user_id: string }>(sql.selectSnapshotCursor, [campaignId])).rows[0];
-    const before = cursor?.ordinal ?? 0;
-    const room = (audience.limit ?? Number.MAX_SAFE_INTEGER) - before;
-    const wanted = Math.min(pageSize, room);
-    const inserted =
-      wanted <= 0
-        ? 0
-        : ((
-            await client.query(sql.snapshotAudiencePage, [
-              campaignId,
-              before,
-              cursor?.user_id ?? '0',
-              audience.subscriptionStatuses ?? ['subscribed'],
-              audience.emailType ?? null,
-              wanted,
-            ])
-          ).rowCount ?? 0);
-    const frozen = before + inserted;
-    const complete = !(inserted === wanted && wanted > 0 && wanted < room);
-    // The stats row exists from the first page on: batches may be counted in it before the snapshot completes.
-    await client.query(sql.upsertStatsTotal, [campaignId, frozen]);
-    if (complete) await client.query(sql.markSnapshotTaken, [campaignId, frozen]);
-    await client.query('COMMIT');
-    return { frozen, complete };
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
-/** Takes the whole snapshot, page after page; `onPage` hears how many recipients are frozen so far. */
-export async function snapshotAudience(
-  pool: Pool,
-  campaignId: string,
-  audience: AudienceFilter,
-  { pageSize = 20_000, onPage = (_frozen: number) => {} } = {},
-): Promise<number> {
-  for (;;) {
-    const step = await snapshotAudienceStep(pool, campaignId, audience, pageSize);
-    if (step.complete) return step.frozen;
-    onPage(step.frozen);
-  }
-}
-
-export interface BatchRecipient {
-  ordinal: number;
-  user_id: string;
-  email: string;
-  name: string | null;
-  custom_id: string | null;
-}
-
-export async function loadBatchRecipients(
-  pool: Pool,
-  campaignId: string,
-  firstOrdinal: number,
-  lastOrdinal: number,
-): Promise<BatchRecipient[]> {
-  const result = await pool.query<BatchRecipient>(sql.selectBatchRecipients, [campaignId, firstOrdinal, lastOrdinal]);
-  return result.rows;
-}
-
-/**
- * Records recipients who will not get the campaign, with the reason, each once
- * (counted in campaign_stats.failed); with `suppress`, their users are
- * suppressed for later campaigns too. Returns how many were newly failed.
- */
-export async function failRecipients(
-  pool: Pool,
-  campaignId: string,
-  ordinals: number[],
-  reason: string,
-  suppress: boolean,
-): Promise<number> {
-  if (ordinals.length === 0) return 0;
-  const result = await pool.query<{ failed: number }>(sql.failRecipients, [campaignId, ordinals, reason, suppress]);
-  return result.rows[0]?.failed ?? 0;
-}
-
-export interface FailedRecipient {
-  ordinal: number;
-  userId: string;
-  email: string;
-  reason: string;
-  failedAt: Date;
-}
-
-export async function failedRecipients(pool: Pool, campaignId: string, limit = 100): Promise<FailedRecipient[]> {
-  const result = await pool.query<FailedRecipient>(sql.selectFailedRecipients, [campaignId, limit]);
-  return result.rows;
 }

@@ -8,18 +8,163 @@ const LEDGER_COLUMNS = `
   rate_limited_ms::int AS rate_limited_ms, first_ordinal, last_ordinal, first_attempt_at, last_attempt_at,
   probe_message_id, probe_sent_at`;
 
+const CAMPAIGN_COLUMNS = `
+  id, name, type, status, subject, body_html, body_text, from_address, audience,
+  total_recipients, audience_snapshot_at, send_started_at, send_finished_at,
+  config_version, report_year, report_month, send_at, test_address_ids::text[] AS test_address_ids,
+  frozen_content, frozen_audience, approved_at, archived_at, generated_content_id, created_at`;
+
+/**
+ * Who an audience filter selects, with its four parameters from $n: subscription statuses text[],
+ * email type or null, user ids bigint[] or null (an explicit list), and the last user id already
+ * taken (keyset paging; '0' for none).
+ */
+function audienceWhere(n: number): string {
+  return `status = 'active'
+        AND suppressed_at IS NULL
+        AND subscription_status = ANY ($${n}::text[])
+        AND ($${n + 1}::text IS NULL OR $${n + 1}::text = ANY (email_types))
+        AND ($${n + 2}::bigint[] IS NULL OR id = ANY ($${n + 2}::bigint[]))
+        AND id > $${n + 3}::bigint`;
+}
+
 export const sql = {
-  // $1 name, $2 type, $3 subject, $4 body_html, $5 body_text, $6 from_address, $7 audience jsonb
+  // $1 name, $2 type, $3 subject, $4 body_html, $5 body_text, $6 from_address, $7 audience jsonb,
+  // $8 report year, $9 report month, $10 send_at, $11 test address ids bigint[], $12 idempotency key or null.
+  // A repeated key inserts nothing and returns no row: the caller looks the first campaign up.
   insertCampaign: `
-    INSERT INTO campaigns (name, type, subject, body_html, body_text, from_address, audience)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    INSERT INTO campaigns (name, type, subject, body_html, body_text, from_address, audience,
+                           report_year, report_month, send_at, test_address_ids, idempotency_key)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::bigint[], $12)
+    ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id`,
 
+  // $1 idempotency key
+  selectCampaignIdByKey: `SELECT id FROM campaigns WHERE idempotency_key = $1`,
+
   // $1 campaign id
-  selectCampaign: `
-    SELECT id, name, type, status, subject, body_html, body_text, from_address, audience,
-           total_recipients, audience_snapshot_at, send_started_at, send_finished_at
-    FROM campaigns WHERE id = $1`,
+  selectCampaign: `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1`,
+
+  // $1 status or null, $2 type or null, $3 ids below this one (keyset; null for the first page), $4 limit
+  listCampaigns: `
+    SELECT ${CAMPAIGN_COLUMNS} FROM campaigns
+    WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR type = $2) AND ($3::bigint IS NULL OR id < $3)
+    ORDER BY id DESC LIMIT $4`,
+
+  // $1 campaign id, $2 the version the editor saw, then the whole editable configuration:
+  // $3 name, $4 type, $5 report year, $6 report month, $7 subject, $8 body_html, $9 body_text,
+  // $10 from_address, $11 audience jsonb, $12 test address ids bigint[], $13 send_at, $14 edit id.
+  // An edit withdraws an approval that has not started sending.
+  updateCampaignConfig: `
+    UPDATE campaigns SET name = $3, type = $4, report_year = $5, report_month = $6, subject = $7,
+      body_html = $8, body_text = $9, from_address = $10, audience = $11, test_address_ids = $12::bigint[],
+      send_at = $13, config_version = config_version + 1, last_edit_id = $14,
+      frozen_content = NULL, frozen_audience = NULL, approved_at = NULL, updated_at = now()
+    WHERE id = $1 AND config_version = $2 AND send_started_at IS NULL
+    RETURNING config_version`,
+
+  // $1 campaign id, $2 the version the approver saw, $3 send_at or null.
+  // Freezes what every batch will send and to whom; a retry finds it frozen already.
+  freezeCampaign: `
+    UPDATE campaigns SET
+      frozen_content = jsonb_strip_nulls(jsonb_build_object(
+        'subject', subject, 'html', body_html, 'text', body_text, 'from', from_address)),
+      frozen_audience = audience, approved_at = coalesce(approved_at, now()), send_at = $3, updated_at = now()
+    WHERE id = $1 AND config_version = $2 AND subject IS NOT NULL AND (body_html IS NOT NULL OR body_text IS NOT NULL)
+    RETURNING approved_at`,
+
+  // $1 campaign id, $2 generated content id, $3 the version the editor saw, $4 edit id.
+  // Takes a generated draft as the content.
+  useGeneratedContent: `
+    UPDATE campaigns c SET subject = g.subject, body_html = g.body_html, body_text = g.body_text,
+      generated_content_id = g.id, config_version = c.config_version + 1, last_edit_id = $4,
+      frozen_content = NULL, frozen_audience = NULL, approved_at = NULL, updated_at = now()
+    FROM generated_content g
+    WHERE c.id = $1 AND g.id = $2 AND c.config_version = $3 AND c.send_started_at IS NULL
+    RETURNING c.config_version`,
+
+  // $1 campaign id, $2 edit id. The version an edit made, if it was applied.
+  selectAppliedEdit: `SELECT config_version FROM campaigns WHERE id = $1 AND last_edit_id = $2`,
+
+  // $1 campaign id
+  markArchived: `UPDATE campaigns SET archived_at = coalesce(archived_at, now()), updated_at = now() WHERE id = $1`,
+
+  // $1..$4 as audienceWhere, $5 limit or null. How many the filters select now, and the first few.
+  previewAudience: `
+    WITH picked AS (
+      SELECT id FROM users WHERE ${audienceWhere(1)} ORDER BY id LIMIT $5
+    )
+    SELECT (SELECT count(*) FROM picked)::int AS count,
+           coalesce((SELECT array_agg(id::text) FROM (SELECT id FROM picked ORDER BY id LIMIT 5) f), '{}') AS "sampleUserIds"`,
+
+  // $1 emails text[]. Known addresses keep their id.
+  upsertTestAddresses: `
+    WITH given AS (SELECT DISTINCT ON (lower(e)) e AS email FROM unnest($1::text[]) AS e),
+    inserted AS (
+      INSERT INTO test_addresses (email) SELECT email FROM given ON CONFLICT (lower(email)) DO NOTHING RETURNING id, email
+    )
+    SELECT id::text, email FROM inserted
+    UNION ALL
+    SELECT t.id::text, t.email FROM test_addresses t JOIN given g ON lower(t.email) = lower(g.email)`,
+
+  // $1 ids bigint[]
+  selectTestAddresses: `SELECT id::text, email FROM test_addresses WHERE id = ANY ($1::bigint[]) ORDER BY id`,
+
+  // $1 campaign id, $2 preview no, $3 config version. The no-op update makes RETURNING give back an existing row.
+  ensurePreview: `
+    INSERT INTO campaign_previews (campaign_id, preview_no, config_version) VALUES ($1, $2, $3)
+    ON CONFLICT (campaign_id, preview_no) DO UPDATE SET preview_no = EXCLUDED.preview_no
+    RETURNING state, recipients, mailgun_message_id AS "messageId", sent_at AS "sentAt"`,
+
+  // $1 campaign id, $2 preview no, $3 recipients
+  claimPreview: `
+    UPDATE campaign_previews SET state = 'sending', recipients = $3, sent_at = now()
+    WHERE campaign_id = $1 AND preview_no = $2 AND state = 'pending' RETURNING sent_at AS "sentAt"`,
+
+  // $1 campaign id, $2 preview no, $3 state, $4 message id or null
+  settlePreview: `
+    UPDATE campaign_previews SET state = $3, mailgun_message_id = $4
+    WHERE campaign_id = $1 AND preview_no = $2 AND state = 'sending'`,
+
+  // $1 prompt hash
+  selectGeneratedContent: `
+    SELECT id::text, subject, body_html AS html, body_text AS text, usage FROM generated_content WHERE prompt_hash = $1`,
+
+  // $1 prompt hash, $2 model, $3 prompt jsonb, $4 subject, $5 html, $6 text, $7 usage jsonb.
+  // Two workers that generated the same prompt keep the first draft.
+  insertGeneratedContent: `
+    INSERT INTO generated_content (prompt_hash, model, prompt, subject, body_html, body_text, usage)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (prompt_hash) DO NOTHING
+    RETURNING id::text`,
+
+  // $1 campaign id
+  selectEngagement: `
+    SELECT sent, delivered, unique_opened AS opened, unique_clicked AS clicked, bounced, complained, unsubscribed
+    FROM campaign_stats WHERE campaign_id = $1`,
+
+  // $1 campaign id, $2..$13 the metrics, $14 final
+  upsertAnalytics: `
+    INSERT INTO campaign_analytics (campaign_id, sent, delivered, opened, clicked, bounced, complained, unsubscribed,
+      delivery_rate, open_rate, click_rate, bounce_rate, unsubscribe_rate, final, computed_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
+    ON CONFLICT (campaign_id) DO UPDATE SET sent = $2, delivered = $3, opened = $4, clicked = $5, bounced = $6,
+      complained = $7, unsubscribed = $8, delivery_rate = $9, open_rate = $10, click_rate = $11, bounce_rate = $12,
+      unsubscribe_rate = $13, final = $14, computed_at = now()
+    WHERE NOT campaign_analytics.final`,
+
+  // $1 subscription status or null, $2 email type or null, $3 users after this id ('0' first), $4 limit.
+  // The CRM's user list: active users, keyset-paged by id.
+  listUsers: `
+    SELECT id::text, email, name, custom_id AS "customId", subscription_status AS "subscriptionStatus",
+           email_types AS "emailTypes"
+    FROM users
+    WHERE status = 'active' AND ($1::text IS NULL OR subscription_status = $1)
+      AND ($2::text IS NULL OR $2 = ANY (email_types)) AND id > $3::bigint
+    ORDER BY id LIMIT $4`,
+
+  // $1 emails text[]. Which of them are users, by address.
+  selectUserIdsByEmail: `SELECT id::text, lower(email) AS email FROM users WHERE lower(email) = ANY (SELECT lower(e) FROM unnest($1::text[]) e)`,
 
   // $1 campaign id
   lockCampaign: `SELECT audience_snapshot_at, total_recipients FROM campaigns WHERE id = $1 FOR UPDATE`,
@@ -28,20 +173,13 @@ export const sql = {
   selectSnapshotCursor: `
     SELECT ordinal, user_id FROM campaign_recipients WHERE campaign_id = $1 ORDER BY ordinal DESC LIMIT 1`,
 
-  // $1 campaign id, $2 last ordinal so far, $3 last user id so far, $4 subscription statuses text[],
-  // $5 email type or null, $6 page size. One page of the audience, in user id order.
+  // $1 campaign id, $2 last ordinal so far, $3..$6 as audienceWhere (from the last user id so far), $7 page size.
+  // One page of the audience, in user id order.
   snapshotAudiencePage: `
     INSERT INTO campaign_recipients (campaign_id, ordinal, user_id, email, name, custom_id)
     SELECT $1, $2 + row_number() OVER (ORDER BY u.id), u.id, u.email, u.name, u.custom_id
     FROM (
-      SELECT id, email, name, custom_id FROM users
-      WHERE id > $3
-        AND status = 'active'
-        AND suppressed_at IS NULL
-        AND subscription_status = ANY ($4::text[])
-        AND ($5::text IS NULL OR $5::text = ANY (email_types))
-      ORDER BY id
-      LIMIT $6
+      SELECT id, email, name, custom_id FROM users WHERE ${audienceWhere(3)} ORDER BY id LIMIT $7
     ) u`,
 
   // $1 campaign id, $2 total
@@ -54,19 +192,26 @@ export const sql = {
     INSERT INTO campaign_stats (campaign_id, total) VALUES ($1, $2)
     ON CONFLICT (campaign_id) DO UPDATE SET total = EXCLUDED.total, updated_at = now()`,
 
-  // $1 campaign id, $2 status, $3 the writer's version. A write older than the last one applied changes nothing.
+  // $1 campaign id, $2 status, $3 the writer's version. A write older than the last one applied changes
+  // nothing; each applied one is also kept in campaign_transitions.
   updateCampaignStatus: `
     WITH updated AS (
       UPDATE campaigns SET
         status = $2,
         status_version = $3,
         send_started_at = CASE WHEN $2 = 'sending' THEN coalesce(send_started_at, now()) ELSE send_started_at END,
-        send_finished_at = CASE WHEN $2 IN ('sent', 'cancelled', 'failed') THEN now() ELSE send_finished_at END,
+        send_finished_at = CASE WHEN $2 IN ('sent', 'cancelled', 'failed') AND send_started_at IS NOT NULL
+                                THEN coalesce(send_finished_at, now()) ELSE send_finished_at END,
         updated_at = now()
       WHERE id = $1 AND status_version < $3
       RETURNING id
+    ), logged AS (
+      INSERT INTO campaign_transitions (campaign_id, status, version) SELECT id, $2, $3 FROM updated
     )
     SELECT EXISTS (SELECT 1 FROM campaigns WHERE id = $1) AS found, EXISTS (SELECT 1 FROM updated) AS updated`,
+
+  // $1 campaign id
+  selectTransitions: `SELECT status, at FROM campaign_transitions WHERE campaign_id = $1 ORDER BY version`,
 
   // $1 campaign id
   selectStats: `SELECT total, sent, failed, updated_at AS "updatedAt" FROM campaign_stats WHERE campaign_id = $1`,

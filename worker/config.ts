@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { OUTCOME_LOOKUPS } from '../activities/mailgun.js';
 import type { SendOptions } from '../common/campaign.js';
+import type { LifecycleOptions } from '../common/lifecycle.js';
 
 /**
  * Every setting the worker, CLI and local stack read from the environment.
@@ -45,6 +46,12 @@ const configSchema = z.object({
   /** Wait after a 429 when Mailgun's answer gives no Retry-After (mailgun.js hides response headers). */
   MAILGUN_RATE_LIMIT_BACKOFF_MS: positiveInt.default(10_000),
 
+  /** Unset: content generation fails with a clear message (npm start runs a local OpenAI-compatible server instead). */
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_BASE_URL: z.url().default('https://api.openai.com/v1'),
+  OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  OPENAI_TIMEOUT_MS: positiveInt.default(60_000),
+
   FIRESTORE_PROJECT_ID: z.string().min(1).default('distro-nation-crm'),
   /** host:port of a Firestore emulator; unset means the real Firestore with default credentials. */
   FIRESTORE_EMULATOR_HOST: z
@@ -56,6 +63,20 @@ const configSchema = z.object({
   SEND_WINDOW: positiveInt.max(64).default(4),
   SEND_RATE_PER_SECOND: positiveInt.default(500),
   SEND_BATCHES_PER_RUN: positiveInt.max(2000).default(200),
+
+  /** How long a campaign stays open after sending, refreshing its analytics, before it is analysed and archived. */
+  TRACKING_WINDOW_MS: positiveInt.default(72 * 3_600_000),
+  ANALYTICS_REFRESH_MS: positiveInt.default(15 * 60_000),
+
+  /** The trigger API (npm run api, npm start). */
+  API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  API_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Comma-separated keys accepted in the x-api-key header. */
+  API_KEYS: z
+    .string()
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
+    .pipe(z.array(z.string().min(16, 'each key must be at least 16 characters')).min(1, 'must list at least one key'))
+    .optional(),
 
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(16),
   /** A prebuilt workflow bundle (`npm run build:workflows`); unset bundles workflows/ at start (slower, more memory). */
@@ -108,6 +129,15 @@ export function requireSetting<K extends keyof Config>(config: Config, key: K): 
     throw new ConfigError([`${String(key)}: required but not set`]);
   }
   return value;
+}
+
+/** What the lifecycle workflow of every campaign is started with. */
+export function lifecycleOptions(config: Config): LifecycleOptions {
+  return {
+    sendDefaults: sendDefaults(config),
+    trackingWindowMs: config.TRACKING_WINDOW_MS,
+    analyticsRefreshMs: config.ANALYTICS_REFRESH_MS,
+  };
 }
 
 /** Send tuning a trigger applies when the caller gives none. */

@@ -4,6 +4,7 @@ import { NativeConnection } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { ActivityDeps } from '../activities/index.js';
 import { createMailgunGateway } from '../activities/mailgun.js';
+import { createOpenAIWriter, DraftError, type ContentWriter } from '../activities/openai.js';
 import { createPool } from '../db/pool.js';
 import { requireSetting, type Config } from './config.js';
 
@@ -46,6 +47,22 @@ export interface WorkerResources {
   close(): Promise<void>;
 }
 
+/** OpenAI when OPENAI_API_KEY is set; otherwise a writer that says so whenever content is asked for. */
+function contentWriter(config: Config): ContentWriter {
+  if (config.OPENAI_API_KEY) {
+    return createOpenAIWriter({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, timeoutMs: config.OPENAI_TIMEOUT_MS });
+  }
+  return {
+    draft: () =>
+      Promise.reject(
+        new DraftError({
+          kind: 'rejected',
+          message: 'content generation is not configured: set OPENAI_API_KEY (npm start runs a local OpenAI-compatible server when it is unset)',
+        }),
+      ),
+  };
+}
+
 /** Builds the activities' clients from configuration; the same code runs against real services and local stand-ins. */
 export function openActivityDeps(config: Config): WorkerResources {
   const pool: Pool = createPool(databaseUrl(config), config.DATABASE_POOL_SIZE);
@@ -62,6 +79,8 @@ export function openActivityDeps(config: Config): WorkerResources {
       pool,
       mailgun,
       firestore: firestore.firestore,
+      contentWriter: contentWriter(config),
+      ai: { model: config.OPENAI_MODEL },
       mail: {
         defaultFrom: config.MAILGUN_FROM,
         requestTimeoutMs: config.MAILGUN_TIMEOUT_MS,

@@ -2,7 +2,7 @@
  * The campaign send workflow's public face: its input, result, query and
  * updates. Clients import this file (not the workflow itself) to steer a send.
  */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BatchResolution, SendOptions, SendProgress } from '../common/campaign.js';
 import type { RateGovernorState } from '../common/rate-governor.js';
 
@@ -66,3 +66,8 @@ export const cancelUpdate = defineUpdate<SendProgress>('cancel');
  * `accepted` counts it as sent, `resend` sends it again. Only for batches waiting for it.
  */
 export const resolveBatchUpdate = defineUpdate<SendProgress, [ResolveBatchRequest]>('resolveBatch');
+
+/** The same steering as signals, for the lifecycle workflow (a workflow can signal its child, not update it). */
+export const pauseSendSignal = defineSignal('pauseSend');
+export const resumeSendSignal = defineSignal('resumeSend');
+export const cancelSendSignal = defineSignal('cancelSend');

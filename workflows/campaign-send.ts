@@ -3,6 +3,7 @@ import {
   CancellationScope,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   isCancellation,
   log,
   proxyActivities,
@@ -14,14 +15,19 @@ import {
 import type { Activities } from '../activities/index.js';
 import { batchCount, planBatch, type BatchPlan } from '../common/batches.js';
 import { BATCH_RESOLUTIONS, type CampaignStatus, type SendProgress } from '../common/campaign.js';
+import { nextStatusVersion } from '../common/lifecycle.js';
 import { routeBatch, type BatchStatus } from '../common/ledger.js';
 import { CampaignStatusAttr } from '../common/search-attributes.js';
 import { RateGovernor } from '../common/rate-governor.js';
+import { sendStatusSignal } from './campaign-lifecycle-api.js';
 import {
+  cancelSendSignal,
   cancelUpdate,
+  pauseSendSignal,
   pauseUpdate,
   progressQuery,
   resolveBatchUpdate,
+  resumeSendSignal,
   resumeUpdate,
   type CampaignSendInput,
   type CampaignSendResult,
@@ -29,6 +35,7 @@ import {
   type OpenBatch,
   type ResolveBatchRequest,
 } from './campaign-send-api.js';
+import { LatestValueWriter } from './latest-value-writer.js';
 
 // ---------------------------------------------------------------- activities
 // Every activity heartbeats or has a short start-to-close timeout, so a worker
@@ -133,12 +140,21 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   });
 
   // Aurora status and the Firestore projection are written in the background, in order, latest value wins.
-  const statusWriter = new LatestValueWriter(() => setCampaignStatus(campaignId, status(), ++statusVersion));
+  const statusWriter = new LatestValueWriter(() =>
+    setCampaignStatus(campaignId, status(), (statusVersion = nextStatusVersion(statusVersion, Date.now()))),
+  );
   const projector = new LatestValueWriter(() => projectProgress(progress()));
+  // A send started by a campaign's lifecycle workflow tells it each status change.
+  const parent = workflowInfo().parent;
+  const reporter = new LatestValueWriter(async () => {
+    if (!parent) return;
+    await getExternalWorkflowHandle(parent.workflowId, parent.runId).signal(sendStatusSignal, { status: status(), total, sent, failed });
+  });
   const statusChanged = (): void => {
     upsertSearchAttributes([{ key: CampaignStatusAttr, value: status() }]);
     statusWriter.request();
     projector.request();
+    reporter.request();
   };
 
   /** Takes a batch's latest status into the counts and sends it where it needs to go next. */
@@ -204,28 +220,34 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     }
   }
 
-  setHandler(progressQuery, progress);
-  setHandler(pauseUpdate, () => {
+  const pause = (): SendProgress => {
     if (!paused && !cancelRequested && finalStatus === undefined) {
       paused = true;
       statusChanged();
     }
     return progress();
-  });
-  setHandler(resumeUpdate, () => {
+  };
+  const resume = (): SendProgress => {
     if (paused && !cancelRequested && finalStatus === undefined) {
       paused = false;
       statusChanged();
     }
     return progress();
-  });
-  setHandler(cancelUpdate, () => {
+  };
+  const cancel = (): SendProgress => {
     if (!cancelRequested && finalStatus === undefined) {
       cancelRequested = true;
       statusChanged();
     }
     return progress();
-  });
+  };
+  setHandler(progressQuery, progress);
+  setHandler(pauseUpdate, pause);
+  setHandler(resumeUpdate, resume);
+  setHandler(cancelUpdate, cancel);
+  setHandler(pauseSendSignal, () => void pause());
+  setHandler(resumeSendSignal, () => void resume());
+  setHandler(cancelSendSignal, () => void cancel());
   setHandler(
     resolveBatchUpdate,
     async ({ batchNo, as }) => {
@@ -305,6 +327,7 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     await condition(allHandlersFinished);
     await statusWriter.drain();
     await projector.drain();
+    await reporter.drain();
     return continueAsNew<typeof campaignSend>({ campaignId, options, carried: carry() });
   }
   return complete('sent');
@@ -364,6 +387,7 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     statusChanged();
     await statusWriter.drain();
     await projector.drain();
+    await reporter.drain();
   }
 }
 
@@ -381,41 +405,4 @@ function initialState(): CarriedState {
     audienceComplete: false,
     open: [],
   };
-}
-
-/**
- * Runs `write` in the background, one at a time, never holding up the send.
- * Requests made while a write runs collapse into one more write, which reads
- * the state as it is then, so the last write always carries the latest value.
- * Used for the Aurora status and the Firestore projection.
- */
-class LatestValueWriter {
-  private running = false;
-  private wanted = false;
-
-  constructor(private readonly write: () => Promise<void>) {}
-
-  request(): void {
-    this.wanted = true;
-    if (!this.running) void this.run();
-  }
-
-  async drain(): Promise<void> {
-    await condition(() => !this.running && !this.wanted);
-  }
-
-  private async run(): Promise<void> {
-    this.running = true;
-    try {
-      while (this.wanted) {
-        this.wanted = false;
-        // Retries are the activity's; what still fails (e.g. the campaign row is gone) must not stop the send.
-        await CancellationScope.nonCancellable(this.write).catch((error: unknown) => {
-          log.error('background write failed', { error: String(error) });
-        });
-      }
-    } finally {
-      this.running = false;
-    }
-  }
 }

@@ -1,1 +1,2 @@
+export { campaignLifecycle } from './campaign-lifecycle.js';
 export { campaignSend } from './campaign-send.js';

@@ -9,7 +9,7 @@ import type { Pool } from 'pg';
 import { CampaignClient } from '../../client/campaigns.js';
 import { connectClient } from '../../client/temporal.js';
 import { createPool } from '../../db/pool.js';
-import { loadConfig, sendDefaults, type Config } from '../../worker/config.js';
+import { lifecycleOptions, loadConfig, type Config } from '../../worker/config.js';
 import { connectFirestore, openActivityDeps, type FirestoreHandle } from '../../worker/connections.js';
 import { createWorker } from '../../worker/worker.js';
 import { bundleWorkflows } from '../../scripts/bundle-workflows.js';
@@ -28,6 +28,9 @@ const TEST_SETTINGS: Record<string, string> = {
   MAILGUN_TIMEOUT_MS: '3000',
   LOG_LEVEL: 'warn',
   WORKER_SHUTDOWN_GRACE_MS: '5000',
+  // Campaigns archive a few seconds after sending instead of 72 hours.
+  TRACKING_WINDOW_MS: '3000',
+  ANALYTICS_REFRESH_MS: '1000',
 };
 
 export interface RunningWorker {
@@ -79,7 +82,7 @@ export async function startHarness(options: LocalStackOptions & { settings?: Rec
     pool,
     temporal,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    sendDefaults: sendDefaults(config),
+    lifecycle: lifecycleOptions(config),
   });
   const workers = new Set<RunningWorker>();
   const mailgun = stack.mailgun;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { findCampaign, findCampaignStats } from '../../db/campaigns.js';
+import { findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
+import { assertSendRecorded } from '../helpers/aurora.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { waitFor, harnessForFile } from '../helpers/harness.js';
 
@@ -73,5 +74,5 @@ test('SIGTERM shuts the worker down gracefully (exit 0) and another worker finis
   assert.equal(result.sent, 6000);
   const report = deliveryReport(file.h.mailgun, campaignId, file.profiles);
   assert.deepEqual([report.duplicates.length, report.missing.length], [0, 0]);
-  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'sent');
+  await assertSendRecorded(file.h.pool, campaignId);
 });

@@ -2,16 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Pool } from 'pg';
 import { planBatch, splitPart, wholeBatch, type BatchPart } from '../../common/batches.js';
-import {
-  failedRecipients,
-  failRecipients,
-  findCampaign,
-  findCampaignStats,
-  insertCampaign,
-  snapshotAudience,
-  snapshotAudienceStep,
-  updateCampaignStatus,
-} from '../../db/campaigns.js';
+import { failedRecipients, failRecipients, snapshotAudience, snapshotAudienceStep } from '../../db/audience.js';
+import { findCampaign, findCampaignStats, insertCampaign, updateCampaignStatus } from '../../db/campaigns.js';
 import * as ledger from '../../db/ledger.js';
 import { migrate } from '../../db/migrate.js';
 import { createPool } from '../../db/pool.js';
@@ -41,7 +33,7 @@ before(async () => {
   await migrate(postgres.url);
   pool = createPool(postgres.url, 4);
   await seedUsers(pool, 1000, { mixed: false });
-  campaignId = await insertCampaign(pool, { name: 'ledger', type: 'newsletter', content: { subject: 's', text: 't' }, audience: {} });
+  campaignId = (await insertCampaign(pool, { name: 'ledger', type: 'newsletter', content: { subject: 's', text: 't' }, audience: {} })).id;
   assert.equal(await snapshotAudience(pool, campaignId, {}, { pageSize: 300 }), 1000);
 });
 
@@ -54,7 +46,7 @@ test('the audience snapshot is taken once, in pages, and an interrupted one resu
   await seedUsers(pool, 10, { from: 5000, mixed: false });
   assert.equal(await snapshotAudience(pool, campaignId, {}), 1000, 'new users do not join a frozen audience');
 
-  const other = await insertCampaign(pool, { name: 'paged', type: 'newsletter', audience: { limit: 450 } });
+  const { id: other } = await insertCampaign(pool, { name: 'paged', type: 'newsletter', audience: { limit: 450 } });
   assert.deepEqual(await snapshotAudienceStep(pool, other, { limit: 450 }, 200), { frozen: 200, complete: false });
   assert.equal((await findCampaignStats(pool, other))?.total, 200, 'stats exist from the first page, for batches sent meanwhile');
   // The "crash": a new attempt starts from scratch and continues from the last committed page.

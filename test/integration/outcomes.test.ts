@@ -4,6 +4,7 @@ import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign, findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
 import { describeRun, runCli } from '../helpers/cli.js';
+import { assertSendRecorded } from '../helpers/aurora.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
 
@@ -186,7 +187,7 @@ test('no proof within the maximum wait: unknown, and an operator says it was acc
       assert.deepEqual(result, { campaignId, status: 'sent', total: 40, sent: 40, failed: 0, unknownBatches: [] });
       assertExactlyOnce(campaignId, 40);
       assert.deepEqual((await parts(campaignId)).map((r) => [r.attempts, r.resolved_by]), [[1, 'operator']]);
-      assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'sent');
+      await assertSendRecorded(file.h.pool, campaignId);
     } finally {
       await worker.stop();
     }

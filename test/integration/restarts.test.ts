@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../common/search-attributes.js';
-import { findCampaign, findCampaignStats } from '../../db/campaigns.js';
+import { findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
+import { assertSendRecorded } from '../helpers/aurora.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
 import { startPostgres } from '../../local-stack/postgres.js';
@@ -49,7 +50,7 @@ async function assertEveryoneOnce(campaignId: string): Promise<void> {
   assert.equal(report.duplicates.length, 0, `duplicates: ${report.duplicates.slice(0, 5).join(', ')}`);
   assert.equal(report.missing.length, 0, `missing: ${report.missing.slice(0, 5).join(', ')}`);
   assert.deepEqual(await ledgerSummary(file.h.pool, campaignId), [{ state: 'accepted', parts: 80, recipients: 8000 }]);
-  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'sent');
+  await assertSendRecorded(file.h.pool, campaignId);
 }
 
 test('PostgreSQL stopped for two seconds mid-send and started again', async () => {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sendWorkflowId } from '../../common/campaign.js';
-import { findCampaign, findCampaignStats } from '../../db/campaigns.js';
+import { findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
+import { assertSendRecorded } from '../helpers/aurora.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { waitFor, harnessForFile } from '../helpers/harness.js';
 
@@ -41,7 +42,7 @@ test('a 10,000-recipient campaign reaches every eligible user exactly once and n
   assert.ok(file.h.mailgun.acceptedBatches <= 10, 'at most 1000 recipients per Mailgun call');
 
   // Aurora: status, stats and ledger agree.
-  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'sent');
+  await assertSendRecorded(file.h.pool, campaignId);
   const stats = await findCampaignStats(file.h.pool, campaignId);
   assert.deepEqual({ total: stats?.total, sent: stats?.sent, failed: stats?.failed }, { total: 10_000, sent: 10_000, failed: 0 });
   assert.deepEqual(await ledgerSummary(file.h.pool, campaignId), [{ state: 'accepted', parts: 10, recipients: 10_000 }]);

@@ -14,9 +14,11 @@ import { workflowsPath } from '../../worker/worker.js';
  */
 const fixtures = new URL('../fixtures/', import.meta.url);
 
-test('recorded send histories replay deterministically on the current workflow code', async () => {
-  const files = readdirSync(fixtures).filter((f) => f.startsWith('campaign-send-history-') && f.endsWith('.bin'));
-  assert.ok(files.length >= 2, 'fixtures cover continue-as-new');
+test('recorded send and lifecycle histories replay deterministically on the current workflow code', async () => {
+  const files = readdirSync(fixtures).filter((f) => f.endsWith('.bin'));
+  assert.ok(files.filter((f) => f.startsWith('campaign-send-history-')).length >= 2, 'fixtures cover continue-as-new');
+  assert.ok(files.some((f) => f.startsWith('campaign-lifecycle-history-')), 'fixtures cover the lifecycle');
+  assert.ok(files.some((f) => f.startsWith('campaign-send-child-history-')), 'fixtures cover a send run as a child');
   const histories = files.map((file) => ({
     workflowId: file,
     history: temporal.api.history.v1.History.decode(readFileSync(new URL(file, fixtures))),

@@ -31,7 +31,7 @@ add() {
 # A fresh namespace takes a few seconds to reach the server's namespace cache, so retry.
 tries=0
 while :; do
-  if out=$(add --name CampaignId --type Keyword --name CampaignType --type Keyword --name CampaignStatus --type Keyword); then
+  if out=$(add --name CampaignId --type Keyword --name CampaignType --type Keyword --name CampaignStatus --type Keyword --name CampaignMonth --type Keyword); then
     echo "$out"
     break
   fi
@@ -40,7 +40,7 @@ while :; do
     *"different type"*) exit 1 ;;
     *"already exists"*)
       # The server rejects the whole request when any one exists: add the rest one at a time.
-      for name in CampaignId CampaignType CampaignStatus; do
+      for name in CampaignId CampaignType CampaignStatus CampaignMonth; do
         if out=$(add --name "$name" --type Keyword); then
           echo "$out"
         else
@@ -62,4 +62,4 @@ while :; do
   sleep 2
 done
 
-echo "Namespace $namespace ready: CampaignId, CampaignType, CampaignStatus (Keyword)"
+echo "Namespace $namespace ready: CampaignId, CampaignType, CampaignStatus, CampaignMonth (Keyword)"

@@ -1,0 +1,99 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { findCampaign } from '../db/campaigns.js';
+import { claimPreview, ensurePreview, loadTestAddresses, settlePreview } from '../db/drafts.js';
+import type { ActivityDeps } from './deps.js';
+import { withHeartbeat } from './heartbeat.js';
+import { classifyMailgunError } from './mailgun-errors.js';
+
+export interface SendPreviewInput {
+  campaignId: string;
+  /** Numbers the operator's preview requests: each is sent at most once. */
+  previewNo: number;
+  /** The configuration version being previewed; an edit since then makes this preview pointless. */
+  configVersion: number;
+}
+
+export interface PreviewOutcome {
+  previewNo: number;
+  recipients: number;
+  configVersion: number;
+}
+
+/** The user variable marking a preview message, so Mailgun's logs can tell whether it was taken. */
+export const PREVIEW_MARKER_VARIABLE = 'dn_preview';
+
+export function createPreviewActivities({ pool, mailgun, mail }: ActivityDeps) {
+  return {
+    /**
+     * Sends the campaign's current content to its test addresses only, marked
+     * as a test ("[TEST]" subject, `v:dn_preview`), at most once per request.
+     * If an earlier attempt's outcome is unknown, Mailgun's logs are asked; if
+     * they do not show it, the preview is reported unknown rather than sent
+     * twice: the operator can look in the test inboxes and ask again.
+     */
+    async sendPreview({ campaignId, previewNo, configVersion }: SendPreviewInput): Promise<PreviewOutcome> {
+      const campaign = await findCampaign(pool, campaignId);
+      if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
+      if (campaign.configVersion !== configVersion) {
+        throw ApplicationFailure.nonRetryable(`campaign ${campaignId} changed (now version ${campaign.configVersion}); preview it again`, 'VersionConflict');
+      }
+      const { content } = campaign;
+      if (!content) throw ApplicationFailure.nonRetryable('nothing to preview: the campaign needs a subject and a body', 'CampaignWithoutContent');
+      const addresses = await loadTestAddresses(pool, campaign.testAddressIds);
+      const first = addresses[0];
+      if (!first) throw ApplicationFailure.nonRetryable('nothing to preview to: the campaign has no test addresses', 'NoTestAddresses');
+
+      const marker = { name: PREVIEW_MARKER_VARIABLE, value: `${campaignId}:${previewNo}` };
+      const row = await ensurePreview(pool, campaignId, previewNo, configVersion);
+      if (row.state === 'sent') return { previewNo, recipients: row.recipients ?? addresses.length, configVersion };
+      if (row.state === 'failed') throw ApplicationFailure.nonRetryable(`preview ${previewNo} was refused by Mailgun`, 'PreviewRefused');
+      if (row.state === 'sending') {
+        const found = await withHeartbeat(mailgun.findAccepted(first.email, marker, row.sentAt ?? new Date(0)));
+        await settlePreview(pool, campaignId, previewNo, found === undefined ? 'unknown' : 'sent', found ?? null);
+        if (found !== undefined) return { previewNo, recipients: row.recipients ?? addresses.length, configVersion };
+      }
+      if (row.state === 'unknown' || row.state === 'sending') {
+        throw ApplicationFailure.nonRetryable(
+          `preview ${previewNo}: whether it was sent is unknown (an earlier attempt was cut off); check the test inboxes, and ask for another preview to send it again`,
+          'PreviewOutcomeUnknown',
+        );
+      }
+      if ((await claimPreview(pool, campaignId, previewNo, addresses.length)) === undefined) {
+        throw ApplicationFailure.retryable(`preview ${previewNo} changed meanwhile; the next attempt re-reads it`, 'PreviewChanged');
+      }
+      try {
+        const messageId = await withHeartbeat(
+          mailgun.sendBatch({
+            from: content.from ?? mail.defaultFrom,
+            subject: `[TEST] ${content.subject}`,
+            ...(content.html === undefined ? {} : { html: content.html }),
+            ...(content.text === undefined ? {} : { text: content.text }),
+            recipients: addresses.map((a) => ({ email: a.email, variables: { name: 'Test recipient', user_id: '0', custom_id: 'TEST' } })),
+            userVariables: { campaign_id: campaignId, [PREVIEW_MARKER_VARIABLE]: marker.value },
+          }),
+        );
+        await settlePreview(pool, campaignId, previewNo, 'sent', messageId);
+      } catch (error) {
+        const failure = classifyMailgunError(error, mail.rateLimitBackoffMs);
+        switch (failure.kind) {
+          case 'ambiguous':
+            throw error; // stays 'sending': the next attempt asks Mailgun's logs
+          case 'rate-limited':
+          case 'not-sent':
+          case 'unauthorised':
+            await settlePreview(pool, campaignId, previewNo, 'pending', null); // surely not sent: try again
+            throw ApplicationFailure.create({
+              type: 'PreviewNotSentYet',
+              message: `preview ${previewNo}: ${failure.message}`,
+              ...(failure.kind === 'rate-limited' ? { nextRetryDelay: failure.retryAfterMs } : {}),
+            });
+          case 'permanent':
+          case 'invalid-recipient':
+            await settlePreview(pool, campaignId, previewNo, 'failed', null);
+            throw ApplicationFailure.nonRetryable(`preview ${previewNo} was refused by Mailgun: ${failure.message}`, 'PreviewRefused');
+        }
+      }
+      return { previewNo, recipients: addresses.length, configVersion };
+    },
+  };
+}
