@@ -1,4 +1,4 @@
-# The worker (and CLI) image. TypeScript runs directly through tsx, a production
+# The worker, trigger API and CLI image. TypeScript runs directly through tsx, a production
 # dependency: there is no build step.
 FROM node:20-bookworm-slim
 
@@ -17,6 +17,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker
 COPY client ./client
+COPY api ./api
 COPY db ./db
 COPY bin ./bin
 COPY scripts/bundle-workflows.ts ./scripts/

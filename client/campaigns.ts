@@ -339,7 +339,7 @@ export class CampaignClient {
     const ids = await userIdsByEmail(this.deps.pool, emails);
     const unknown = emails.map((email, i) => [i, email] as const).filter(([, email]) => !ids.has(email.toLowerCase()));
     if (unknown.length > 0) {
-      throw new InvalidInputError(unknown.slice(0, 10).map(([i, email]) => `body.to.${i}: ${email} is not a known user`));
+      throw new InvalidInputError(unknown.slice(0, 10).map(([i, email]) => ({ field: `body.to.${i}`, message: `${email} is not a known user` })));
     }
     return [...new Set(emails.map((email) => ids.get(email.toLowerCase()) as string))];
   }
@@ -351,7 +351,7 @@ export class CampaignClient {
 
   private async requireCampaign(campaignId: string): Promise<Campaign> {
     if (!isCampaignId(campaignId)) {
-      throw new InvalidInputError([`campaignId: must be a positive integer, got ${JSON.stringify(campaignId)}`]);
+      throw new InvalidInputError([{ field: 'campaignId', message: `must be a positive integer, got ${JSON.stringify(campaignId)}` }]);
     }
     const campaign = await findCampaign(this.deps.pool, campaignId);
     if (!campaign) throw new CampaignError(`campaign ${campaignId} does not exist`, 'not-found');
@@ -418,7 +418,8 @@ async function steer<T>(campaignId: string, run: () => Promise<T>, missing: stri
     if (error instanceof WorkflowUpdateFailedError || error instanceof WorkflowFailedError) {
       const failure = rootApplicationFailure(error);
       const code = (failure?.type ? REFUSAL_CODES[failure.type] : undefined) ?? (error instanceof WorkflowFailedError ? 'failed' : 'rejected');
-      throw new CampaignError(`campaign ${campaignId}: ${failure?.message ?? error.message}`, code);
+      const message = failure?.message ?? error.message;
+      throw new CampaignError(message.includes(`campaign ${campaignId}`) ? message : `campaign ${campaignId}: ${message}`, code);
     }
     throw error;
   }

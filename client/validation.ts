@@ -157,10 +157,20 @@ export type ListCampaignsInput = z.input<typeof listCampaignsSchema>;
 export type ListUsersInput = z.input<typeof listUsersSchema>;
 export type SendMailInput = z.input<typeof sendMailSchema>;
 
+export interface FieldProblem {
+  /** Dotted path of the field at fault, e.g. `campaign.audience.limit`. */
+  field: string;
+  message: string;
+}
+
 export class InvalidInputError extends Error {
-  constructor(readonly problems: string[]) {
+  readonly problems: string[];
+
+  constructor(readonly fields: FieldProblem[]) {
+    const problems = fields.map((f) => (f.field ? `${f.field}: ${f.message}` : f.message));
     super(problems.join('; '));
     this.name = 'InvalidInputError';
+    this.problems = problems;
   }
 }
 
@@ -169,6 +179,6 @@ export function parseInput<T extends z.ZodType>(schema: T, input: unknown, what:
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
   throw new InvalidInputError(
-    parsed.error.issues.map((issue) => `${what}${issue.path.length ? '.' + issue.path.join('.') : ''}: ${issue.message}`),
+    parsed.error.issues.map((issue) => ({ field: [what, ...issue.path.map(String)].join('.'), message: issue.message })),
   );
 }

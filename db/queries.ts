@@ -108,7 +108,7 @@ export const sql = {
     SELECT t.id::text, t.email FROM test_addresses t JOIN given g ON lower(t.email) = lower(g.email)`,
 
   // $1 ids bigint[]
-  selectTestAddresses: `SELECT id::text, email FROM test_addresses WHERE id = ANY ($1::bigint[]) ORDER BY id`,
+  selectTestAddresses: `SELECT id::text, email FROM test_addresses WHERE id = ANY ($1::bigint[]) ORDER BY test_addresses.id`,
 
   // $1 campaign id, $2 preview no, $3 config version. The no-op update makes RETURNING give back an existing row.
   ensurePreview: `
@@ -161,7 +161,7 @@ export const sql = {
     FROM users
     WHERE status = 'active' AND ($1::text IS NULL OR subscription_status = $1)
       AND ($2::text IS NULL OR $2 = ANY (email_types)) AND id > $3::bigint
-    ORDER BY id LIMIT $4`,
+    ORDER BY users.id LIMIT $4`,
 
   // $1 emails text[]. Which of them are users, by address.
   selectUserIdsByEmail: `SELECT id::text, lower(email) AS email FROM users WHERE lower(email) = ANY (SELECT lower(e) FROM unnest($1::text[]) e)`,

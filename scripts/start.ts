@@ -1,29 +1,36 @@
 /**
  * `npm start`: a working pipeline on one machine. Whatever is not configured in
  * the environment runs locally — a Temporal dev server with its UI, an embedded
- * PostgreSQL (migrated, with demo users), the Firestore emulator, and a
- * Mailgun-compatible sink — then the worker starts. With real settings in the
- * environment (TEMPORAL_ADDRESS, DATABASE_URL, MAILGUN_API_KEY, Firestore
- * credentials) the same command runs the worker against the real services.
+ * PostgreSQL (migrated, with demo users), the Firestore emulator, a
+ * Mailgun-compatible sink and an OpenAI-compatible server — then the worker and
+ * the trigger API start. With real settings in the environment
+ * (TEMPORAL_ADDRESS, DATABASE_URL, MAILGUN_API_KEY, OPENAI_API_KEY, Firestore
+ * credentials, API_KEYS) the same command runs against the real services.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from '@temporalio/worker';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
-import { LOCAL_DATABASE_URL, loadConfigOrExit } from '../worker/config.js';
+import { lifecycleOptions, LOCAL_DATABASE_URL, loadConfigOrExit, type Config } from '../worker/config.js';
 import { connectTemporal, openActivityDeps } from '../worker/connections.js';
 import { createLogger, temporalLogger } from '../worker/logger.js';
+import type { Logger } from 'pino';
 import { createWorker } from '../worker/worker.js';
 import { startFirestoreEmulator } from '../local-stack/firestore.js';
 import { createMailgunServer } from '../local-stack/mailgun-server.js';
 import { startPostgres } from '../local-stack/postgres.js';
 import { seedUsers } from '../local-stack/seed.js';
 import { startTemporalDevServer, TemporalCliUnavailableError } from '../local-stack/temporal.js';
+import { createOpenAIServer } from '../local-stack/openai-server.js';
+import { startApiServer } from '../api/server.js';
+import { CampaignClient } from '../client/campaigns.js';
+import { connectClient } from '../client/temporal.js';
 
 const dataDir = fileURLToPath(new URL('../.data', import.meta.url));
-const LOCAL = { temporalPort: 7233, uiPort: 8233, postgresPort: 55432, firestorePort: 8686, mailgunPort: 9025 };
+const LOCAL = { temporalPort: 7233, uiPort: 8233, postgresPort: 55432, firestorePort: 8686, mailgunPort: 9025, openaiPort: 9026 };
 const DEMO_USERS = 1000;
 
 type Stop = () => Promise<void>;
@@ -70,6 +77,15 @@ async function main(): Promise<void> {
       Object.assign(local, { MAILGUN_API_KEY: sink.apiKey, MAILGUN_URL: sink.url });
       notes.push(`Mailgun:          local sink at ${sink.url} (no MAILGUN_API_KEY set; nothing leaves this machine)`);
     }
+    if (!given.OPENAI_API_KEY) {
+      const openai = createOpenAIServer({ port: LOCAL.openaiPort });
+      await openai.start();
+      stops.push(() => openai.stop());
+      Object.assign(local, { OPENAI_API_KEY: openai.apiKey, OPENAI_BASE_URL: `${openai.url}/v1` });
+      notes.push(`OpenAI:           local stand-in at ${openai.url} (no OPENAI_API_KEY set; drafts are labelled placeholders)`);
+    }
+    // A key for this run only, unless API_KEYS says otherwise.
+    if (!given.API_KEYS) local.API_KEYS = `local-${randomBytes(12).toString('hex')}`;
 
     const config = loadConfigOrExit({ ...given, ...local });
     await migrate(config.DATABASE_URL);
@@ -80,6 +96,9 @@ async function main(): Promise<void> {
     const connection = await connectTemporal(config);
     stops.push(() => connection.close());
     const worker = await createWorker(connection, config, resources.deps);
+    const api = await startTriggerApi(config, logger);
+    stops.push(() => api.stop());
+    const apiKey = (config.API_KEYS ?? [])[0] ?? '';
 
     const cli = local.DATABASE_URL && local.DATABASE_URL !== LOCAL_DATABASE_URL ? `DATABASE_URL=${local.DATABASE_URL} npx dn-campaigns` : 'npx dn-campaigns';
     console.log(
@@ -88,11 +107,17 @@ async function main(): Promise<void> {
         'Campaign pipeline is running. Ctrl-C stops it.',
         ...notes.map((n) => `  ${n}`),
         `  Worker:           task queue "${config.TEMPORAL_TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS}`,
+        `  Trigger API:      ${api.url} (OpenAPI at ${api.url}/openapi.json)`,
+        `  API key:          ${given.API_KEYS ? '(from API_KEYS)' : apiKey}`,
         '',
         'Send a demo campaign from another terminal:',
         `  ${cli} campaign create --name "Demo newsletter" --type newsletter --subject "Hello %recipient.name%" --text "Hi %recipient.name%!" --email-type newsletter`,
         `  ${cli} campaign send <campaignId> --wait`,
         `  ${cli} campaign show <campaignId>`,
+        'or over HTTP:',
+        `  curl -s -X POST ${api.url}/campaigns -H 'x-api-key: ${given.API_KEYS ? '<key>' : apiKey}' -H 'content-type: application/json' \\`,
+        `    -d '{"name": "API demo", "type": "newsletter", "audience": {"limit": 10}}'`,
+        `  curl -s -X POST ${api.url}/campaigns/<campaignId>/generate-content -H 'x-api-key: ${given.API_KEYS ? '<key>' : apiKey}'`,
         '',
       ].join('\n'),
     );
@@ -100,6 +125,21 @@ async function main(): Promise<void> {
   } finally {
     for (const stop of stops.reverse()) await stop().catch((error: unknown) => logger.error({ err: error }, 'stop failed'));
   }
+}
+
+/** The trigger API on API_HOST:API_PORT, over its own pool and Temporal client. */
+async function startTriggerApi(config: Config, logger: Logger): Promise<{ url: string; stop(): Promise<void> }> {
+  const pool = createPool(config.DATABASE_URL, 4);
+  const temporal = await connectClient(config);
+  const campaigns = new CampaignClient({ pool, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, lifecycle: lifecycleOptions(config) });
+  const server = await startApiServer({ campaigns, apiKeys: config.API_KEYS ?? [], logger, host: config.API_HOST, port: config.API_PORT });
+  return {
+    url: server.url,
+    async stop() {
+      await server.stop();
+      await Promise.allSettled([temporal.connection.close(), pool.end()]);
+    },
+  };
 }
 
 async function seedDemoUsers(databaseUrl: string): Promise<void> {

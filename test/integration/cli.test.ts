@@ -85,7 +85,7 @@ test('create, send --wait, show and progress a campaign from the command line', 
   // A second send from the CLI is refused and changes nothing.
   const again = await runCli(['campaign', 'send', campaignId]);
   assert.equal(again.code, 1, describeRun(again));
-  assert.match(again.stderr, /^error: .*already/m);
+  assert.match(again.stderr, /^error: campaign \d+ is [a-z-]+: (it can no longer be edited or approved|its lifecycle has ended)$/m);
   assert.equal(file.h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId).length, 50);
 });
 

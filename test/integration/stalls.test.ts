@@ -9,10 +9,10 @@ import { harnessForFile, waitFor, type ChildWorker } from '../helpers/harness.js
 /**
  * A worker killed anywhere must cost seconds, not minutes: every activity
  * heartbeats or has a short start-to-close timeout. Each test holds a row lock
- * on the campaign so the worker is caught, for certain, inside one activity
- * (the audience snapshot, a status write, the final status write), kills it
- * there with SIGKILL, and reads from the workflow history how soon the
- * activity's next attempt started.
+ * the worker needs, so it is caught, for certain, inside one activity (the
+ * audience snapshot, a status write, the final status write), kills it there
+ * with SIGKILL, and reads from the workflow history how soon the activity's
+ * next attempt started.
  */
 
 const file = harnessForFile({ users: 3000, seed: { mixed: false }, worker: false });
@@ -87,8 +87,9 @@ async function killThenRecover(worker: ChildWorker, lock: { release(): Promise<v
 }
 
 async function assertRetriedSoon(campaignId: string, activityType: string, killedAt: number): Promise<void> {
-  const retried = (await attemptsOf(campaignId, activityType)).filter((a) => a.attempt > 1);
-  assert.ok(retried.length > 0, `${activityType} was retried after the kill`);
+  const attempts = await attemptsOf(campaignId, activityType);
+  const retried = attempts.filter((a) => a.attempt > 1);
+  assert.ok(retried.length > 0, `${activityType} was retried after the kill: ${JSON.stringify(attempts)}`);
   for (const { attempt, startedAt } of retried) {
     const after = startedAt - killedAt;
     assert.ok(after < RETRIED_WITHIN_MS, `${activityType} attempt ${attempt} started ${after} ms after the kill`);
@@ -102,9 +103,19 @@ function assertExactlyOnce(campaignId: string, recipients: number): void {
 
 test('killed during the audience snapshot: retried within seconds, everyone exactly once', async () => {
   const campaignId = await createCampaign('killed in snapshot');
-  const lock = await lockCampaignRow(campaignId);
+  // The first snapshot page, once its recipients are in, waits for this row: the worker is caught inside it.
+  const stats = await file.h.pool.connect();
+  await stats.query('BEGIN');
+  await stats.query('INSERT INTO campaign_stats (campaign_id) VALUES ($1)', [campaignId]);
+  const lock = {
+    async release() {
+      await stats.query('COMMIT');
+      stats.release();
+    },
+  };
   const worker = await file.h.spawnWorker();
   await file.h.campaigns.startSend(campaignId, { batchSize: 500 });
+  // campaign_stats references the campaign row: the snapshot's FOR UPDATE of that row waits on the insert.
   await blockedOn('FOR UPDATE');
   const { killedAt, next } = await killThenRecover(worker, lock);
   try {

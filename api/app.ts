@@ -1,0 +1,54 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { except } from 'hono/combine';
+import { pino } from 'pino';
+import type { CampaignClient } from '../client/campaigns.js';
+import { apiKeyAuth } from './auth.js';
+import { errorHandler, notFound, rejectInvalid, type ApiLogger } from './errors.js';
+import { campaignActionRoutes } from './routes/campaign-actions.js';
+import { campaignRoutes } from './routes/campaigns.js';
+import { healthRoutes } from './routes/health.js';
+import { sendMailRoutes } from './routes/send-mail.js';
+import { userRoutes } from './routes/users.js';
+import { API_KEY_SCHEME } from './schemas.js';
+
+export interface ApiAppOptions {
+  campaigns: CampaignClient;
+  /** Accepted in the x-api-key header. */
+  apiKeys: readonly string[];
+  /** Where unexpected errors (answered with a bare 500) are logged. */
+  logger?: ApiLogger;
+}
+
+/** Answered without a key. */
+const PUBLIC_PATHS = ['/health', '/openapi.json'];
+
+/** A send-mail to 100,000 addresses is about 4 MB. */
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/** The trigger API: HTTP over CampaignClient, described by the OpenAPI document at /openapi.json. */
+export function createApiApp({ campaigns, apiKeys, logger = pino({ name: 'api' }) }: ApiAppOptions) {
+  const app = new OpenAPIHono({ defaultHook: rejectInvalid });
+  app.onError(errorHandler(logger));
+  app.notFound(notFound);
+  app.use(except(PUBLIC_PATHS, apiKeyAuth(apiKeys)), bodyLimit({ maxSize: MAX_BODY_BYTES }));
+
+  app
+    .route('/', healthRoutes())
+    .route('/', campaignRoutes(campaigns))
+    .route('/', campaignActionRoutes(campaigns))
+    .route('/', sendMailRoutes(campaigns))
+    .route('/', userRoutes(campaigns));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', API_KEY_SCHEME, { type: 'apiKey', in: 'header', name: 'x-api-key' });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Distro Nation campaign API',
+      version: '1.0.0',
+      description: 'Create, steer and inspect email campaigns. Every route but /health and /openapi.json needs an x-api-key header.',
+    },
+    security: [{ [API_KEY_SCHEME]: [] }],
+  });
+  return app;
+}

@@ -1,0 +1,84 @@
+import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi';
+import type { CampaignClient } from '../../client/campaigns.js';
+import { approveSchema, generateContentSchema, resolveBatchSchema } from '../../client/validation.js';
+import {
+  AudiencePreviewSchema,
+  BatchParams,
+  CampaignParams,
+  CancelResultSchema,
+  errors,
+  json,
+  jsonBody,
+  LifecycleStateSchema,
+  SendProgressSchema,
+} from '../schemas.js';
+
+/** The steps of a campaign's lifecycle and the controls of its send, each a POST on the campaign. */
+
+const tags = ['Campaign actions'];
+
+function action<const A extends string, S extends z.ZodType>(name: A, summary: string, response: S, description: string) {
+  return createRoute({
+    method: 'post',
+    path: `/campaigns/{id}/${name}`,
+    tags,
+    summary,
+    request: { params: CampaignParams },
+    responses: { 200: json(response, description), ...errors(400, 404, 409) },
+  });
+}
+
+const generateContent = createRoute({
+  ...action('generate-content', 'Draft subject and body with AI', LifecycleStateSchema, 'The lifecycle state with the draft'),
+  request: { params: CampaignParams, body: jsonBody(generateContentSchema, false) },
+  responses: { 200: json(LifecycleStateSchema, 'The lifecycle state with the draft'), ...errors(400, 404, 409, 502) },
+});
+
+const approve = createRoute({
+  ...action('approve', 'Freeze content and audience; send now or at sendAt', LifecycleStateSchema, 'The lifecycle state once approved'),
+  request: { params: CampaignParams, body: jsonBody(approveSchema, false) },
+});
+
+const resolveBatch = createRoute({
+  method: 'post',
+  path: '/campaigns/{id}/batches/{batchNo}/resolve',
+  tags,
+  summary: 'Settle a batch whose outcome Mailgun’s logs could not prove',
+  request: { params: BatchParams, body: jsonBody(resolveBatchSchema.omit({ batchNo: true })) },
+  responses: { 200: json(SendProgressSchema, 'Send progress after settling'), ...errors(400, 404, 409) },
+});
+
+const progress = createRoute({
+  method: 'get',
+  path: '/campaigns/{id}/progress',
+  tags,
+  summary: 'Live counts of the send',
+  request: { params: CampaignParams },
+  responses: { 200: json(SendProgressSchema, 'Send progress'), ...errors(400, 404, 409) },
+});
+
+export function campaignActionRoutes(campaigns: CampaignClient) {
+  return new OpenAPIHono()
+    .openapi(generateContent, async (c) => c.json(await campaigns.generateContent(c.req.valid('param').id, c.req.valid('json')), 200))
+    .openapi(action('preview-audience', 'Count the audience and sample it', AudiencePreviewSchema, 'The audience preview'), async (c) =>
+      c.json(await campaigns.previewAudience(c.req.valid('param').id), 200),
+    )
+    .openapi(action('preview', 'Send the content to the test addresses', LifecycleStateSchema, 'The lifecycle state'), async (c) =>
+      c.json(await campaigns.preview(c.req.valid('param').id), 200),
+    )
+    .openapi(approve, async (c) => c.json(await campaigns.approve(c.req.valid('param').id, c.req.valid('json')), 200))
+    .openapi(action('pause', 'Pause sending', SendProgressSchema, 'Send progress'), async (c) =>
+      c.json(await campaigns.pause(c.req.valid('param').id), 200),
+    )
+    .openapi(action('resume', 'Resume sending', SendProgressSchema, 'Send progress'), async (c) =>
+      c.json(await campaigns.resume(c.req.valid('param').id), 200),
+    )
+    .openapi(action('cancel', 'Stop the campaign for good', CancelResultSchema, 'The campaign’s status after cancelling'), async (c) =>
+      c.json(await campaigns.cancel(c.req.valid('param').id), 200),
+    )
+    .openapi(resolveBatch, async (c) => {
+      const { id, batchNo } = c.req.valid('param');
+      return c.json(await campaigns.resolveBatch(id, batchNo, c.req.valid('json').as), 200);
+    })
+    .openapi(progress, async (c) => c.json(await campaigns.progress(c.req.valid('param').id), 200));
+}

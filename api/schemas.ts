@@ -1,0 +1,133 @@
+import { z } from '@hono/zod-openapi';
+import { CAMPAIGN_STATUSES, CAMPAIGN_TYPES, SUBSCRIPTION_STATUSES } from '../common/campaign.js';
+
+/**
+ * Path, header and response schemas of the HTTP layer. Request bodies and
+ * queries reuse client/validation.ts, so the API and the library refuse the same input.
+ * Responses document the fields callers rely on; objects may carry more.
+ */
+
+export const API_KEY_SCHEME = 'apiKey';
+
+const decimalId = z.string().regex(/^[1-9]\d{0,18}$/, 'must be a positive integer');
+
+export const CampaignParams = z.object({ id: decimalId.openapi({ example: '42' }) });
+
+export const BatchParams = CampaignParams.extend({
+  batchNo: z
+    .string()
+    .regex(/^\d{1,9}$/, 'must be a batch number')
+    .transform(Number)
+    .openapi({ example: '3' }),
+});
+
+export const IdempotencyHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .openapi({ description: 'A retried request with the same key returns the first campaign instead of creating another.' }),
+});
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'invalid_request' }),
+      message: z.string(),
+      fields: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+    }),
+  })
+  .openapi('Error');
+
+const status = z.enum(CAMPAIGN_STATUSES);
+
+export const CampaignSchema = z
+  .object({
+    id: decimalId,
+    name: z.string(),
+    type: z.enum(CAMPAIGN_TYPES),
+    status,
+    configVersion: z.number().int(),
+    totalRecipients: z.number().int().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('Campaign');
+
+export const LifecycleStateSchema = z
+  .object({ campaignId: decimalId, phase: status, configVersion: z.number().int(), hasContent: z.boolean() })
+  .openapi('LifecycleState');
+
+export const SendProgressSchema = z
+  .object({
+    campaignId: decimalId,
+    status,
+    total: z.number().int(),
+    sent: z.number().int(),
+    failed: z.number().int(),
+    paused: z.boolean(),
+    unknownBatches: z.array(z.number().int()),
+  })
+  .openapi('SendProgress');
+
+export const AudiencePreviewSchema = z
+  .object({ count: z.number().int(), sampleUserIds: z.array(decimalId), configVersion: z.number().int() })
+  .openapi('AudiencePreview');
+
+export const CampaignReportSchema = z
+  .object({
+    campaign: CampaignSchema,
+    stats: z.object({ total: z.number().int(), sent: z.number().int(), failed: z.number().int() }).optional(),
+    ledger: z.array(z.object({ state: z.string(), parts: z.number().int(), recipients: z.number().int() })),
+    unsettled: z.array(z.object({ batchNo: z.number().int(), state: z.enum(['sending', 'unknown']), attempts: z.number().int() })),
+    failedRecipients: z.array(z.object({ userId: decimalId, email: z.string(), reason: z.string(), failedAt: z.string() })),
+    transitions: z.array(z.object({ status, at: z.string() })),
+    lifecycle: LifecycleStateSchema.nullable(),
+  })
+  .openapi('CampaignReport');
+
+export const CreatedSchema = z.object({ campaignId: decimalId });
+
+export const CampaignPageSchema = z.object({ items: z.array(CampaignSchema), nextCursor: decimalId.optional() });
+
+export const CancelResultSchema = z.object({ campaignId: decimalId, status });
+
+export const UserSchema = z
+  .object({
+    id: decimalId,
+    email: z.string(),
+    name: z.string().nullable(),
+    customId: z.string().nullable(),
+    subscriptionStatus: z.enum(SUBSCRIPTION_STATUSES),
+    emailTypes: z.array(z.string()),
+  })
+  .openapi('User');
+
+export const UserPageSchema = z.object({ users: z.array(UserSchema), nextCursor: decimalId.optional() });
+
+/** A JSON response, for a route's `responses`. */
+export function json<S extends z.ZodType>(schema: S, description: string) {
+  return { description, content: { 'application/json': { schema } } };
+}
+
+/** A required JSON request body. */
+export function jsonBody<S extends z.ZodType>(schema: S, required = true) {
+  return { required, content: { 'application/json': { schema } } };
+}
+
+const ERRORS = {
+  400: 'Invalid request: `fields` names each problem',
+  401: 'Missing or wrong x-api-key',
+  404: 'No such campaign',
+  409: 'Refused in the campaign’s current state: `conflict` (stale version), `wrong_phase`, `rejected`',
+  500: 'Internal error',
+  502: 'The content generator (OpenAI) failed or refused',
+} as const;
+
+type ErrorStatus = keyof typeof ERRORS;
+
+/** The error answers a protected route documents: the given ones, plus 401 and 500. */
+export function errors<S extends ErrorStatus>(...statuses: S[]) {
+  const all = [...new Set<ErrorStatus>([...statuses, 401, 500])];
+  return Object.fromEntries(all.map((s) => [s, json(ErrorSchema, ERRORS[s])])) as Record<S | 401 | 500, ReturnType<typeof json<typeof ErrorSchema>>>;
+}
