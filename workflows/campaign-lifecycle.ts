@@ -329,6 +329,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
       ...(facts.period ? [{ key: CampaignMonthAttr, value: facts.period }] : []),
     ]);
     enter(draftPhase(facts, audience, previewedVersion));
+    statusWriter.request(); // the first phase too, so the transitions start at creation
     if (input.autoApprove) await approve(input.autoApprove);
 
     if (!(await untilTimeToSend())) return await complete('cancelled');
