@@ -184,7 +184,12 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   async function approve(request: ApproveRequest): Promise<void> {
     const sendAt = request.sendAt ?? facts.sendAt;
     const later = sendAt !== null && Date.parse(sendAt) > Date.now() ? sendAt : null;
-    await edit(() => approveCampaign({ campaignId, configVersion: facts.configVersion, sendAt: later }));
+    const version = facts.configVersion;
+    await edit(() =>
+      approveCampaign.executeWithOptions({ summary: `Freeze content and audience of version ${version}${later ? `, to send at ${later}` : ''}` }, [
+        { campaignId, configVersion: version, sendAt: later },
+      ]),
+    );
     approval = { version: facts.configVersion, sendAt: later, send: { ...options.sendDefaults, ...request.send } };
     approvals++;
     enter(later ? 'scheduled' : 'approved');
@@ -195,7 +200,12 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   setHandler(
     configureUpdate,
     async ({ changes }) => {
-      facts = await edit(() => saveConfig({ campaignId, expectedVersion: facts.configVersion, editId: uuid4(), changes }));
+      const from = facts.configVersion;
+      facts = await edit(() =>
+        saveConfig.executeWithOptions({ summary: `Save edit of version ${from}: ${Object.keys(changes).join(', ')}` }, [
+          { campaignId, expectedVersion: from, editId: uuid4(), changes },
+        ]),
+      );
       withdrawApproval();
       refreshDraftPhase();
       return state();
@@ -216,7 +226,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   setHandler(
     previewAudienceUpdate,
     async () => {
-      audience = await previewAudience(campaignId);
+      audience = await previewAudience.executeWithOptions({ summary: 'Count the audience the filters select now' }, [campaignId]);
       refreshDraftPhase();
       return audience;
     },
@@ -336,9 +346,9 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     const result = await sendCampaign();
     if (result === 'cancelled') return await complete('cancelled');
     await track();
-    metrics = await refreshAnalytics({ campaignId, final: true });
+    metrics = await refreshAnalytics.executeWithOptions({ summary: 'Final analysis: figures and rates' }, [{ campaignId, final: true }]);
     enter('analysed');
-    await archiveCampaign(campaignId);
+    await archiveCampaign.executeWithOptions({ summary: 'Archive the campaign' }, [campaignId]);
     enter('archived');
     return await complete('archived');
   } catch (error) {
@@ -412,7 +422,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     trackingUntil = new Date(end).toISOString();
     enter('tracking');
     for (;;) {
-      metrics = await refreshAnalytics({ campaignId, final: false });
+      metrics = await refreshAnalytics.executeWithOptions({ summary: 'Refresh analytics while tracking' }, [{ campaignId, final: false }]);
       projector.request();
       const left = end - Date.now();
       if (left <= 0) return;
