@@ -5,6 +5,7 @@ import type { GenerateContentRequest } from '../common/lifecycle.js';
 import { findCampaign, type Campaign } from '../db/campaigns.js';
 import { findGeneratedContent, storeGeneratedContent, useGeneratedContent, type StoredDraft, type TokenUsage } from '../db/drafts.js';
 import type { ActivityDeps } from './deps.js';
+import { withHeartbeat } from './heartbeat.js';
 import { DraftError, type ChatMessage } from './openai.js';
 
 export const FIRESTORE_GENERATED_CONTENT = 'generatedContent';
@@ -84,7 +85,8 @@ export function createContentActivities({ pool, firestore, contentWriter, ai }: 
       if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
       const model = request.model ?? ai.model;
       const messages = buildPrompt(campaign, request);
-      const { draft, cached, hash } = await draftFor(model, messages);
+      // OpenAI may take a while: heartbeats tell Temporal the worker is alive meanwhile.
+      const { draft, cached, hash } = await withHeartbeat(draftFor(model, messages));
       await firestore.collection(FIRESTORE_GENERATED_CONTENT).doc(draft.id).set(
         {
           campaignId,
