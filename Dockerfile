@@ -8,7 +8,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # npm ci runs the package's postinstall, which skips the local Temporal CLI install when dev
 # dependencies are omitted (production talks to a real Temporal server) but must exist to say so.
-COPY local-stack/install-temporal-cli.ts ./local-stack/
+COPY local-stack/install-pip-tool.ts local-stack/install-temporal-cli.ts local-stack/install-moto.ts ./local-stack/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY tsconfig.json ./

@@ -1,5 +1,6 @@
 import type { Firestore } from 'firebase-admin/firestore';
 import type { Pool } from 'pg';
+import type { ReportsDeps } from './financial.js';
 import type { MailgunGateway } from './mailgun.js';
 import type { ContentWriter } from './openai.js';
 
@@ -14,6 +15,8 @@ export interface ActivityDeps {
     /** The chat model used when a request names none. */
     model: string;
   };
+  /** The monthly reports in S3 and the CloudFront signer for their links. */
+  reports: ReportsDeps;
   mail: {
     defaultFrom: string;
     /** The longest one Mailgun request may take; after that the attempt that made it can no longer be sending. */

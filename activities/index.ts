@@ -1,6 +1,7 @@
 import { createAnalyticsActivities } from './analytics.js';
 import { createContentActivities } from './content.js';
 import type { ActivityDeps } from './deps.js';
+import { createFinancialActivities } from './financial.js';
 import { createLifecycleActivities } from './lifecycle.js';
 import { createMailActivities } from './mail.js';
 import { createOutcomeActivities } from './outcomes.js';
@@ -10,6 +11,7 @@ import { createStateActivities } from './state.js';
 
 export type { GenerateContentInput, GeneratedContent } from './content.js';
 export type { ActivityDeps } from './deps.js';
+export type { FinancialCampaign, ReportLinksSummary } from './financial.js';
 export type { ApproveInput, SaveConfigInput } from './lifecycle.js';
 export type { SendBatchInput } from './mail.js';
 export type { ResolveBatchInput } from './outcomes.js';
@@ -27,6 +29,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createContentActivities(deps),
     ...createPreviewActivities(deps),
     ...createAnalyticsActivities(deps),
+    ...createFinancialActivities(deps),
   };
 }
 

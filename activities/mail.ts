@@ -3,7 +3,9 @@ import { addressProblem } from '../common/addresses.js';
 import { batchMarker, splitPart, wholeBatch, type BatchPart, type BatchPlan } from '../common/batches.js';
 import type { BatchStatus } from '../common/ledger.js';
 import { failRecipients, loadBatchRecipients, type BatchRecipient } from '../db/audience.js';
+import { reportVariables } from '../common/financial.js';
 import { findCampaign, type CampaignContent } from '../db/campaigns.js';
+import { linksOf } from '../db/reports.js';
 import * as ledger from '../db/ledger.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
@@ -24,17 +26,32 @@ interface PendingPart {
   attempts: number;
 }
 
-function recipientVariables(recipient: BatchRecipient): Record<string, string | number | null> {
-  return { name: recipient.name ?? '', user_id: recipient.user_id, custom_id: recipient.custom_id };
+type Variables = Record<string, string | number | null>;
+
+function recipientVariables(recipient: BatchRecipient, extra: Variables = {}): Variables {
+  return { name: recipient.name ?? '', user_id: recipient.user_id, custom_id: recipient.custom_id, ...extra };
 }
 
-function buildMessage(campaignId: string, part: BatchPart, content: CampaignContent, defaultFrom: string, recipients: BatchRecipient[]): BatchMessage {
+/** What batches send: the content frozen at approval, and whether recipients get their report links. */
+interface Approved {
+  content: CampaignContent;
+  withReportLinks: boolean;
+}
+
+function buildMessage(
+  campaignId: string,
+  part: BatchPart,
+  content: CampaignContent,
+  defaultFrom: string,
+  recipients: BatchRecipient[],
+  extra: Map<string, Variables>,
+): BatchMessage {
   return {
     from: content.from ?? defaultFrom,
     subject: content.subject,
     ...(content.html === undefined ? {} : { html: content.html }),
     ...(content.text === undefined ? {} : { text: content.text }),
-    recipients: recipients.map((r) => ({ email: r.email, variables: recipientVariables(r) })),
+    recipients: recipients.map((r) => ({ email: r.email, variables: recipientVariables(r, extra.get(r.user_id)) })),
     userVariables: { campaign_id: campaignId, [BATCH_MARKER_VARIABLE]: batchMarker(campaignId, part.batchNo, part.part) },
   };
 }
@@ -67,13 +84,13 @@ function acceptedWhole(batch: BatchPlan, recipients: number, rateLimitedMs: numb
 const CONTENT_CACHE_SIZE = 64;
 
 export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
-  const contentCache = new Map<string, Promise<CampaignContent>>();
+  const contentCache = new Map<string, Promise<Approved>>();
 
   /**
    * The content frozen at approval, read once per worker: it never changes
    * afterwards, so later batches send exactly what the first one did.
    */
-  function frozenContent(campaignId: string): () => Promise<CampaignContent> {
+  function frozenContent(campaignId: string): () => Promise<Approved> {
     return () => {
       let loaded = contentCache.get(campaignId);
       if (!loaded) {
@@ -81,7 +98,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
           if (!campaign?.frozenContent) {
             throw ApplicationFailure.nonRetryable(`campaign ${campaignId} has no approved content to send`, 'CampaignNotApproved');
           }
-          return campaign.frozenContent;
+          return { content: campaign.frozenContent, withReportLinks: campaign.type === 'financial' };
         });
         loaded.catch(() => contentCache.delete(campaignId));
         contentCache.set(campaignId, loaded);
@@ -97,10 +114,17 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
    * address, it is split in two and each half is sent the same way, so one bad
    * address costs only itself.
    */
+  /** Each financial recipient's own report links, as recipient variables. */
+  async function linkVariables(campaignId: string, approved: Approved, recipients: BatchRecipient[]): Promise<Map<string, Variables>> {
+    if (!approved.withReportLinks) return new Map();
+    const links = await linksOf(pool, campaignId, recipients.map((r) => r.user_id));
+    return new Map(recipients.map((r) => [r.user_id, reportVariables(links.get(r.user_id) ?? [])]));
+  }
+
   async function sendPart(
     campaignId: string,
     pending: PendingPart,
-    content: () => Promise<CampaignContent>,
+    content: () => Promise<Approved>,
   ): Promise<{ accepted: boolean; recipients: number }> {
     const { part } = pending;
     const { sendable, malformed } = sortByAddress(await loadBatchRecipients(pool, campaignId, part.firstOrdinal, part.lastOrdinal));
@@ -118,7 +142,9 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
       await ledger.markFailed(pool, campaignId, part, 'no valid address in this part', false);
       return { accepted: false, recipients: 0 };
     }
-    const message = buildMessage(campaignId, part, await content(), mail.defaultFrom, sendable);
+    const approved = await content();
+    const extra = await linkVariables(campaignId, approved, sendable);
+    const message = buildMessage(campaignId, part, approved.content, mail.defaultFrom, sendable, extra);
     let messageId: string;
     try {
       messageId = await withHeartbeat(mailgun.sendBatch(message));
@@ -137,7 +163,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
     attempt: number,
     sendable: BatchRecipient[],
     error: unknown,
-    content: () => Promise<CampaignContent>,
+    content: () => Promise<Approved>,
   ): Promise<void> {
     const failure = classifyMailgunError(error, mail.rateLimitBackoffMs);
     switch (failure.kind) {

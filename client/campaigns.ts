@@ -164,7 +164,7 @@ export class CampaignClient {
       { autoApprove: {}, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
     );
     const campaign = await this.requireCampaign(campaignId);
-    const recipientCount = campaign.totalRecipients ?? (await countAudience(this.deps.pool, campaign.frozenAudience ?? audience)).count;
+    const recipientCount = campaign.totalRecipients ?? (await countAudience(this.deps.pool, campaignId, campaign.frozenAudience ?? audience)).count;
     return { campaignId, recipientCount };
   }
 

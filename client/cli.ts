@@ -11,8 +11,9 @@ import {
 } from '../common/campaign.js';
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
-import { ConfigError, lifecycleOptions, loadConfig, type Config } from '../worker/config.js';
+import { ConfigError, financialRunOptions, lifecycleOptions, loadConfig, type Config } from '../worker/config.js';
 import { CampaignClient, CampaignError } from './campaigns.js';
+import { FinancialSchedules } from './schedules.js';
 import { connectClient, registerSearchAttributes } from './temporal.js';
 import {
   InvalidInputError,
@@ -52,6 +53,8 @@ function print(value: unknown): void {
 interface Session {
   config: Config;
   campaigns: CampaignClient;
+  /** Set when the command asked for Temporal. */
+  temporal: Client | undefined;
 }
 
 /** Opens the database and (unless only Aurora is read) Temporal, and always closes them. */
@@ -67,7 +70,7 @@ async function withSession<T>(needsTemporal: boolean, run: (session: Session) =>
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       lifecycle: lifecycleOptions(config),
     });
-    return await run({ config, campaigns });
+    return await run({ config, campaigns, temporal });
   } finally {
     await temporal?.connection.close();
     await pool.end();
@@ -289,6 +292,54 @@ export function buildProgram(): Command {
       const batch = nonNegativeInt('batchNo', batchNo);
       print(await withSession(true, ({ campaigns }) => campaigns.resolveBatch(id, batch, opts.as)));
     });
+
+  const financial = program
+    .command('schedule')
+    .description('the Temporal Schedules behind recurring runs')
+    .command('financial')
+    .description('the monthly financial run: every customer gets their report links for the month just closed');
+
+  const withSchedules = <T>(run: (schedules: FinancialSchedules, config: Config) => Promise<T>): Promise<T> =>
+    withSession(true, ({ config, temporal }) => {
+      if (!temporal) throw new Error('schedule commands need Temporal');
+      return run(new FinancialSchedules(temporal, config.TEMPORAL_TASK_QUEUE, financialRunOptions(config)), config);
+    });
+
+  financial
+    .command('apply')
+    .description('create the schedule, or update it in place (running it twice leaves one schedule)')
+    .option('--day <n>', 'day of the month, 1-28 (default FINANCIAL_DAY_OF_MONTH)', positiveInt('--day'))
+    .option('--hour <n>', 'hour, 0-23 (default FINANCIAL_HOUR)', (v) => nonNegativeInt('--hour', v))
+    .option('--minute <n>', 'minute, 0-59 (default FINANCIAL_MINUTE)', (v) => nonNegativeInt('--minute', v))
+    .option('--time-zone <tz>', 'IANA time zone (default FINANCIAL_TIME_ZONE)')
+    .option('--note <text>', 'shown with the schedule in the Temporal UI')
+    .action(async (opts: { day?: number; hour?: number; minute?: number; timeZone?: string; note?: string }) => {
+      print(
+        await withSchedules((schedules, config) =>
+          schedules.upsert({
+            dayOfMonth: opts.day ?? config.FINANCIAL_DAY_OF_MONTH,
+            hour: opts.hour ?? config.FINANCIAL_HOUR,
+            minute: opts.minute ?? config.FINANCIAL_MINUTE,
+            timeZone: opts.timeZone ?? config.FINANCIAL_TIME_ZONE,
+            catchupWindowMs: config.FINANCIAL_CATCHUP_WINDOW_MS,
+            ...(opts.note === undefined ? {} : { note: opts.note }),
+          }),
+        ),
+      );
+    });
+  financial.command('show').description('the schedule, its next and recent runs').action(async () => print(await withSchedules((s) => s.describe())));
+  financial.command('pause').option('--note <text>').description('stop starting runs').action(async (o: { note?: string }) => print(await withSchedules((s) => s.pause(o.note))));
+  financial.command('unpause').option('--note <text>').description('start runs again').action(async (o: { note?: string }) => print(await withSchedules((s) => s.unpause(o.note))));
+  financial
+    .command('trigger')
+    .description('run now, for the month just closed (does nothing, and says so, if it already ran)')
+    .action(async () => print(await withSchedules((s) => s.trigger())));
+  financial
+    .command('backfill')
+    .description('run for each month from --from to --to (YYYY-MM), skipping months that already ran')
+    .requiredOption('--from <yyyy-mm>', 'first report month')
+    .requiredOption('--to <yyyy-mm>', 'last report month')
+    .action(async (o: { from: string; to: string }) => print(await withSchedules((s) => s.backfill(o.from, o.to))));
 
   program
     .command('users')

@@ -13,6 +13,8 @@ export const audienceSchema = z
     emailType: z.string().trim().min(1).max(64).optional(),
     limit: z.number().int().positive().optional(),
     userIds: z.array(userId).min(1).max(100_000).optional(),
+    hasReportId: z.boolean().optional(),
+    requireReportLinks: z.boolean().optional(),
   })
   .strict();
 

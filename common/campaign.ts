@@ -44,6 +44,10 @@ export interface AudienceFilter {
   limit?: number;
   /** Only these users (an explicit recipient list, as the CRM's send-mail sends). */
   userIds?: string[];
+  /** Only users with a report id (custom_id): the customers of a financial run. */
+  hasReportId?: boolean;
+  /** Only users the campaign has signed report links for (a financial run that skips customers without files). */
+  requireReportLinks?: boolean;
 }
 
 /** Tuning of one send; defaults come from the trigger's configuration. */

@@ -4,9 +4,19 @@ import { sql } from './queries.js';
 
 /** Who a campaign goes to: counting the filters' audience, freezing it, and the frozen recipients. */
 
-/** The four audienceWhere parameters (db/queries.ts) for a filter, from user id `after` on. */
-export function audienceParams(audience: AudienceFilter, after = '0'): unknown[] {
-  return [audience.subscriptionStatuses ?? ['subscribed'], audience.emailType ?? null, audience.userIds ?? null, after];
+/**
+ * The six audienceWhere parameters (db/queries.ts) for a filter of campaign `campaignId`, from
+ * user id `after` on.
+ */
+export function audienceParams(audience: AudienceFilter, campaignId: string, after = '0'): unknown[] {
+  return [
+    audience.subscriptionStatuses ?? ['subscribed'],
+    audience.emailType ?? null,
+    audience.userIds ?? null,
+    after,
+    audience.hasReportId ?? false,
+    audience.requireReportLinks ? campaignId : null,
+  ];
 }
 
 export interface AudienceCount {
@@ -15,8 +25,8 @@ export interface AudienceCount {
 }
 
 /** How many recipients the filters select now (and the first few ids), without freezing anything. */
-export async function countAudience(pool: Pool, audience: AudienceFilter): Promise<AudienceCount> {
-  const result = await pool.query<AudienceCount>(sql.previewAudience, [...audienceParams(audience), audience.limit ?? null]);
+export async function countAudience(pool: Pool, campaignId: string, audience: AudienceFilter): Promise<AudienceCount> {
+  const result = await pool.query<AudienceCount>(sql.previewAudience, [...audienceParams(audience, campaignId), audience.limit ?? null]);
   return result.rows[0] ?? { count: 0, sampleUserIds: [] };
 }
 
@@ -67,7 +77,7 @@ export async function snapshotAudienceStep(
             await client.query(sql.snapshotAudiencePage, [
               campaignId,
               before,
-              ...audienceParams(audience, cursor?.user_id ?? '0'),
+              ...audienceParams(audience, campaignId, cursor?.user_id ?? '0'),
               wanted,
             ])
           ).rowCount ?? 0);

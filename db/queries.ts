@@ -15,9 +15,10 @@ const CAMPAIGN_COLUMNS = `
   frozen_content, frozen_audience, approved_at, archived_at, generated_content_id, created_at`;
 
 /**
- * Who an audience filter selects, with its four parameters from $n: subscription statuses text[],
- * email type or null, user ids bigint[] or null (an explicit list), and the last user id already
- * taken (keyset paging; '0' for none).
+ * Who an audience filter selects, with its six parameters from $n: subscription statuses text[],
+ * email type or null, user ids bigint[] or null (an explicit list), the last user id already
+ * taken (keyset paging; '0' for none), only users with a report id (boolean), and only users
+ * with report links in this campaign (campaign id, or null for no such condition).
  */
 function audienceWhere(n: number): string {
   return `status = 'active'
@@ -25,7 +26,10 @@ function audienceWhere(n: number): string {
         AND subscription_status = ANY ($${n}::text[])
         AND ($${n + 1}::text IS NULL OR $${n + 1}::text = ANY (email_types))
         AND ($${n + 2}::bigint[] IS NULL OR id = ANY ($${n + 2}::bigint[]))
-        AND id > $${n + 3}::bigint`;
+        AND id > $${n + 3}::bigint
+        AND (NOT $${n + 4}::boolean OR custom_id IS NOT NULL)
+        AND ($${n + 5}::bigint IS NULL
+             OR EXISTS (SELECT 1 FROM report_links l WHERE l.campaign_id = $${n + 5}::bigint AND l.user_id = users.id))`;
 }
 
 export const sql = {
@@ -89,10 +93,10 @@ export const sql = {
   // $1 campaign id
   markArchived: `UPDATE campaigns SET archived_at = coalesce(archived_at, now()), updated_at = now() WHERE id = $1`,
 
-  // $1..$4 as audienceWhere, $5 limit or null. How many the filters select now, and the first few.
+  // $1..$6 as audienceWhere, $7 limit or null. How many the filters select now, and the first few.
   previewAudience: `
     WITH picked AS (
-      SELECT id FROM users WHERE ${audienceWhere(1)} ORDER BY id LIMIT $5
+      SELECT id FROM users WHERE ${audienceWhere(1)} ORDER BY id LIMIT $7
     )
     SELECT (SELECT count(*) FROM picked)::int AS count,
            coalesce((SELECT array_agg(id::text) FROM (SELECT id FROM picked ORDER BY id LIMIT 5) f), '{}') AS "sampleUserIds"`,
@@ -173,14 +177,48 @@ export const sql = {
   selectSnapshotCursor: `
     SELECT ordinal, user_id FROM campaign_recipients WHERE campaign_id = $1 ORDER BY ordinal DESC LIMIT 1`,
 
-  // $1 campaign id, $2 last ordinal so far, $3..$6 as audienceWhere (from the last user id so far), $7 page size.
+  // $1 campaign id, $2 last ordinal so far, $3..$8 as audienceWhere (from the last user id so far), $9 page size.
   // One page of the audience, in user id order.
   snapshotAudiencePage: `
     INSERT INTO campaign_recipients (campaign_id, ordinal, user_id, email, name, custom_id)
     SELECT $1, $2 + row_number() OVER (ORDER BY u.id), u.id, u.email, u.name, u.custom_id
     FROM (
-      SELECT id, email, name, custom_id FROM users WHERE ${audienceWhere(3)} ORDER BY id LIMIT $7
+      SELECT id, email, name, custom_id FROM users WHERE ${audienceWhere(3)} ORDER BY id LIMIT $9
     ) u`,
+
+  // $1..$6 as audienceWhere, $7 page size. The next page of customers a financial run signs links for.
+  selectReportCustomers: `
+    SELECT id::text AS "userId", custom_id AS "customId" FROM users
+    WHERE ${audienceWhere(1)} AND custom_id IS NOT NULL
+    ORDER BY users.id LIMIT $7`,
+
+  // $1..$6 as audienceWhere. How many customers the run considers.
+  countReportCustomers: `SELECT count(*)::int AS n FROM users WHERE ${audienceWhere(1)} AND custom_id IS NOT NULL`,
+
+  // $1 campaign id, then arrays of one element per link: $2 user ids, $3 kinds, $4 filenames, $5 labels,
+  // $6 urls, $7 expiry times. A retried page signs again and replaces its links.
+  upsertReportLinks: `
+    INSERT INTO report_links (campaign_id, user_id, kind, filename, label, url, expires_at)
+    SELECT $1, l.user_id, l.kind, l.filename, l.label, l.url, l.expires_at
+    FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+      AS l (user_id, kind, filename, label, url, expires_at)
+    ON CONFLICT (campaign_id, user_id, kind) DO UPDATE
+      SET filename = EXCLUDED.filename, label = EXCLUDED.label, url = EXCLUDED.url, expires_at = EXCLUDED.expires_at`,
+
+  // $1 campaign id, $2 customers considered. Links signed and files missing, from the links themselves.
+  upsertReportStats: `
+    WITH links AS (SELECT count(*)::int AS n FROM report_links WHERE campaign_id = $1)
+    INSERT INTO campaign_stats (campaign_id, report_customers, report_links, report_files_missing)
+    SELECT $1, $2, links.n, $2 * 2 - links.n FROM links
+    ON CONFLICT (campaign_id) DO UPDATE SET report_customers = EXCLUDED.report_customers,
+      report_links = EXCLUDED.report_links, report_files_missing = EXCLUDED.report_files_missing, updated_at = now()
+    RETURNING report_customers AS customers, report_links AS links, report_files_missing AS "filesMissing"`,
+
+  // $1 campaign id, $2 user ids bigint[]. The links a batch's recipients get.
+  selectBatchLinks: `
+    SELECT user_id::text AS "userId", kind, filename, label, url FROM report_links
+    WHERE campaign_id = $1 AND user_id = ANY ($2::bigint[])
+    ORDER BY user_id, kind`,
 
   // $1 campaign id, $2 total
   markSnapshotTaken: `

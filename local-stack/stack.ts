@@ -2,7 +2,9 @@ import { migrate } from '../db/migrate.js';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { startFirestoreEmulator, type FirestoreEmulator } from './firestore.js';
 import { createMailgunServer, type MailgunServer } from './mailgun-server.js';
+import { startMoto, type MotoServer } from './moto.js';
 import { createOpenAIServer, type OpenAIServer } from './openai-server.js';
+import { startS3Standin, type S3Standin } from './s3.js';
 import { startPostgres, type PostgresStandin } from './postgres.js';
 import { startTemporalDevServer, type TemporalDevServer, type TemporalDevServerOptions } from './temporal.js';
 
@@ -21,6 +23,14 @@ export interface LocalStackOptions {
   mailgunPort?: number;
   /** Skip the Mailgun stand-in (real Mailgun configured). */
   mailgun?: boolean;
+  /** Also S3 (s3rver) and Secrets Manager (moto), for the financial run. */
+  aws?: boolean;
+}
+
+/** The AWS stand-ins: S3 for the report files, Secrets Manager for the CloudFront key. */
+export interface AwsStandins {
+  s3: S3Standin;
+  secrets: MotoServer;
 }
 
 export interface LocalStack {
@@ -29,6 +39,7 @@ export interface LocalStack {
   firestore: FirestoreEmulator;
   mailgun: MailgunServer | undefined;
   openai: OpenAIServer;
+  aws: AwsStandins | undefined;
   /** Environment a worker or CLI process needs to use this stack. */
   env: Record<string, string>;
   stop(): Promise<void>;
@@ -43,6 +54,7 @@ async function stopAll(services: Array<Stoppable | undefined>): Promise<void> {
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const mailgun = options.mailgun === false ? undefined : createMailgunServer({ port: options.mailgunPort ?? 0 });
   const openai = createOpenAIServer();
+  const aws = options.aws ? await startAws() : undefined;
   const started = await Promise.allSettled([
     startTemporalDevServer({
       ...options.temporal,
@@ -57,11 +69,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const running = [temporal, postgres, firestore].map((s) => (s.status === 'fulfilled' ? s.value : undefined));
   const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure || temporal.status !== 'fulfilled' || postgres.status !== 'fulfilled' || firestore.status !== 'fulfilled') {
-    await stopAll([...running, mailgunStarted.status === 'fulfilled' ? mailgun : undefined, openai]);
+    await stopAll([...running, mailgunStarted.status === 'fulfilled' ? mailgun : undefined, openai, aws?.s3, aws?.secrets]);
     throw failure?.reason ?? new Error('local stack failed to start');
   }
 
-  const stop = () => stopAll([temporal.value, postgres.value, firestore.value, mailgun, openai]);
+  const stop = () => stopAll([temporal.value, postgres.value, firestore.value, mailgun, openai, aws?.s3, aws?.secrets]);
   try {
     await migrate(postgres.value.url);
   } catch (error) {
@@ -80,6 +92,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       : {}),
     OPENAI_API_KEY: openai.apiKey,
     OPENAI_BASE_URL: `${openai.url}/v1`,
+    ...(aws
+      ? {
+          AWS_REGION: aws.s3.region,
+          // s3rver checks signatures with these; moto accepts any.
+          AWS_ACCESS_KEY_ID: aws.s3.credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: aws.s3.credentials.secretAccessKey,
+          S3_ENDPOINT: aws.s3.endpoint,
+          REPORTS_BUCKET: aws.s3.bucket,
+          SECRETS_MANAGER_ENDPOINT: aws.secrets.endpoint,
+        }
+      : {}),
   };
   return {
     temporal: temporal.value,
@@ -87,7 +110,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     firestore: firestore.value,
     mailgun,
     openai,
+    aws,
     env,
     stop,
   };
+}
+
+async function startAws(): Promise<AwsStandins> {
+  const [s3, secrets] = await Promise.allSettled([startS3Standin(), startMoto()]);
+  if (s3.status === 'fulfilled' && secrets.status === 'fulfilled') return { s3: s3.value, secrets: secrets.value };
+  await stopAll([s3.status === 'fulfilled' ? s3.value : undefined, secrets.status === 'fulfilled' ? secrets.value : undefined]);
+  throw (s3.status === 'rejected' ? s3.reason : (secrets as PromiseRejectedResult).reason) as Error;
 }

@@ -25,12 +25,23 @@ import { startPostgres } from '../local-stack/postgres.js';
 import { seedUsers } from '../local-stack/seed.js';
 import { startTemporalDevServer, TemporalCliUnavailableError } from '../local-stack/temporal.js';
 import { createOpenAIServer } from '../local-stack/openai-server.js';
+import { startLocalReports } from '../local-stack/reports.js';
+import { previousMonth } from '../common/financial.js';
 import { startApiServer } from '../api/server.js';
 import { CampaignClient } from '../client/campaigns.js';
 import { connectClient } from '../client/temporal.js';
 
 const dataDir = fileURLToPath(new URL('../.data', import.meta.url));
-const LOCAL = { temporalPort: 7233, uiPort: 8233, postgresPort: 55432, firestorePort: 8686, mailgunPort: 9025, openaiPort: 9026 };
+const LOCAL = {
+  temporalPort: 7233,
+  uiPort: 8233,
+  postgresPort: 55432,
+  firestorePort: 8686,
+  mailgunPort: 9025,
+  openaiPort: 9026,
+  s3Port: 9027,
+  cloudFrontPort: 9028,
+};
 const DEMO_USERS = 1000;
 
 type Stop = () => Promise<void>;
@@ -87,9 +98,22 @@ async function main(): Promise<void> {
     // A key for this run only, unless API_KEYS says otherwise.
     if (!given.API_KEYS) local.API_KEYS = `local-${randomBytes(12).toString('hex')}`;
 
-    const config = loadConfigOrExit({ ...given, ...local });
+    let config = loadConfigOrExit({ ...given, ...local });
     await migrate(config.DATABASE_URL);
-    await seedDemoUsers(config.DATABASE_URL);
+    const customIds = await seedDemoUsers(config.DATABASE_URL);
+    if (!given.S3_ENDPOINT && !given.AWS_ACCESS_KEY_ID) {
+      const reports = await startLocalReports({
+        directory: `${dataDir}/reports`,
+        s3Port: LOCAL.s3Port,
+        cloudFrontPort: LOCAL.cloudFrontPort,
+        customIds,
+        periods: [previousMonth(new Date(), config.FINANCIAL_TIME_ZONE)],
+      });
+      stops.push(() => reports.stop());
+      Object.assign(local, reports.env);
+      notes.push(...reports.notes);
+      config = loadConfigOrExit({ ...given, ...local });
+    }
 
     const resources = openActivityDeps(config);
     stops.push(() => resources.close());
@@ -114,6 +138,8 @@ async function main(): Promise<void> {
         `  ${cli} campaign create --name "Demo newsletter" --type newsletter --subject "Hello %recipient.name%" --text "Hi %recipient.name%!" --email-type newsletter`,
         `  ${cli} campaign send <campaignId> --wait`,
         `  ${cli} campaign show <campaignId>`,
+        'the monthly financial run (each customer gets signed links to their reports for the month just closed):',
+        `  ${cli} schedule financial apply && ${cli} schedule financial trigger`,
         'or over HTTP:',
         `  curl -s -X POST ${api.url}/campaigns -H 'x-api-key: ${given.API_KEYS ? '<key>' : apiKey}' -H 'content-type: application/json' \\`,
         `    -d '{"name": "API demo", "type": "newsletter", "audience": {"limit": 10}}'`,
@@ -142,11 +168,14 @@ async function startTriggerApi(config: Config, logger: Logger): Promise<{ url: s
   };
 }
 
-async function seedDemoUsers(databaseUrl: string): Promise<void> {
+/** Seeds the demo users into an empty database; returns the report ids of all users, for demo report files. */
+async function seedDemoUsers(databaseUrl: string): Promise<string[]> {
   const pool = createPool(databaseUrl, 1);
   try {
     const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users');
     if (rows[0]?.n === 0) await seedUsers(pool, DEMO_USERS);
+    const ids = await pool.query<{ custom_id: string }>('SELECT custom_id FROM users WHERE custom_id IS NOT NULL ORDER BY id');
+    return ids.rows.map((r) => r.custom_id);
   } finally {
     await pool.end();
   }

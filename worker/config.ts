@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { OUTCOME_LOOKUPS } from '../activities/mailgun.js';
 import type { SendOptions } from '../common/campaign.js';
+import { MISSING_REPORTS_POLICIES, SIGNING_FAILURE_POLICIES } from '../common/financial.js';
 import type { LifecycleOptions } from '../common/lifecycle.js';
+import type { FinancialRunOptions } from '../workflows/financial-run-api.js';
 
 /**
  * Every setting the worker, CLI and local stack read from the environment.
@@ -51,6 +53,44 @@ const configSchema = z.object({
   OPENAI_BASE_URL: z.url().default('https://api.openai.com/v1'),
   OPENAI_MODEL: z.string().min(1).default('gpt-4o-mini'),
   OPENAI_TIMEOUT_MS: positiveInt.default(60_000),
+
+  /** AWS: the default credential chain unless both keys are given (the local stand-ins need them). */
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** Endpoints of S3- and Secrets-Manager-compatible services (s3rver, moto); unset = AWS itself. */
+  S3_ENDPOINT: z.url().optional(),
+  SECRETS_MANAGER_ENDPOINT: z.url().optional(),
+  REPORTS_BUCKET: z.string().min(3).default('dn-reports'),
+  /** Where report links point: the CloudFront distribution in front of REPORTS_BUCKET (no path). */
+  CLOUDFRONT_URL: z
+    .string()
+    .regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/, 'must be a base URL without a path, like https://d111111abcdef8.cloudfront.net')
+    .default('https://reports.distronation.com'),
+  /** Where the CloudFront key pair lives: a Secrets Manager secret, or (development only) the two variables below. */
+  CLOUDFRONT_KEY_SOURCE: z.enum(['secrets-manager', 'development']).default('secrets-manager'),
+  CLOUDFRONT_KEY_SECRET_ID: z.string().min(1).default('campaigns/cloudfront-signing-key'),
+  CLOUDFRONT_KEY_PAIR_ID: z.string().min(1).optional(),
+  CLOUDFRONT_PRIVATE_KEY: z.string().min(1).optional(),
+
+  /** The monthly financial run: what it does without files or without a signing key, and its schedule. */
+  FINANCIAL_MISSING_REPORTS: z.enum(MISSING_REPORTS_POLICIES).default('send-without-links'),
+  FINANCIAL_SIGNING_FAILURE: z.enum(SIGNING_FAILURE_POLICIES).default('fail'),
+  FINANCIAL_TIME_ZONE: z
+    .string()
+    .refine((tz) => {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be an IANA time zone, like America/Los_Angeles')
+    .default('America/Los_Angeles'),
+  FINANCIAL_DAY_OF_MONTH: z.coerce.number().int().min(1).max(28).default(1),
+  FINANCIAL_HOUR: z.coerce.number().int().min(0).max(23).default(6),
+  FINANCIAL_MINUTE: z.coerce.number().int().min(0).max(59).default(0),
+  FINANCIAL_CATCHUP_WINDOW_MS: positiveInt.default(24 * 3_600_000),
 
   FIRESTORE_PROJECT_ID: z.string().min(1).default('distro-nation-crm'),
   /** host:port of a Firestore emulator; unset means the real Firestore with default credentials. */
@@ -137,6 +177,15 @@ export function lifecycleOptions(config: Config): LifecycleOptions {
     sendDefaults: sendDefaults(config),
     trackingWindowMs: config.TRACKING_WINDOW_MS,
     analyticsRefreshMs: config.ANALYTICS_REFRESH_MS,
+  };
+}
+
+/** What each monthly financial run is started with. */
+export function financialRunOptions(config: Config): FinancialRunOptions {
+  return {
+    lifecycle: lifecycleOptions(config),
+    missingReports: config.FINANCIAL_MISSING_REPORTS,
+    signingFailure: config.FINANCIAL_SIGNING_FAILURE,
   };
 }
 

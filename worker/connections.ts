@@ -3,6 +3,10 @@ import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { NativeConnection } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { ActivityDeps } from '../activities/index.js';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createUrlSigner, loadSigningKey, type SigningKeySource, type UrlSigner } from '../activities/cloudfront.js';
+import type { ReportsDeps } from '../activities/financial.js';
 import { createMailgunGateway } from '../activities/mailgun.js';
 import { createOpenAIWriter, DraftError, type ContentWriter } from '../activities/openai.js';
 import { createPool } from '../db/pool.js';
@@ -63,6 +67,43 @@ function contentWriter(config: Config): ContentWriter {
   };
 }
 
+/** AWS client settings: the region, an endpoint for a compatible service, and explicit keys when given. */
+function awsClientConfig(config: Config, endpoint: string | undefined) {
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = config;
+  return {
+    region: config.AWS_REGION,
+    ...(endpoint ? { endpoint } : {}),
+    ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey } } : {}),
+  };
+}
+
+/** Where the CloudFront key comes from: Secrets Manager, or (only when explicitly in development) two variables. */
+function signingKeySource(config: Config): SigningKeySource {
+  if (config.CLOUDFRONT_KEY_SOURCE === 'secrets-manager') {
+    const client = new SecretsManagerClient(awsClientConfig(config, config.SECRETS_MANAGER_ENDPOINT));
+    return { kind: 'secrets-manager', client, secretId: config.CLOUDFRONT_KEY_SECRET_ID };
+  }
+  const keyPairId = requireSetting(config, 'CLOUDFRONT_KEY_PAIR_ID');
+  const privateKeyPem = requireSetting(config, 'CLOUDFRONT_PRIVATE_KEY');
+  return { kind: 'development', keyPairId, privateKeyPem };
+}
+
+export function openReports(config: Config): ReportsDeps {
+  const s3 = new S3Client({ ...awsClientConfig(config, config.S3_ENDPOINT), forcePathStyle: config.S3_ENDPOINT !== undefined });
+  const source = signingKeySource(config);
+  let signer: Promise<UrlSigner> | undefined;
+  return {
+    s3,
+    bucket: config.REPORTS_BUCKET,
+    signer() {
+      // Loaded once per worker and kept as a parsed key; a failed load is tried again next time.
+      signer ??= loadSigningKey(source).then((key) => createUrlSigner({ baseUrl: config.CLOUDFRONT_URL, key }));
+      signer.catch(() => (signer = undefined));
+      return signer;
+    },
+  };
+}
+
 /** Builds the activities' clients from configuration; the same code runs against real services and local stand-ins. */
 export function openActivityDeps(config: Config): WorkerResources {
   const pool: Pool = createPool(databaseUrl(config), config.DATABASE_POOL_SIZE);
@@ -74,6 +115,7 @@ export function openActivityDeps(config: Config): WorkerResources {
     timeoutMs: config.MAILGUN_TIMEOUT_MS,
     lookup: config.MAILGUN_OUTCOME_LOOKUP,
   });
+  const reports = openReports(config);
   return {
     deps: {
       pool,
@@ -81,6 +123,7 @@ export function openActivityDeps(config: Config): WorkerResources {
       firestore: firestore.firestore,
       contentWriter: contentWriter(config),
       ai: { model: config.OPENAI_MODEL },
+      reports,
       mail: {
         defaultFrom: config.MAILGUN_FROM,
         requestTimeoutMs: config.MAILGUN_TIMEOUT_MS,
@@ -91,6 +134,7 @@ export function openActivityDeps(config: Config): WorkerResources {
       },
     },
     async close() {
+      reports.s3.destroy();
       await Promise.allSettled([pool.end(), firestore.close()]);
     },
   };
