@@ -29,12 +29,12 @@
  * peak RSS, the last run's history events per workflow run, and duplicates,
  * missing and unexpected recipients summed over the pipeline's runs (all must be 0).
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { sendWorkflowId } from '../../common/campaign.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { seedUsers, type SeedProfile } from '../../local-stack/seed.js';
+import { minMedianMax, round, samplePeakRss } from './figures.js';
 import { RAW_BASELINE_CAMPAIGN_ID, runRawBaseline, type MessageContent } from './raw-baseline.js';
 
 interface BenchOptions {
@@ -104,30 +104,6 @@ function parseOptions(): BenchOptions {
     if (!(value > 0)) throw new Error(`--${name} must be a positive number, got ${value}`);
   }
   return options;
-}
-
-function round(value: number, digits: number): number {
-  return Number(value.toFixed(digits));
-}
-
-function minMedianMax(values: readonly number[], digits = 0): { min: number; median: number; max: number } {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  const median = sorted.length % 2 ? (sorted[Math.floor(mid)] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-  return { min: round(sorted[0] ?? 0, digits), median: round(median, digits), max: round(sorted.at(-1) ?? 0, digits) };
-}
-
-/** Samples a process's peak RSS (VmHWM) every 250 ms; `stop()` returns the peak in MiB. */
-function samplePeakRss(pid: number): { stop(): number } {
-  const read = (): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-  let peak = read();
-  const timer = setInterval(() => (peak = Math.max(peak, read())), 250);
-  return {
-    stop() {
-      clearInterval(timer);
-      return Math.max(peak, read());
-    },
-  };
 }
 
 /** The raw mailgun.js baseline against the harness's Mailgun server. */

@@ -4,14 +4,19 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-/** A small run of `npm run bench:send`, so the benchmark keeps working; its figures are not asserted. */
+/** Runs a benchmark script with small figures and returns the JSON report it prints last. */
+async function runBench(script: string, args: string[]): Promise<Record<string, unknown>> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    timeout: 300_000,
+    maxBuffer: 10 * 1024 * 1024,
+  });
+  return JSON.parse(stdout.slice(stdout.lastIndexOf('\n{') + 1)) as Record<string, unknown>;
+}
+
+/** Small runs of the benchmarks, so they keep working; their figures are not asserted. */
 test('the send benchmark runs the pipeline and its raw baseline, with no duplicates or missing recipients', async () => {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ['--import', 'tsx', 'test/bench/send.bench.ts', '--users', '3000', '--runs', '1'],
-    { cwd: fileURLToPath(new URL('../..', import.meta.url)), timeout: 300_000, maxBuffer: 10 * 1024 * 1024 },
-  );
-  const report = JSON.parse(stdout.slice(stdout.lastIndexOf('\n{') + 1)) as Record<string, unknown>;
+  const report = await runBench('test/bench/send.bench.ts', ['--users', '3000', '--runs', '1']);
   assert.equal(report['runs'], 1);
   assert.equal(report['recipients'], 3000);
   assert.equal(report['failed'], 0);
@@ -34,4 +39,16 @@ test('the send benchmark runs the pipeline and its raw baseline, with no duplica
   assert.ok(typeof report['workflowRuns'] === 'number' && report['workflowRuns'] > 0);
   assert.ok(Array.isArray(report['historyEventsPerRun']));
   assert.ok(typeof report['machine'] === 'string');
+});
+
+test('the financial benchmark runs a month end to end, every customer once', async () => {
+  const report = await runBench('test/bench/financial.bench.ts', ['--customers', '300', '--runs', '1']);
+  assert.deepEqual([report['customers'], report['runs'], report['duplicates'], report['missing']], [300, 1, 0, 0]);
+  const perRun = report['perRun'] as Array<Record<string, unknown>>;
+  assert.equal(perRun[0]?.['links'], 510, 'of every ten customers, eight have two files and one has one');
+  for (const figure of ['endToEndSeconds', 'linksPerSecond']) {
+    const stats = report[figure] as Record<string, unknown> | undefined;
+    assert.ok(typeof stats?.['median'] === 'number' && stats['median'] > 0, `${figure}.median`);
+  }
+  assert.ok(typeof report['workerPeakRssMb'] === 'number' && report['workerPeakRssMb'] > 0);
 });
