@@ -1,9 +1,9 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { verifySignedUrl } from '../activities/cloudfront.js';
+import { closeServer, listen } from './http.js';
 
 /**
  * A CloudFront-like distribution for the local stack: it serves objects of a
@@ -28,38 +28,29 @@ export interface LocalCloudFrontOptions {
 
 export async function startLocalCloudFront({ s3, bucket, publicKey, port = 0, host = '127.0.0.1' }: LocalCloudFrontOptions): Promise<LocalCloudFront> {
   let base = '';
-  const server: Server = createServer((req, res) => {
-    void (async () => {
-      const check = (() => {
-        try {
-          return verifySignedUrl(`${base}${req.url ?? '/'}`, publicKey);
-        } catch {
-          return undefined;
-        }
-      })();
-      if (!check?.valid || check.expiresAt.getTime() < Date.now()) {
-        res.writeHead(403, { 'content-type': 'text/plain' }).end('Access denied: the link is not signed for this object, or it has expired\n');
-        return;
-      }
-      const key = new URL(check.resource).pathname.slice(1).split('/').map(decodeURIComponent).join('/');
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const check = (() => {
       try {
-        const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        res.writeHead(200, { 'content-type': object.ContentType ?? 'application/octet-stream' });
-        (object.Body as Readable).pipe(res);
+        return verifySignedUrl(`${base}${req.url ?? '/'}`, publicKey);
       } catch {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found\n');
+        return undefined;
       }
     })();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  base = `http://${host}:${(server.address() as AddressInfo).port}`;
-  return {
-    url: base,
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    if (!check?.valid || check.expiresAt.getTime() < Date.now()) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('Access denied: the link is not signed for this object, or it has expired\n');
+      return;
+    }
+    const key = new URL(check.resource).pathname.slice(1).split('/').map(decodeURIComponent).join('/');
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    res.writeHead(200, { 'content-type': object.ContentType ?? 'application/octet-stream' });
+    (object.Body as Readable).pipe(res);
   };
+  const notFound = (res: ServerResponse): void => {
+    if (!res.headersSent) res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found\n');
+  };
+  const { server, url } = await listen(host, port, serve, notFound);
+  base = url;
+  return { url, stop: () => closeServer(server) };
 }
 
 export const LOCAL_KEY_PAIR_ID = 'KLOCALDEVKEY';

@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import busboy from 'busboy';
+import { closeServer, drainThen, isPlainObject, listen, PendingDelays, readJson, respondJson } from './http.js';
 
 /**
  * A Mailgun-compatible HTTP stand-in, with scripted and seeded-random fault injection on sends.
@@ -122,6 +122,11 @@ const MAX_EVENTS_LIMIT = 300;
 const DEFAULT_LOGS_LIMIT = 100;
 const MAX_LOGS_LIMIT = 1000;
 const MAX_JSON_BYTES = 1024 * 1024;
+const JSON_ERRORS = {
+  tooLarge: () => new HttpError(413, 'Request body is too large'),
+  notJson: () => new HttpError(400, 'Request body is not valid JSON'),
+  aborted: () => new HttpError(400, 'Request aborted'),
+};
 const INVALID_TO = 'to parameter is not a valid address. please check documentation';
 
 /** What one accepted API call shares among its recipients, stored once. */
@@ -196,7 +201,7 @@ class MailgunStandIn implements MailgunServer {
   private faultCounts = zeroFaultCounts();
   private scripted: Fault[] = [];
   private random: { config: RandomFaultConfig; next: () => number } | undefined;
-  private readonly pendingDelays = new Set<() => void>();
+  private readonly delays = new PendingDelays();
 
   constructor(options: MailgunServerOptions) {
     this.apiKey = options.apiKey ?? 'test-key';
@@ -241,29 +246,17 @@ class MailgunStandIn implements MailgunServer {
 
   async start(): Promise<void> {
     if (this.server) return;
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => respondError(res, err));
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, this.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port } = server.address() as AddressInfo;
+    const { server, url } = await listen(this.host, this.port, (req, res) => this.handle(req, res), respondError);
     this.server = server;
-    this.baseUrl = `http://${urlHost(this.host)}:${port}`;
+    this.baseUrl = url;
   }
 
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    for (const cancel of this.pendingDelays) cancel();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    this.delays.cancelAll();
+    await closeServer(server);
   }
 
   accepted(): readonly AcceptedMessage[] {
@@ -333,11 +326,13 @@ class MailgunStandIn implements MailgunServer {
     if (events?.[1] !== undefined && req.method === 'GET') {
       if (!this.authorized(req)) return respondUnauthorized(res);
       const cursor = events[2] === undefined ? cursorFromQuery(url.searchParams) : decodeCursor(events[2]);
-      return respondJson(res, 200, this.eventsPage(decodeURIComponent(events[1]), cursor));
+      respondJson(res, 200, this.eventsPage(decodeURIComponent(events[1]), cursor));
+      return;
     }
     if (/^\/v1\/analytics\/logs\/?$/.test(url.pathname) && req.method === 'POST') {
       if (!this.authorized(req)) return drainThen(req, () => respondUnauthorized(res));
-      return respondJson(res, 200, this.logsPage(parseLogsQuery(await readJson(req), Date.now())));
+      respondJson(res, 200, this.logsPage(parseLogsQuery(await readJson(req, MAX_JSON_BYTES, JSON_ERRORS), Date.now())));
+      return;
     }
     return drainThen(req, () => respondJson(res, 404, { message: 'Not Found' }));
   }
@@ -370,7 +365,7 @@ class MailgunStandIn implements MailgunServer {
 
     const valid = validateSend(domain, await readForm(req));
     // A slow acceptance is recorded even if the client gives up meanwhile: that is the ambiguous case retries must survive.
-    if (fault?.kind === 'slow' && !(await this.delay(fault.delayMs))) return;
+    if (fault?.kind === 'slow' && !(await this.delays.delay(fault.delayMs))) return;
     const messageId = this.record(valid);
 
     if (fault?.kind === 'accept-then-drop') {
@@ -387,21 +382,7 @@ class MailgunStandIn implements MailgunServer {
     return pickRandomFault(this.random.config, this.random.next());
   }
 
-  /** Resolves false if the server was stopped during the delay. */
-  private delay(ms: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const cancel = (): void => {
-        clearTimeout(timer);
-        this.pendingDelays.delete(cancel);
-        resolve(false);
-      };
-      const timer = setTimeout(() => {
-        this.pendingDelays.delete(cancel);
-        resolve(true);
-      }, ms);
-      this.pendingDelays.add(cancel);
-    });
-  }
+
 
   private record(send: ValidSend): string {
     const acceptedAt = Date.now();
@@ -1120,28 +1101,6 @@ function rfc2822(ms: number): string {
   return `${new Date(ms).toUTCString().slice(0, 25)} -0000`;
 }
 
-function readJson(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_JSON_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > MAX_JSON_BYTES) return reject(new HttpError(413, 'Request body is too large'));
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch {
-        reject(new HttpError(400, 'Request body is not valid JSON'));
-      }
-    });
-    req.on('error', reject);
-    req.on('close', () => {
-      if (!req.complete) reject(new HttpError(400, 'Request aborted'));
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Faults
@@ -1233,44 +1192,14 @@ function messageInfo(recipient: string, batch: Batch): MessageInfo {
   };
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** `YYYYMMDDhhmmss` in UTC, like the prefix of real Mailgun message ids. */
 function compactTimestamp(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14);
 }
 
-function urlHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
-  return host.includes(':') ? `[${host}]` : host;
-}
 
-/** Reads the request body to its end before replying, so the client never sees a reset mid-upload. */
-function drainThen(req: IncomingMessage, reply: () => void): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      reply();
-      resolve();
-    };
-    if (req.readableEnded) return done();
-    req.once('end', done);
-    req.once('error', () => resolve());
-    req.resume();
-  });
-}
 
-function respondJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent || res.destroyed) return;
-  const payload = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(payload),
-    ...headers,
-  });
-  res.end(payload);
-}
 
 function respondUnauthorized(res: ServerResponse): void {
   respondJson(res, 401, { message: 'Forbidden' }, { 'WWW-Authenticate': 'Basic realm="MG API"' });

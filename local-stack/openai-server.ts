@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { closeServer, drainThen, isPlainObject, listen, PendingDelays, readJson, respondJson as sendJson } from './http.js';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 
 /**
@@ -97,6 +97,15 @@ export function createOpenAIServer(options: OpenAIServerOptions = {}): OpenAISer
 }
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
+const JSON_ERRORS = {
+  tooLarge: () => new HttpError(413, 'The request body is too large.'),
+  notJson: () =>
+    badRequest(
+      "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your " +
+        'HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)',
+    ),
+  aborted: () => new HttpError(400, 'Request aborted.'),
+};
 const TOPIC_MAX_CHARS = 60;
 const DEFAULT_REFUSAL = "I'm sorry, but I can't help with that request.";
 const PLACEHOLDER_NOTICE = 'written by the local stand-in, not by OpenAI. Replace it with real copy before sending.';
@@ -138,7 +147,7 @@ class OpenAIStandIn implements OpenAIServer {
   private faultCounts = zeroFaultCounts();
   private scripted: OpenAIFault[] = [];
   private bodies: ReceivedCompletionRequest[] = [];
-  private readonly pendingDelays = new Set<() => void>();
+  private readonly delays = new PendingDelays();
 
   constructor(options: OpenAIServerOptions) {
     this.apiKey = options.apiKey ?? 'test-openai-key';
@@ -165,29 +174,17 @@ class OpenAIStandIn implements OpenAIServer {
 
   async start(): Promise<void> {
     if (this.server) return;
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => respondError(res, err));
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, this.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port } = server.address() as AddressInfo;
+    const { server, url } = await listen(this.host, this.port, (req, res) => this.handle(req, res), respondError);
     this.server = server;
-    this.baseUrl = `http://${urlHost(this.host)}:${port}`;
+    this.baseUrl = url;
   }
 
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    for (const cancel of this.pendingDelays) cancel();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    this.delays.cancelAll();
+    await closeServer(server);
   }
 
   received(): readonly ReceivedCompletionRequest[] {
@@ -218,7 +215,7 @@ class OpenAIStandIn implements OpenAIServer {
     const authError = this.authError(req);
     if (authError) return drainThen(req, () => respondError(res, authError));
 
-    const request = validateRequest(await readJson(req));
+    const request = validateRequest(await readJson(req, MAX_BODY_BYTES, JSON_ERRORS));
     this.bodies.push(request);
 
     const fault = this.scripted.shift();
@@ -245,7 +242,7 @@ class OpenAIStandIn implements OpenAIServer {
         req.socket.destroy();
         return;
       case 'slow':
-        if (!(await this.delay(fault.delayMs, res))) return;
+        if (!(await this.delays.delay(fault.delayMs, res))) return;
         break;
       default:
         break;
@@ -283,21 +280,7 @@ class OpenAIStandIn implements OpenAIServer {
     return new HttpError(401, message, 'invalid_request_error', null, 'invalid_api_key');
   }
 
-  /** Resolves false if the server stopped or the client went away during the delay. */
-  private delay(ms: number, res: ServerResponse): Promise<boolean> {
-    return new Promise((resolve) => {
-      const finish = (ok: boolean): void => {
-        clearTimeout(timer);
-        this.pendingDelays.delete(cancel);
-        res.off('close', cancel);
-        resolve(ok);
-      };
-      const cancel = (): void => finish(false);
-      const timer = setTimeout(() => finish(true), ms);
-      this.pendingDelays.add(cancel);
-      res.once('close', cancel);
-    });
-  }
+
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -598,35 +581,7 @@ function validateFault(fault: OpenAIFault): void {
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-function readJson(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > MAX_BODY_BYTES) return reject(new HttpError(413, 'The request body is too large.'));
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch {
-        const message =
-          "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your " +
-          'HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)';
-        reject(badRequest(message));
-      }
-    });
-    req.on('error', reject);
-    req.on('close', () => {
-      if (!req.complete) reject(new HttpError(400, 'Request aborted.'));
-    });
-  });
-}
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function jsonType(value: unknown): string {
   if (value === null) return 'null';
@@ -644,42 +599,11 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function urlHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
-  return host.includes(':') ? `[${host}]` : host;
-}
 
-/** Reads the request body to its end before replying, so the client never sees a reset mid-upload. */
-function drainThen(req: IncomingMessage, reply: () => void): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      reply();
-      resolve();
-    };
-    if (req.readableEnded) return done();
-    req.once('end', done);
-    req.once('error', () => resolve());
-    req.resume();
-  });
-}
 
-/** False if the client had already gone away. */
-function respondJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): boolean {
-  if (res.headersSent || res.destroyed) return false;
-  const payload = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(payload),
-    'x-request-id': `req_${randomBytes(16).toString('hex')}`,
-    ...headers,
-  });
-  res.end(payload);
-  return true;
+/** Every OpenAI answer carries a request id. False if the client had already gone away. */
+function respondJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): boolean {
+  return sendJson(res, status, body, { 'x-request-id': `req_${randomBytes(16).toString('hex')}`, ...headers });
 }
 
 function respondError(res: ServerResponse, err: unknown, headers: Record<string, string> = {}): void {
