@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { FieldValue } from 'firebase-admin/firestore';
 import type { GenerateContentRequest } from '../common/lifecycle.js';
-import { findCampaign, type Campaign } from '../db/campaigns.js';
+import type { Campaign } from '../db/campaigns.js';
 import { findGeneratedContent, storeGeneratedContent, useGeneratedContent, type StoredDraft, type TokenUsage } from '../db/drafts.js';
+import { requireCampaign } from './campaigns.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
 import { DraftError, type ChatMessage } from './openai.js';
@@ -81,8 +82,7 @@ export function createContentActivities({ pool, firestore, contentWriter, ai }: 
      * OpenAI twice.
      */
     async generateContent({ campaignId, expectedVersion, editId, request }: GenerateContentInput): Promise<GeneratedContent> {
-      const campaign = await findCampaign(pool, campaignId);
-      if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
+      const campaign = await requireCampaign(pool, campaignId);
       const model = request.model ?? ai.model;
       const messages = buildPrompt(campaign, request);
       // OpenAI may take a while: heartbeats tell Temporal the worker is alive meanwhile.

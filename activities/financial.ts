@@ -14,6 +14,7 @@ import type { DraftFacts } from '../common/lifecycle.js';
 import { draftFacts, findCampaign, insertCampaign } from '../db/campaigns.js';
 import { countReportCustomers, recordReportCounts, reportCustomers, saveReportLinks, type ReportLink } from '../db/reports.js';
 import type { UrlSigner } from './cloudfront.js';
+import { requireCampaign } from './campaigns.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
 import { listMonthReports, REPORT_KINDS, reportFilename, reportKey, type ReportKind } from './report-files.js';
@@ -113,8 +114,7 @@ export function createFinancialActivities({ pool, reports }: ActivityDeps) {
      * last page it stored.
      */
     async prepareReportLinks({ campaignId, period, signingFailure }: PrepareReportLinksInput): Promise<ReportLinksSummary> {
-      const campaign = await findCampaign(pool, campaignId);
-      if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
+      const campaign = await requireCampaign(pool, campaignId);
       const customers = await countReportCustomers(pool, campaignId, campaign.audience);
       const signer = await loadSigner(signingFailure);
       if (!signer) return { customers, linksSigned: 0, filesMissing: customers * 2, linksIncluded: false };

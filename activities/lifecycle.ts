@@ -1,7 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { FieldValue } from 'firebase-admin/firestore';
 import type { CampaignChanges, DraftFacts, LifecycleState } from '../common/lifecycle.js';
-import { draftFacts, findCampaign, freezeCampaign, markArchived, updateConfig, type Campaign } from '../db/campaigns.js';
+import { draftFacts, freezeCampaign, markArchived, updateConfig } from '../db/campaigns.js';
+import { requireCampaign } from './campaigns.js';
 import type { ActivityDeps } from './deps.js';
 import { FIRESTORE_CAMPAIGNS } from './state.js';
 
@@ -22,23 +23,17 @@ export interface ApproveInput {
 
 /** The campaign's configuration in Aurora, as the lifecycle workflow steers it: edits, approval, archive. */
 export function createLifecycleActivities({ pool, firestore }: ActivityDeps) {
-  async function requireCampaign(campaignId: string): Promise<Campaign> {
-    const campaign = await findCampaign(pool, campaignId);
-    if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
-    return campaign;
-  }
-
   return {
     /** What the workflow needs to know of a draft: its version and what it has, never its content. */
     async describeDraft(campaignId: string): Promise<DraftFacts> {
-      return draftFacts(await requireCampaign(campaignId));
+      return draftFacts(await requireCampaign(pool, campaignId));
     },
 
     /** Applies an editor's changes under the version they saw; a stale version is a conflict. */
     async saveConfig({ campaignId, expectedVersion, editId, changes }: SaveConfigInput): Promise<DraftFacts> {
       const version = await updateConfig(pool, campaignId, expectedVersion, changes, editId);
       if (version === undefined) {
-        const campaign = await requireCampaign(campaignId);
+        const campaign = await requireCampaign(pool, campaignId);
         throw ApplicationFailure.nonRetryable(
           campaign.configVersion !== expectedVersion
             ? `version conflict: the edit was made against version ${expectedVersion}, the campaign is at version ${campaign.configVersion}`
@@ -46,13 +41,13 @@ export function createLifecycleActivities({ pool, firestore }: ActivityDeps) {
           'VersionConflict',
         );
       }
-      return draftFacts(await requireCampaign(campaignId));
+      return draftFacts(await requireCampaign(pool, campaignId));
     },
 
     /** Freezes content and audience as approved: every batch sends exactly this, to the audience these filters select. */
     async approveCampaign({ campaignId, configVersion, sendAt }: ApproveInput): Promise<void> {
       if (await freezeCampaign(pool, campaignId, configVersion, sendAt === null ? null : new Date(sendAt))) return;
-      const campaign = await requireCampaign(campaignId);
+      const campaign = await requireCampaign(pool, campaignId);
       throw ApplicationFailure.nonRetryable(
         campaign.configVersion !== configVersion
           ? `version conflict: approval of version ${configVersion}, the campaign is at version ${campaign.configVersion}`

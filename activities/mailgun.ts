@@ -1,5 +1,6 @@
 import Mailgun from 'mailgun.js';
 import type { Interfaces, MailgunMessageContent } from 'mailgun.js/definitions';
+import type { OutcomeLookup } from '../worker/config.js';
 
 /**
  * What the pipeline asks of Mailgun: take a batch; send a test-mode probe; and
@@ -7,8 +8,6 @@ import type { Interfaces, MailgunMessageContent } from 'mailgun.js/definitions';
  * configured, the older events API.
  */
 
-export const OUTCOME_LOOKUPS = ['logs', 'events'] as const;
-export type OutcomeLookup = (typeof OUTCOME_LOOKUPS)[number];
 
 export interface MailgunSettings {
   apiKey: string;

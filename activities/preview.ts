@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { findCampaign } from '../db/campaigns.js';
 import { claimPreview, ensurePreview, loadTestAddresses, settlePreview } from '../db/drafts.js';
+import { requireCampaign } from './campaigns.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
 import { classifyMailgunError } from './mailgun-errors.js';
@@ -32,8 +32,7 @@ export function createPreviewActivities({ pool, mailgun, mail }: ActivityDeps) {
      * twice: the operator can look in the test inboxes and ask again.
      */
     async sendPreview({ campaignId, previewNo, configVersion }: SendPreviewInput): Promise<PreviewOutcome> {
-      const campaign = await findCampaign(pool, campaignId);
-      if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
+      const campaign = await requireCampaign(pool, campaignId);
       if (campaign.configVersion !== configVersion) {
         throw ApplicationFailure.nonRetryable(`campaign ${campaignId} changed (now version ${campaign.configVersion}); preview it again`, 'VersionConflict');
       }

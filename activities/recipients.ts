@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { AudiencePreview } from '../common/lifecycle.js';
 import { countAudience, snapshotAudienceStep, type SnapshotStep } from '../db/audience.js';
-import { findCampaign, type Campaign } from '../db/campaigns.js';
+import { requireCampaign } from './campaigns.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
 
@@ -11,12 +11,6 @@ export type { SnapshotStep } from '../db/audience.js';
 export const SNAPSHOT_PAGE_SIZE = 20_000;
 
 export function createRecipientActivities({ pool }: ActivityDeps) {
-  async function requireCampaign(campaignId: string): Promise<Campaign> {
-    const campaign = await findCampaign(pool, campaignId);
-    if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
-    return campaign;
-  }
-
   return {
     /**
      * Freezes the next page of who the campaign goes to, by the filters frozen
@@ -26,7 +20,7 @@ export function createRecipientActivities({ pool }: ActivityDeps) {
      * complete, the snapshot never changes.
      */
     async snapshotAudiencePage(campaignId: string): Promise<SnapshotStep> {
-      const campaign = await requireCampaign(campaignId);
+      const campaign = await requireCampaign(pool, campaignId);
       if (!campaign.frozenContent || !campaign.frozenAudience) {
         throw ApplicationFailure.nonRetryable(
           `campaign ${campaignId} has not been approved: its content and audience are not frozen`,
@@ -38,7 +32,7 @@ export function createRecipientActivities({ pool }: ActivityDeps) {
 
     /** How many recipients the campaign's filters select now, and a few of their ids; nothing is frozen. */
     async previewAudience(campaignId: string): Promise<AudiencePreview> {
-      const campaign = await requireCampaign(campaignId);
+      const campaign = await requireCampaign(pool, campaignId);
       const { count, sampleUserIds } = await withHeartbeat(countAudience(pool, campaignId, campaign.audience));
       return { count, sampleUserIds, configVersion: campaign.configVersion };
     },

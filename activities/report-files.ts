@@ -1,4 +1,5 @@
 import { HeadObjectCommand, ListObjectsV2Command, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
+import { REPORT_LINK_KINDS, type ReportLinkKind } from '../common/financial.js';
 
 /**
  * Where a customer's monthly reports live in S3, and which of them exist:
@@ -10,14 +11,14 @@ import { HeadObjectCommand, ListObjectsV2Command, S3ServiceException, type S3Cli
  * few dozen calls, so a financial run lists once and looks ids up in memory.
  */
 
-export const REPORT_KINDS = {
+export type ReportKind = ReportLinkKind;
+
+export const REPORT_KINDS: Readonly<Record<ReportKind, { prefix: string; label: string }>> = {
   youtube: { prefix: 'Exports', label: 'YouTube Report' },
   streaming: { prefix: 'Distro', label: 'Streaming Report' },
-} as const;
+};
 
-export type ReportKind = keyof typeof REPORT_KINDS;
-
-const KINDS = Object.keys(REPORT_KINDS) as ReportKind[];
+const KINDS = REPORT_LINK_KINDS;
 
 /** ListObjectsV2 returns at most 1000 keys a page, whatever MaxKeys asks. */
 const MAX_PAGE_SIZE = 1000;

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { OUTCOME_LOOKUPS } from '../activities/mailgun.js';
 import type { SendOptions } from '../common/campaign.js';
 import { MISSING_REPORTS_POLICIES, SIGNING_FAILURE_POLICIES } from '../common/financial.js';
 import type { LifecycleOptions } from '../common/lifecycle.js';
@@ -14,6 +13,10 @@ const bool = z
   .transform((v) => v === 'true' || v === '1');
 
 const positiveInt = z.coerce.number().int().positive();
+
+/** Which Mailgun store answers "was this batch accepted?". */
+export const OUTCOME_LOOKUPS = ['logs', 'events'] as const;
+export type OutcomeLookup = (typeof OUTCOME_LOOKUPS)[number];
 const nonNegativeInt = z.coerce.number().int().nonnegative();
 
 export const LOCAL_DATABASE_URL = 'postgres://postgres:postgres@127.0.0.1:55432/campaigns';

@@ -3,36 +3,17 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { CampaignError } from '../../client/campaigns.js';
-import { InvalidInputError, type NewCampaignInput, type SendOptionsInput } from '../../client/validation.js';
+import type { NewCampaignInput, SendOptionsInput } from '../../client/validation.js';
 import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign } from '../../db/campaigns.js';
 import { assertSendRecorded } from '../helpers/aurora.js';
+import { campaignError, invalidInput } from '../helpers/errors.js';
 import { harnessForFile } from '../helpers/harness.js';
 import { isEligible } from '../../local-stack/seed.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 const file = harnessForFile({ users: 20 });
-
-/** A predicate for assert.rejects: a CampaignError with this code whose message matches. */
-function campaignError(code: CampaignError['code'], message: RegExp) {
-  return (error: unknown) => {
-    assert.ok(error instanceof CampaignError, `expected a CampaignError, got ${String(error)}`);
-    assert.equal(error.code, code, `code of: ${error.message}`);
-    assert.match(error.message, message);
-    return true;
-  };
-}
-
-/** A predicate for assert.rejects: an InvalidInputError whose message matches. */
-function invalidInput(message: RegExp) {
-  return (error: unknown) => {
-    assert.ok(error instanceof InvalidInputError, `expected an InvalidInputError, got ${String(error)}`);
-    assert.match(error.message, message);
-    return true;
-  };
-}
 
 async function count(sql: string, params: unknown[] = []): Promise<number> {
   const result = await file.h.pool.query<{ n: string }>(sql, params);

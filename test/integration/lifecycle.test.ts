@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { CampaignError } from '../../client/campaigns.js';
 import { lifecycleWorkflowId, sendWorkflowId } from '../../common/campaign.js';
 import { CampaignStatusAttr, CampaignTypeAttr } from '../../common/search-attributes.js';
 import { campaignTransitions, findCampaign } from '../../db/campaigns.js';
 import { deliveryReport } from '../helpers/delivery.js';
+import { campaignError } from '../helpers/errors.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
 
 /**
@@ -21,15 +21,6 @@ const file = harnessForFile({
   worker: false,
   settings: { TRACKING_WINDOW_MS: '5000', ANALYTICS_REFRESH_MS: '1000' },
 });
-
-function campaignError(code: CampaignError['code'], message: RegExp) {
-  return (error: unknown) => {
-    assert.ok(error instanceof CampaignError, `expected a CampaignError, got ${String(error)}`);
-    assert.equal(error.code, code, `code of: ${error.message}`);
-    assert.match(error.message, message);
-    return true;
-  };
-}
 
 function deliveriesOf(campaignId: string) {
   return file.h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId && m.variables['dn_batch'] !== undefined);
