@@ -2,24 +2,32 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import busboy from 'busboy';
 import { closeServer, drainThen, isPlainObject, listen, PendingDelays, readJson, respondJson } from './http.js';
+import { WebhookSender, type WebhookStats, type WebhookTarget } from './mailgun-webhooks.js';
+
+export type { WebhookStats } from './mailgun-webhooks.js';
 
 /**
- * A Mailgun-compatible HTTP stand-in, with scripted and seeded-random fault injection on sends.
+ * A Mailgun-compatible HTTP stand-in, with scripted and seeded-random fault injection on sends, scripted
+ * engagement events and signed webhooks.
  *
  * - `POST /v3/:domain/messages`: send (multipart or urlencoded, as mailgun.js sends it). Validated like Mailgun:
  *   every `to` address (bare, `Name <addr>`, or comma-separated lists of those) must be a valid mailbox, at most
  *   1000 recipients, `recipient-variables` a JSON object. `o:testmode=yes` accepts and logs the message without
  *   delivering it: it shows in the events and Logs APIs (`flags['is-test-mode']`), not in `accepted()` or the counts.
  * - `GET /v3/:domain/events[/:pageToken]`: the deprecated events API (`begin`/`end`, `ascending`, `limit`,
- *   `recipient`, `event`); pages through `paging.next` URLs.
+ *   `recipient`, `message-id`, `event` as a name or `a OR b`, `severity`); pages through `paging.next` URLs.
  * - `POST /v1/analytics/logs`: the Logs API, with the JSON body mailgun.js's `logs.list()` sends: `start` (required)
  *   and `end` as RFC 2822 dates, `events`, `filter.AND` on `domain`, `recipient` or `message-id` with `=` or `!=`,
  *   `pagination: { sort: 'timestamp:asc' | 'timestamp:desc', limit, token }` (`pagination.next` is the next token).
- *   Items are `accepted` events with `user-variables` as a JSON string.
+ *   Items carry `user-variables` as a JSON string.
  *
- * All endpoints require HTTP Basic auth `api:KEY`. Only `accepted` events exist. Like Mailgun's eventually
- * consistent store, both event APIs show a message only `eventsLagMs` after it was accepted (default 0), while
- * `accepted()`, `acceptedCount` and `countsByRecipient()` are the immediate ground truth.
+ * All endpoints require HTTP Basic auth `api:KEY`. Every accepted recipient is an `accepted` event; what happened
+ * next (`delivered`, `opened`, `clicked`, `unsubscribed`, `complained`, `failed`) is scripted with
+ * `recordEngagement`, and inherits the user variables of its message. Both event APIs list all of them in time
+ * order. Like Mailgun's eventually consistent store, they show an event only `eventsLagMs` after it was recorded
+ * (default 0), while `accepted()`, `acceptedCount`, `countsByRecipient()` and `engagementEvents()` are the
+ * immediate ground truth. With `configureWebhooks`, recorded events are also POSTed, signed, to a URL (see
+ * mailgun-webhooks.ts).
  */
 
 export interface MailgunServerOptions {
@@ -30,8 +38,8 @@ export interface MailgunServerOptions {
   /** Default 0 (a free port chosen by the OS). */
   port?: number;
   /**
-   * How long after its acceptance a message becomes visible to the events and Logs APIs, like Mailgun's
-   * eventually consistent event store. Default 0 (immediately). See `setEventsLag`.
+   * How long after it was recorded an event (an acceptance, an engagement) becomes visible to the events and Logs
+   * APIs, like Mailgun's eventually consistent event store. Default 0 (immediately). See `setEventsLag`.
    */
   eventsLagMs?: number;
 }
@@ -76,6 +84,61 @@ export interface AcceptedMessage {
   readonly acceptedAt: number;
 }
 
+export type EngagementKind = 'delivered' | 'opened' | 'clicked' | 'unsubscribed' | 'complained' | 'failed';
+/** Every event kind this stand-in records. */
+export type MailgunEventKind = 'accepted' | EngagementKind;
+export type FailureSeverity = 'permanent' | 'temporary';
+
+/** What `recordEngagement` records: something that happened to an accepted (not test-mode) message. */
+export interface EngagementSpec {
+  /** Must have an accepted, non-test-mode message (compared case-insensitively). */
+  recipient: string;
+  event: EngagementKind;
+  /** Only for `failed`; default `'permanent'`. */
+  severity?: FailureSeverity;
+  /** Only for `clicked`; default `'https://example.com/'`. */
+  url?: string;
+  /** Only for `failed`, e.g. `'bounce'` or `'generic'`; default `'bounce'` if permanent, else `'generic'`. */
+  reason?: string;
+  /** Which message to this recipient, with or without angle brackets; default the latest one. */
+  messageId?: string;
+}
+
+/** One event as recorded; the same `id` shows in both event APIs and in webhooks. */
+export interface MailgunEvent {
+  readonly id: string;
+  readonly event: MailgunEventKind;
+  /** Epoch seconds, fractional, like Mailgun's `timestamp`. */
+  readonly timestamp: number;
+  /** As sent. */
+  readonly recipient: string;
+  /** The message's Message-Id without angle brackets, as Mailgun's events report it. */
+  readonly messageId: string;
+  /** The message's `v:` variables. */
+  readonly userVariables: Readonly<Record<string, unknown>>;
+  /** `failed` only. */
+  readonly severity?: FailureSeverity;
+  /** `failed` only. */
+  readonly reason?: string;
+  /** `clicked` only. */
+  readonly url?: string;
+}
+
+export interface WebhookConfig {
+  /** Where to POST. */
+  url: string;
+  /** Mailgun's "HTTP webhook signing key". */
+  signingKey: string;
+  /** Which event kinds are posted; default every engagement kind (not `accepted`). */
+  events?: ReadonlyArray<MailgunEventKind>;
+  /** True: this event is never posted (a lost webhook), counted as dropped. Must not throw. */
+  drop?: (event: MailgunEvent) => boolean;
+  /** Delays between attempts; default [200, 1000, 3000]. (Real Mailgun waits minutes to hours.) */
+  retryDelaysMs?: readonly number[];
+  /** Max POSTs in flight; default 8. */
+  concurrency?: number;
+}
+
 export interface MailgunServer {
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -99,7 +162,7 @@ export interface MailgunServer {
   readonly testModeMessages: number;
   /** Current lag of the events and Logs APIs behind acceptance, in ms. */
   readonly eventsLagMs: number;
-  /** Changes the lag (ms ≥ 0). A visibility cut-off (`acceptedAt <= now - lag`), so it applies to earlier messages too. */
+  /** Changes the lag (ms ≥ 0). A visibility cut-off (`recorded <= now - lag`), so it applies to earlier events too. */
   setEventsLag(ms: number): void;
   /** Makes both event APIs answer every request with this HTTP status (say 403: a key without access); null restores them. */
   setLookupFailure(status: number | null): void;
@@ -107,7 +170,27 @@ export interface MailgunServer {
   /** Queue faults consumed, in order, by the next send requests. They take precedence over random faults. */
   injectFaults(...faults: Fault[]): void;
   setRandomFaults(config: RandomFaultConfig | null): void;
-  /** Clears records, counters, queued and random faults and lookup failures, and restores the constructor's `eventsLagMs`. */
+  /**
+   * Records that something happened to an accepted message, now (possibly in any order: opened before delivered
+   * is the caller's choice), and posts it if webhooks are configured for its kind. Throws if the recipient has no
+   * such accepted, non-test-mode message, or if `severity`, `reason` or `url` do not fit the event.
+   */
+  recordEngagement(spec: EngagementSpec): MailgunEvent;
+  /** Every recorded engagement event, in recording order. Immediate (not subject to `eventsLagMs`). */
+  engagementEvents(): readonly MailgunEvent[];
+  /**
+   * Posts every event of the configured kinds recorded from now on; null stops. Either way, deliveries still
+   * pending for an earlier configuration are abandoned and the stats start again from zero.
+   */
+  configureWebhooks(config: WebhookConfig | null): void;
+  /** posted: answered 2xx; dropped: by `drop`; failed: given up (406 or retries exhausted); attempts: POSTs made. */
+  webhookStats(): WebhookStats;
+  /** Resolves once no webhook delivery is queued, in flight or waiting to retry. */
+  settleWebhooks(): Promise<void>;
+  /**
+   * Clears records, engagement events, counters, queued and random faults, lookup failures and the webhook
+   * configuration (abandoning pending deliveries), and restores the constructor's `eventsLagMs`.
+   */
   reset(): void;
 }
 
@@ -128,6 +211,20 @@ const JSON_ERRORS = {
   aborted: () => new HttpError(400, 'Request aborted'),
 };
 const INVALID_TO = 'to parameter is not a valid address. please check documentation';
+const ENGAGEMENT_KINDS: readonly EngagementKind[] = [
+  'delivered',
+  'opened',
+  'clicked',
+  'unsubscribed',
+  'complained',
+  'failed',
+];
+const EVENT_KINDS: readonly MailgunEventKind[] = ['accepted', ...ENGAGEMENT_KINDS];
+const DEFAULT_CLICK_URL = 'https://example.com/';
+const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [200, 1000, 3000];
+const DEFAULT_WEBHOOK_CONCURRENCY = 8;
+/** Like Mailgun's webhook timeout. */
+const WEBHOOK_TIMEOUT_MS = 10_000;
 
 /** What one accepted API call shares among its recipients, stored once. */
 interface Batch {
@@ -143,10 +240,39 @@ interface Batch {
   readonly acceptedAt: number;
 }
 
+/** An `accepted` event: one recipient of a batch. */
 interface RecipientRecord {
   readonly recipient: string;
   readonly batch: Batch;
   readonly recipientVariables: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** Something that happened later to one recipient's message. */
+interface EngagementRecord {
+  readonly event: EngagementKind;
+  /** As in the accepted record. */
+  readonly recipient: string;
+  /** The message it is about. */
+  readonly batch: Batch;
+  /** Epoch ms. */
+  readonly at: number;
+  readonly severity: FailureSeverity | undefined;
+  readonly reason: string | undefined;
+  readonly url: string | undefined;
+}
+
+type EventRecord = RecipientRecord | EngagementRecord;
+
+function isEngagement(record: EventRecord): record is EngagementRecord {
+  return 'event' in record;
+}
+
+function kindOf(record: EventRecord): MailgunEventKind {
+  return isEngagement(record) ? record.event : 'accepted';
+}
+
+function timeOfRecord(record: EventRecord): number {
+  return isEngagement(record) ? record.at : record.batch.acceptedAt;
 }
 
 interface ParsedForm {
@@ -177,13 +303,24 @@ class MailgunStandIn implements MailgunServer {
   private server: Server | undefined;
   private baseUrl: string | undefined;
 
-  /** What the event APIs serve: every accepted recipient, test mode included, in acceptance (and time) order. */
-  private records: RecipientRecord[] = [];
+  /**
+   * What the event APIs serve, in recording (and time) order: every accepted recipient, test mode included, and
+   * every engagement event. An event's index here is its id's, so ids are stable.
+   */
+  private records: EventRecord[] = [];
   /** Indices into `records`, ascending: by lower-cased recipient, by domain. */
   private byRecipient = new Map<string, number[]>();
   private byDomain = new Map<string, number[]>();
-  /** Message-Id without angle brackets → its recipients' records, which are contiguous: `[first, end)`. */
+  /** Message-Id without angle brackets → its recipients' accepted records, which are contiguous: `[first, end)`. */
   private byMessageId = new Map<string, { first: number; end: number }>();
+  /** Message-Id without angle brackets → its engagement records (ascending, all after the accepted ones). */
+  private engagementsByMessageId = new Map<string, number[]>();
+  private engagements: MailgunEvent[] = [];
+  /** Keeps recorded times non-decreasing in recording order, which the time-range searches rely on. */
+  private lastTime = 0;
+  /** Makes event ids unique across instances and restarts, as a consumer deduplicating by id needs. */
+  private readonly idPrefix = randomBytes(6).toString('base64url');
+  private webhooks: { config: WebhookConfig; kinds: ReadonlySet<MailgunEventKind>; sender: WebhookSender } | undefined;
   private counts = new Map<string, number>();
   private materialized: AcceptedMessage[] = [];
   /** `records` up to here have been considered for `materialized`. */
@@ -256,13 +393,14 @@ class MailgunStandIn implements MailgunServer {
     if (!server) return;
     this.server = undefined;
     this.delays.cancelAll();
+    this.webhooks?.sender.cancel();
     await closeServer(server);
   }
 
   accepted(): readonly AcceptedMessage[] {
     for (; this.materializedUpTo < this.records.length; this.materializedUpTo++) {
-      const record = this.records[this.materializedUpTo] as RecipientRecord;
-      if (!record.batch.testMode) this.materialized.push(toAcceptedMessage(record));
+      const record = this.records[this.materializedUpTo] as EventRecord;
+      if (!isEngagement(record) && !record.batch.testMode) this.materialized.push(toAcceptedMessage(record));
     }
     return this.materialized;
   }
@@ -289,6 +427,9 @@ class MailgunStandIn implements MailgunServer {
     this.byRecipient = new Map();
     this.byDomain = new Map();
     this.byMessageId = new Map();
+    this.engagementsByMessageId = new Map();
+    this.engagements = [];
+    this.configureWebhooks(null);
     this.counts = new Map();
     this.materialized = [];
     this.materializedUpTo = 0;
@@ -306,6 +447,96 @@ class MailgunStandIn implements MailgunServer {
 
   setLookupFailure(status: number | null): void {
     this.lookupFailure = status;
+  }
+
+  recordEngagement(spec: EngagementSpec): MailgunEvent {
+    const details = engagementDetails(spec);
+    const { recipient, batch } = this.engagedRecord(spec);
+    const record: EngagementRecord = { event: spec.event, recipient, batch, at: this.clock(), ...details };
+    const index = this.records.push(record) - 1;
+    appendIndex(this.byRecipient, recipient.toLowerCase(), index);
+    appendIndex(this.byDomain, batch.domain, index);
+    appendIndex(this.engagementsByMessageId, bareMessageId(batch.messageId), index);
+    const event = this.mailgunEvent(index);
+    this.engagements.push(event);
+    this.postWebhook(index, event);
+    return event;
+  }
+
+  engagementEvents(): readonly MailgunEvent[] {
+    return this.engagements;
+  }
+
+  configureWebhooks(config: WebhookConfig | null): void {
+    // Validate before replacing anything, so a bad config leaves the current one in place.
+    const valid = config === null ? undefined : validWebhookConfig(config);
+    this.webhooks?.sender.cancel();
+    this.webhooks = undefined;
+    if (config !== null && valid !== undefined) {
+      this.webhooks = { config, kinds: valid.kinds, sender: new WebhookSender(valid.target) };
+    }
+  }
+
+  webhookStats(): WebhookStats {
+    return this.webhooks?.sender.stats() ?? { posted: 0, dropped: 0, failed: 0, attempts: 0 };
+  }
+
+  settleWebhooks(): Promise<void> {
+    return this.webhooks?.sender.settled() ?? Promise.resolve();
+  }
+
+  /** The accepted, non-test-mode record an engagement is about. */
+  private engagedRecord({ recipient, messageId }: EngagementSpec): RecipientRecord {
+    const wanted = recipient.trim().toLowerCase();
+    const candidates: RecipientRecord[] = [];
+    if (messageId === undefined) {
+      for (const i of this.byRecipient.get(wanted) ?? []) {
+        const record = this.records[i] as EventRecord;
+        if (!isEngagement(record)) candidates.push(record);
+      }
+    } else {
+      const range = this.byMessageId.get(bareMessageId(messageId.trim()));
+      for (let i = range?.first ?? 0; i < (range?.end ?? 0); i++) {
+        const record = this.records[i] as RecipientRecord;
+        if (record.recipient.toLowerCase() === wanted) candidates.push(record);
+      }
+    }
+    const delivered = candidates.filter((record) => !record.batch.testMode);
+    const found = delivered.at(-1);
+    if (found) return found;
+    const which = messageId === undefined ? '' : ` in message ${messageId}`;
+    if (candidates.length > 0) {
+      throw new Error(`mailgun stand-in: ${recipient} was only sent to in test mode${which}, which delivers nothing`);
+    }
+    throw new Error(`mailgun stand-in: no accepted message to ${recipient}${which}`);
+  }
+
+  /** Now, in epoch ms, but never before an event already recorded. */
+  private clock(): number {
+    this.lastTime = Math.max(this.lastTime, Date.now());
+    return this.lastTime;
+  }
+
+  private mailgunEvent(index: number): MailgunEvent {
+    const record = this.records[index] as EventRecord;
+    const { recipient, batch } = record;
+    return {
+      id: this.eventId(index),
+      event: kindOf(record),
+      timestamp: timeOfRecord(record) / 1000,
+      recipient,
+      messageId: bareMessageId(batch.messageId),
+      userVariables: batch.variables,
+      ...(isEngagement(record) ? definedDetails(record) : {}),
+    };
+  }
+
+  /** Queues the event's webhook, if webhooks are configured for its kind and it is not dropped. */
+  private postWebhook(index: number, event: MailgunEvent): void {
+    const hooks = this.webhooks;
+    if (!hooks?.kinds.has(event.event)) return;
+    if (hooks.config.drop?.(event)) hooks.sender.drop();
+    else hooks.sender.enqueue(this.eventItem(index));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -385,7 +616,7 @@ class MailgunStandIn implements MailgunServer {
 
 
   private record(send: ValidSend): string {
-    const acceptedAt = Date.now();
+    const acceptedAt = this.clock();
     const messageId = `<${compactTimestamp(acceptedAt)}.${(++this.messageSeq).toString(36)}.${randomBytes(4).toString('hex')}@${send.domain}>`;
     const batch: Batch = {
       domain: send.domain,
@@ -406,6 +637,9 @@ class MailgunStandIn implements MailgunServer {
     this.byMessageId.set(bareMessageId(messageId), { first, end: this.records.length });
     if (send.testMode) this.testModeCount += send.recipients.length;
     else this.batchCount++;
+    if (!send.testMode && this.webhooks?.kinds.has('accepted')) {
+      for (let i = first; i < this.records.length; i++) this.postWebhook(i, this.mailgunEvent(i));
+    }
     return messageId;
   }
 
@@ -418,9 +652,9 @@ class MailgunStandIn implements MailgunServer {
     this.counts.set(record.recipient, (this.counts.get(record.recipient) ?? 0) + 1);
   }
 
-  private readonly timeOf = (index: number): number => (this.records[index] as RecipientRecord).batch.acceptedAt;
+  private readonly timeOf = (index: number): number => timeOfRecord(this.records[index] as EventRecord);
 
-  /** The latest acceptance time the event APIs may show yet (inclusive). */
+  /** The latest recording time the event APIs may show yet (inclusive). */
   private visibleUntil(): number {
     return Date.now() - this.lagMs;
   }
@@ -448,44 +682,67 @@ class MailgunStandIn implements MailgunServer {
     };
   }
 
-  /** Record indices that may match, in acceptance order, taken from the recipient's or the domain's index. */
+  /**
+   * Record indices that match all but the time bounds, in recording order: from the message's, the recipient's or
+   * the domain's index, filtered. Each list only ever grows at its end, so page positions stay valid.
+   */
   private candidates(domain: string, cursor: EventsCursor): readonly number[] {
-    if (cursor.event !== undefined && !/\baccepted\b/i.test(cursor.event)) return [];
-    if (cursor.messageId !== undefined) {
-      const range = this.byMessageId.get(bareMessageId(cursor.messageId));
-      if (!range) return [];
-      const recipient = cursor.recipient?.toLowerCase();
-      return Array.from({ length: range.end - range.first }, (_, k) => range.first + k).filter((i) => {
-        const record = this.records[i] as RecipientRecord;
-        return record.batch.domain === domain && (recipient === undefined || record.recipient.toLowerCase() === recipient);
-      });
+    const wanted = eventFilter(parseOrExpression(cursor.event, 'event'), parseOrExpression(cursor.severity, 'severity'));
+    const recipient = cursor.recipient?.toLowerCase();
+    if (cursor.messageId === undefined && recipient === undefined) {
+      const all = this.byDomain.get(domain) ?? [];
+      return wanted === undefined ? all : all.filter((i) => wanted(this.records[i] as EventRecord));
     }
-    if (cursor.recipient === undefined) return this.byDomain.get(domain) ?? [];
-    const own = this.byRecipient.get(cursor.recipient.toLowerCase()) ?? [];
-    return own.filter((i) => (this.records[i] as RecipientRecord).batch.domain === domain);
+    const list =
+      cursor.messageId !== undefined
+        ? this.messageIndices(bareMessageId(cursor.messageId))
+        : (this.byRecipient.get(recipient as string) ?? []);
+    return list.filter((i) => {
+      const record = this.records[i] as EventRecord;
+      return (
+        record.batch.domain === domain &&
+        (recipient === undefined || record.recipient.toLowerCase() === recipient) &&
+        (wanted === undefined || wanted(record))
+      );
+    });
   }
 
+  /** A message's events, ascending: its accepted recipients, then what happened to them. */
+  private messageIndices(bareId: string): readonly number[] {
+    const range = this.byMessageId.get(bareId);
+    if (!range) return [];
+    const accepted = Array.from({ length: range.end - range.first }, (_, k) => range.first + k);
+    return accepted.concat(this.engagementsByMessageId.get(bareId) ?? []);
+  }
+
+  /** An event as the events API lists it, and as webhooks post it (`event-data`). */
   private eventItem(index: number): EventItem {
-    const { recipient, batch } = this.records[index] as RecipientRecord;
+    const record = this.records[index] as EventRecord;
+    const { recipient, batch } = record;
     return {
-      event: 'accepted',
+      event: kindOf(record),
       id: this.eventId(index),
-      timestamp: batch.acceptedAt / 1000,
-      'log-level': 'info',
-      method: 'HTTP',
+      timestamp: timeOfRecord(record) / 1000,
+      'log-level': logLevel(record),
+      ...(isEngagement(record) ? {} : { method: 'HTTP' }),
       recipient,
       'recipient-domain': recipientDomain(recipient),
       tags: [],
-      envelope: { sender: batch.from, targets: recipient, transport: 'smtp' },
-      flags: { 'is-authenticated': true, 'is-test-mode': batch.testMode, 'is-routed': false, 'is-system-test': false },
-      message: messageInfo(recipient, batch),
+      ...(carriesEnvelope(record)
+        ? {
+            envelope: { sender: batch.from, targets: recipient, transport: 'smtp' },
+            flags: { 'is-authenticated': true, 'is-test-mode': batch.testMode, 'is-routed': false, 'is-system-test': false },
+            message: messageInfo(recipient, batch),
+          }
+        : { message: { headers: { 'message-id': bareMessageId(batch.messageId) } } }),
       'user-variables': batch.variables,
+      ...(isEngagement(record) ? engagementFields(record) : {}),
     };
   }
 
-  /** The same event has the same id in both APIs. */
+  /** The same event has the same id in both APIs and in webhooks. */
   private eventId(index: number): string {
-    return `${this.generation.toString(36)}-${index.toString(36)}`;
+    return `${this.idPrefix}-${this.generation.toString(36)}-${index.toString(36)}`;
   }
 
   private logsPage(query: LogsQuery): LogsResponseBody {
@@ -497,7 +754,8 @@ class MailgunStandIn implements MailgunServer {
       pagination: {},
       aggregates: { all: 0 },
     };
-    if (!query.accepted) {
+    const wanted = eventFilter(query.events, undefined);
+    if (query.events !== undefined && !EVENT_KINDS.some((kind) => query.events?.has(kind))) {
       if (query.includeTotals) body.pagination.total = 0;
       return body;
     }
@@ -506,8 +764,8 @@ class MailgunStandIn implements MailgunServer {
     const { lo, hi } = timeRange(candidates, this.timeOf, query.startMs, Math.min(query.endMs, this.visibleUntil()));
     const at = (pos: number): number => candidates.at(pos) as number;
     const matches = (pos: number): boolean => {
-      const record = this.records[at(pos)] as RecipientRecord;
-      return residual.every((condition) => matchesCondition(record, condition));
+      const record = this.records[at(pos)] as EventRecord;
+      return (wanted === undefined || wanted(record)) && residual.every((condition) => matchesCondition(record, condition));
     };
 
     // A token names the last record index returned; candidates ascend by index, so find where to resume.
@@ -528,7 +786,7 @@ class MailgunStandIn implements MailgunServer {
     }
 
     let total = Math.max(0, hi - lo);
-    if (residual.length > 0) {
+    if (residual.length > 0 || wanted !== undefined) {
       total = 0;
       for (let p = lo; p < hi; p++) if (matches(p)) total++;
     }
@@ -554,10 +812,7 @@ class MailgunStandIn implements MailgunServer {
     for (const value of indexed.values) {
       if (indexed.attribute === 'recipient') lists.push(this.byRecipient.get(value) ?? []);
       else if (indexed.attribute === 'domain') lists.push(this.byDomain.get(value) ?? []);
-      else {
-        const range = this.byMessageId.get(value);
-        if (range) lists.push(Array.from({ length: range.end - range.first }, (_, k) => range.first + k));
-      }
+      else lists.push(this.messageIndices(value));
     }
     // Different values select disjoint records, so a union is a concatenation, sorted.
     const candidates = lists.length === 1 ? (lists[0] as readonly number[]) : lists.flat().sort((a, b) => a - b);
@@ -584,30 +839,36 @@ class MailgunStandIn implements MailgunServer {
   }
 
   private logsItem(index: number): LogsItem {
-    const { recipient, batch } = this.records[index] as RecipientRecord;
+    const record = this.records[index] as EventRecord;
+    const { recipient, batch } = record;
     return {
       id: this.eventId(index),
-      event: 'accepted',
-      '@timestamp': new Date(batch.acceptedAt).toISOString(),
-      'log-level': 'info',
-      method: 'HTTP',
+      event: kindOf(record),
+      '@timestamp': new Date(timeOfRecord(record)).toISOString(),
+      'log-level': logLevel(record),
+      ...(isEngagement(record) ? {} : { method: 'HTTP' }),
       domain: { name: batch.domain },
       recipient,
       'recipient-domain': recipientDomain(recipient),
       tags: [],
-      envelope: { sender: batch.from, targets: recipient, transport: 'smtp' },
-      flags: {
-        'is-authenticated': true,
-        'is-system-test': false,
-        'is-routed': false,
-        'is-amp': false,
-        'is-test-mode': batch.testMode,
-        'is-delayed-bounce': false,
-        'is-callback': false,
-        'is-encrypted': false,
-      },
-      message: messageInfo(recipient, batch),
+      ...(carriesEnvelope(record)
+        ? {
+            envelope: { sender: batch.from, targets: recipient, transport: 'smtp' },
+            flags: {
+              'is-authenticated': true,
+              'is-system-test': false,
+              'is-routed': false,
+              'is-amp': false,
+              'is-test-mode': batch.testMode,
+              'is-delayed-bounce': false,
+              'is-callback': false,
+              'is-encrypted': false,
+            },
+            message: messageInfo(recipient, batch),
+          }
+        : { message: { headers: { 'message-id': bareMessageId(batch.messageId) } } }),
       'user-variables': JSON.stringify(batch.variables),
+      ...(isEngagement(record) ? engagementFields(record) : {}),
     };
   }
 }
@@ -768,7 +1029,10 @@ function parseRecipientVariables(raw: string | undefined): Readonly<Record<strin
 interface EventsCursor {
   readonly recipient?: string | undefined;
   readonly messageId?: string | undefined;
+  /** A Mailgun filter expression: a name, or names joined by OR. */
   readonly event?: string | undefined;
+  /** Likewise, of severities: only `failed` events have one. */
+  readonly severity?: string | undefined;
   /** Inclusive bounds, epoch ms. */
   readonly beginMs?: number | undefined;
   readonly endMs?: number | undefined;
@@ -784,18 +1048,38 @@ interface MessageInfo {
   size: number;
 }
 
-interface EventItem {
-  event: 'accepted';
+/** What events about the recipient's reading (opens, clicks, ...) say of the message. */
+interface MessageIdOnly {
+  headers: { 'message-id': string };
+}
+
+interface DeliveryStatus {
+  'attempt-no': number;
+  code: number;
+  message: string;
+  description: string;
+}
+
+/** What only some kinds of event carry. */
+interface EngagementFields {
+  severity?: FailureSeverity;
+  reason?: string;
+  'delivery-status'?: DeliveryStatus;
+  url?: string;
+}
+
+interface EventItem extends EngagementFields {
+  event: MailgunEventKind;
   id: string;
   timestamp: number;
   'log-level': string;
-  method: string;
+  method?: string;
   recipient: string;
   'recipient-domain': string;
   tags: string[];
-  envelope: { sender: string; targets: string; transport: string };
-  flags: Record<string, boolean>;
-  message: MessageInfo;
+  envelope?: { sender: string; targets: string; transport: string };
+  flags?: Record<string, boolean>;
+  message: MessageInfo | MessageIdOnly;
   'user-variables': Readonly<Record<string, string>>;
 }
 
@@ -811,12 +1095,15 @@ function cursorFromQuery(params: URLSearchParams): EventsCursor {
   if (ascending !== null && ascending !== 'yes' && ascending !== 'no') {
     throw new HttpError(400, "ascending must be 'yes' or 'no'");
   }
+  parseOrExpression(params.get('event') ?? undefined, 'event');
+  parseOrExpression(params.get('severity') ?? undefined, 'severity');
   // Without an explicit direction Mailgun infers it from begin/end order (begin > end = descending), else newest first.
   const asc = ascending !== null ? ascending === 'yes' : begin !== undefined && end !== undefined && begin <= end;
   return {
     recipient: params.get('recipient') ?? undefined,
     messageId: params.get('message-id') ?? undefined,
     event: params.get('event') ?? undefined,
+    severity: params.get('severity') ?? undefined,
     ...timeBounds(begin, end, asc),
     asc,
     limit: parseLimit(params.get('limit')),
@@ -912,8 +1199,8 @@ interface LogsQuery {
   /** Inclusive bounds, epoch ms. */
   readonly startMs: number;
   readonly endMs: number;
-  /** Whether `events` asks for `accepted` events, the only kind there is. */
-  readonly accepted: boolean;
+  /** The event names asked for, lower-cased; undefined for all. */
+  readonly events: ReadonlySet<string> | undefined;
   readonly conditions: readonly LogsCondition[];
   readonly asc: boolean;
   readonly limit: number;
@@ -921,19 +1208,19 @@ interface LogsQuery {
   readonly includeTotals: boolean;
 }
 
-interface LogsItem {
+interface LogsItem extends EngagementFields {
   id: string;
-  event: 'accepted';
+  event: MailgunEventKind;
   '@timestamp': string;
   'log-level': string;
-  method: string;
+  method?: string;
   domain: { name: string };
   recipient: string;
   'recipient-domain': string;
   tags: string[];
-  envelope: { sender: string; targets: string; transport: string };
-  flags: Record<string, boolean>;
-  message: MessageInfo;
+  envelope?: { sender: string; targets: string; transport: string };
+  flags?: Record<string, boolean>;
+  message: MessageInfo | MessageIdOnly;
   /** JSON, as the Logs API reports them. */
   'user-variables': string;
 }
@@ -968,7 +1255,7 @@ function parseLogsQuery(body: unknown, now: number): LogsQuery {
   return {
     startMs,
     endMs: explicitEnd ?? now,
-    accepted: parseLogsEvents(body.events),
+    events: parseLogsEvents(body.events),
     conditions: parseLogsFilter(body.filter),
     asc: sort === 'timestamp:asc',
     limit: parseLogsLimit(pagination.limit),
@@ -977,12 +1264,13 @@ function parseLogsQuery(body: unknown, now: number): LogsQuery {
   };
 }
 
-function parseLogsEvents(events: unknown): boolean {
-  if (events === undefined || events === null) return true;
+/** The names asked for, lower-cased; undefined (all) when absent or empty. Unknown names match nothing. */
+function parseLogsEvents(events: unknown): ReadonlySet<string> | undefined {
+  if (events === undefined || events === null) return undefined;
   if (!Array.isArray(events) || events.some((e) => typeof e !== 'string')) {
     throw new HttpError(400, "'events' must be an array of event names");
   }
-  return events.length === 0 || events.some((e) => (e as string).toLowerCase() === 'accepted');
+  return events.length === 0 ? undefined : new Set(events.map((e) => (e as string).trim().toLowerCase()));
 }
 
 function parseLogsLimit(limit: unknown): number {
@@ -1036,7 +1324,7 @@ function normaliseValue(attribute: LogsAttribute, value: string): string {
   return value.trim();
 }
 
-function matchesCondition({ recipient, batch }: RecipientRecord, condition: LogsCondition): boolean {
+function matchesCondition({ recipient, batch }: EventRecord, condition: LogsCondition): boolean {
   const value =
     condition.attribute === 'recipient'
       ? recipient.toLowerCase()
@@ -1101,6 +1389,133 @@ function rfc2822(ms: number): string {
   return `${new Date(ms).toUTCString().slice(0, 25)} -0000`;
 }
 
+
+// ---------------------------------------------------------------------------------------------------------------
+// Engagement events and webhooks
+
+/** The details a spec's event has, defaults filled in; throws on a detail that does not fit the event. */
+function engagementDetails(spec: EngagementSpec): Pick<EngagementRecord, 'severity' | 'reason' | 'url'> {
+  const { event, severity, reason, url } = spec;
+  const refuse = (what: string): never => {
+    throw new Error(`mailgun stand-in: recordEngagement: ${what}`);
+  };
+  if (!ENGAGEMENT_KINDS.includes(event)) {
+    refuse(`unknown event ${JSON.stringify(event)}: use ${ENGAGEMENT_KINDS.join(', ')}`);
+  }
+  if (event !== 'failed' && severity !== undefined) refuse(`severity is only for failed events, not ${event}`);
+  if (event !== 'failed' && reason !== undefined) refuse(`reason is only for failed events, not ${event}`);
+  if (event !== 'clicked' && url !== undefined) refuse(`url is only for clicked events, not ${event}`);
+  if (severity !== undefined && severity !== 'permanent' && severity !== 'temporary') {
+    refuse(`severity must be 'permanent' or 'temporary', not ${JSON.stringify(severity)}`);
+  }
+  if (url !== undefined && (typeof url !== 'string' || url === '')) refuse('url must be a non-empty string');
+  if (reason !== undefined && (typeof reason !== 'string' || reason === '')) refuse('reason must be a non-empty string');
+  if (event === 'failed') {
+    const level = severity ?? 'permanent';
+    return { severity: level, reason: reason ?? (level === 'permanent' ? 'bounce' : 'generic'), url: undefined };
+  }
+  return { severity: undefined, reason: undefined, url: event === 'clicked' ? (url ?? DEFAULT_CLICK_URL) : undefined };
+}
+
+/** The details an engagement record has, leaving out those it has not. */
+function definedDetails({ severity, reason, url }: EngagementRecord): Pick<MailgunEvent, 'severity' | 'reason' | 'url'> {
+  return {
+    ...(severity === undefined ? {} : { severity }),
+    ...(reason === undefined ? {} : { reason }),
+    ...(url === undefined ? {} : { url }),
+  };
+}
+
+/** Events of an attempt to hand the message to the recipient's server: they carry its answer. */
+function isDeliveryAttempt(event: EngagementKind): boolean {
+  return event === 'delivered' || event === 'failed';
+}
+
+/**
+ * Mailgun's own events (accepted, delivered, failed) carry the envelope, flags and the message's headers; those
+ * about the recipient's reading (opened, clicked, ...) only its Message-Id.
+ */
+function carriesEnvelope(record: EventRecord): boolean {
+  return !isEngagement(record) || isDeliveryAttempt(record.event);
+}
+
+function engagementFields(record: EngagementRecord): EngagementFields {
+  return {
+    ...definedDetails(record),
+    ...(isDeliveryAttempt(record.event) ? { 'delivery-status': deliveryStatus(record) } : {}),
+  };
+}
+
+/** The receiving server's answer, as Mailgun reports it. */
+function deliveryStatus({ event, severity }: EngagementRecord): DeliveryStatus {
+  const status = (code: number, message: string): DeliveryStatus => ({ 'attempt-no': 1, code, message, description: '' });
+  if (event === 'delivered') return status(250, 'OK');
+  if (severity === 'temporary') return status(452, '4.2.2 The email account that you tried to reach is over quota.');
+  return status(550, '5.1.1 The email account that you tried to reach does not exist.');
+}
+
+function logLevel(record: EventRecord): string {
+  if (!isEngagement(record)) return 'info';
+  if (record.event === 'failed') return record.severity === 'temporary' ? 'warn' : 'error';
+  return record.event === 'complained' ? 'warn' : 'info';
+}
+
+/** Mailgun's filter expression on one field: a value, or values joined by OR, lower-cased; undefined if absent. */
+function parseOrExpression(raw: string | undefined, field: string): ReadonlySet<string> | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const terms = raw.trim().split(/\s+OR\s+/i);
+  if (terms.some((term) => !/^[a-z_-]+$/i.test(term))) {
+    throw new HttpError(400, `Unsupported ${field} filter ${JSON.stringify(raw)}: use a value, or values joined by OR`);
+  }
+  return new Set(terms.map((term) => term.toLowerCase()));
+}
+
+/** A predicate on events of the given kinds and (if given, so `failed` only) severities; undefined if both are. */
+function eventFilter(
+  kinds: ReadonlySet<string> | undefined,
+  severities: ReadonlySet<string> | undefined,
+): ((record: EventRecord) => boolean) | undefined {
+  if (kinds === undefined && severities === undefined) return undefined;
+  const severityOf = (record: EventRecord): string | undefined => (isEngagement(record) ? record.severity : undefined);
+  return (record) => {
+    const severity = severityOf(record);
+    return (
+      (kinds === undefined || kinds.has(kindOf(record))) &&
+      (severities === undefined || (severity !== undefined && severities.has(severity)))
+    );
+  };
+}
+
+/** The sender's target and the kinds to post; throws on a config that makes no sense. */
+function validWebhookConfig(config: WebhookConfig): { target: WebhookTarget; kinds: ReadonlySet<MailgunEventKind> } {
+  let url: URL;
+  try {
+    url = new URL(config.url);
+  } catch {
+    throw new TypeError(`webhooks: url is not a valid URL: ${JSON.stringify(config.url)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TypeError(`webhooks: url must be http(s): ${config.url}`);
+  }
+  if (typeof config.signingKey !== 'string' || config.signingKey === '') {
+    throw new TypeError('webhooks: signingKey is required');
+  }
+  const retryDelaysMs = [...(config.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS)];
+  if (retryDelaysMs.some((ms) => !Number.isFinite(ms) || ms < 0)) {
+    throw new RangeError(`webhooks: retryDelaysMs must be finite numbers >= 0, got ${JSON.stringify(retryDelaysMs)}`);
+  }
+  const concurrency = config.concurrency ?? DEFAULT_WEBHOOK_CONCURRENCY;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new RangeError(`webhooks: concurrency must be an integer >= 1, got ${concurrency}`);
+  }
+  const kinds = new Set(config.events ?? ENGAGEMENT_KINDS);
+  const unknown = [...kinds].find((kind) => !EVENT_KINDS.includes(kind));
+  if (unknown !== undefined) throw new RangeError(`webhooks: unknown event kind ${JSON.stringify(unknown)}`);
+  return {
+    target: { url: config.url, signingKey: config.signingKey, retryDelaysMs, concurrency, timeoutMs: WEBHOOK_TIMEOUT_MS },
+    kinds,
+  };
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Faults

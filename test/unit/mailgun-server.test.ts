@@ -1,7 +1,10 @@
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Mailgun from 'mailgun.js';
-import { createMailgunServer, type MailgunServer } from '../../local-stack/mailgun-server.js';
+import { createMailgunServer, type MailgunEvent, type MailgunServer } from '../../local-stack/mailgun-server.js';
 
 const DOMAIN = 'mg.example.test';
 
@@ -47,6 +50,91 @@ function basicAuth(key: string): string {
 /** A Logs API filter as mailgun.js takes it: one condition, label = value. */
 function logsFilter(attribute: string, values: string[], comparator = '=') {
   return { AND: [{ attribute, comparator, values: values.map((value) => ({ label: value, value })) }] };
+}
+
+interface PostedSignature {
+  timestamp: string;
+  token: string;
+  signature: string;
+}
+
+/** What a webhook's `event-data` is expected to hold. */
+interface PostedEvent {
+  event: string;
+  id: string;
+  timestamp: number;
+  recipient: string;
+  'recipient-domain': string;
+  message: { headers: { 'message-id': string } };
+  'user-variables': Record<string, unknown>;
+  tags: string[];
+  severity?: string;
+  reason?: string;
+  'delivery-status'?: { code: number; message: string };
+  url?: string;
+}
+
+interface Posted {
+  headers: IncomingHttpHeaders;
+  signature: PostedSignature;
+  data: PostedEvent;
+  /** Epoch ms it arrived. */
+  at: number;
+}
+
+interface Receiver {
+  url: string;
+  received: Posted[];
+  /** Most requests the receiver was answering at once. */
+  maxConcurrent(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * A webhook endpoint on 127.0.0.1: records each POST, then answers with the status `answer` gives for it
+ * (the n-th request, 1-based), after `delayMs`.
+ */
+async function startReceiver(answer: (n: number, posted: Posted) => number = () => 200, delayMs = 0): Promise<Receiver> {
+  const received: Posted[] = [];
+  let concurrent = 0;
+  let maxConcurrent = 0;
+  const server = createServer((req, res) => {
+    concurrent++;
+    maxConcurrent = Math.max(maxConcurrent, concurrent);
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        signature: PostedSignature;
+        'event-data': PostedEvent;
+      };
+      const posted = { headers: req.headers, signature: body.signature, data: body['event-data'], at: Date.now() };
+      received.push(posted);
+      const status = answer(received.length, posted);
+      setTimeout(() => {
+        concurrent--;
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end('{}');
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/webhooks/mailgun`,
+    received,
+    maxConcurrent: () => maxConcurrent,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Mailgun's scheme, checked independently of the server: hex HMAC-SHA256(key, timestamp + token). */
+function isSignedWith(key: string, { timestamp, token, signature }: PostedSignature): boolean {
+  return createHmac('sha256', key).update(timestamp + token).digest('hex') === signature;
 }
 
 async function outcome(send: Promise<unknown>): Promise<Outcome> {
@@ -435,7 +523,7 @@ describe('mailgun stand-in server', () => {
     };
     assert.deepEqual(await recipientsOf({ start, filter: both }), other);
 
-    // Only accepted events exist.
+    // No delivered or opened events were recorded.
     assert.equal((await recipientsOf({ start, events: ['delivered', 'opened'] })).length, 0);
     assert.equal((await recipientsOf({ start, events: ['delivered', 'accepted'] })).length, 3);
 
@@ -683,5 +771,533 @@ describe('mailgun stand-in server', () => {
     await other.stop();
     assert.ok(Date.now() - started < 1000);
     await assert.rejects(client.messages.create(DOMAIN, message(['a@example.test'])));
+  });
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Engagement events
+
+  /** Two messages to fan@ (older one cmp-1, newer one cmp-2, also to pal@), one test-mode message to trial@. */
+  async function sendThree(): Promise<{ older: string; newer: string }> {
+    const older = await mg.messages.create(DOMAIN, message(['fan@example.test'], { 'v:campaign_id': '1' }));
+    const newer = await mg.messages.create(
+      DOMAIN,
+      message(['Fan@Example.test', 'pal@example.test'], { 'v:campaign_id': '2', 'v:batch': 'b-1' }),
+    );
+    await mg.messages.create(DOMAIN, message(['trial@example.test'], { 'o:testmode': 'yes' }));
+    return { older: older.id ?? '', newer: newer.id ?? '' };
+  }
+
+  test('recordEngagement records events about accepted messages, with their user variables', async () => {
+    const { older, newer } = await sendThree();
+
+    const opened = server.recordEngagement({ recipient: 'FAN@example.test', event: 'opened' });
+    assert.equal(opened.event, 'opened');
+    assert.equal(opened.recipient, 'Fan@Example.test', 'the recipient as sent');
+    assert.equal(`<${opened.messageId}>`, newer, 'the latest message to the recipient, its id bare');
+    assert.deepEqual(opened.userVariables, { campaign_id: '2', batch: 'b-1' });
+    assert.ok(Math.abs(opened.timestamp - Date.now() / 1000) < 5, 'epoch seconds');
+    assert.deepEqual(
+      [opened.severity, opened.reason, opened.url],
+      [undefined, undefined, undefined],
+    );
+
+    // Any order: delivered after opened is the caller's choice.
+    const delivered = server.recordEngagement({ recipient: 'fan@example.test', event: 'delivered', messageId: older });
+    assert.equal(`<${delivered.messageId}>`, older);
+    assert.deepEqual(delivered.userVariables, { campaign_id: '1' });
+    const byBareId = server.recordEngagement({
+      recipient: 'fan@example.test',
+      event: 'clicked',
+      messageId: older.slice(1, -1),
+    });
+    assert.equal(byBareId.url, 'https://example.com/');
+    assert.equal(`<${byBareId.messageId}>`, older);
+    const clicked = server.recordEngagement({
+      recipient: 'pal@example.test',
+      event: 'clicked',
+      url: 'https://x.example/a?b=1',
+    });
+    assert.equal(clicked.url, 'https://x.example/a?b=1');
+    const bounced = server.recordEngagement({ recipient: 'pal@example.test', event: 'failed' });
+    assert.deepEqual([bounced.severity, bounced.reason], ['permanent', 'bounce']);
+    const deferred = server.recordEngagement({ recipient: 'pal@example.test', event: 'failed', severity: 'temporary' });
+    assert.deepEqual([deferred.severity, deferred.reason], ['temporary', 'generic']);
+    const generic = server.recordEngagement({ recipient: 'pal@example.test', event: 'failed', reason: 'generic' });
+    assert.deepEqual([generic.severity, generic.reason], ['permanent', 'generic']);
+    const unsubscribed = server.recordEngagement({ recipient: 'fan@example.test', event: 'unsubscribed' });
+    const complained = server.recordEngagement({ recipient: 'fan@example.test', event: 'complained' });
+
+    const all = [opened, delivered, byBareId, clicked, bounced, deferred, generic, unsubscribed, complained];
+    assert.deepEqual(server.engagementEvents(), all, 'in recording order');
+    assert.equal(new Set(all.map((e) => e.id)).size, all.length);
+    for (let i = 1; i < all.length; i++) {
+      assert.ok((all[i]?.timestamp ?? 0) >= (all[i - 1]?.timestamp ?? Infinity), 'recording time never goes back');
+    }
+    // Deliveries stay about accepted messages only.
+    assert.equal(server.acceptedCount, 3);
+    assert.equal(server.accepted().length, 3);
+    assert.deepEqual(Object.fromEntries(server.countsByRecipient()), {
+      'fan@example.test': 1,
+      'Fan@Example.test': 1,
+      'pal@example.test': 1,
+    });
+
+    const refused: Array<[Parameters<MailgunServer['recordEngagement']>[0], RegExp]> = [
+      [{ recipient: 'stranger@example.test', event: 'delivered' }, /no accepted message to stranger@example\.test/],
+      [{ recipient: 'trial@example.test', event: 'opened' }, /test mode/],
+      [
+        { recipient: 'pal@example.test', event: 'opened', messageId: older },
+        /no accepted message to pal@example\.test in message/,
+      ],
+      [{ recipient: 'fan@example.test', event: 'opened', severity: 'permanent' }, /severity is only for failed/],
+      [{ recipient: 'fan@example.test', event: 'delivered', url: 'https://x.example/' }, /url is only for clicked/],
+      [{ recipient: 'fan@example.test', event: 'clicked', reason: 'bounce' }, /reason is only for failed/],
+      [{ recipient: 'fan@example.test', event: 'failed', severity: 'fatal' as 'permanent' }, /severity must be/],
+      [{ recipient: 'fan@example.test', event: 'bounced' as 'failed' }, /unknown event "bounced"/],
+    ];
+    for (const [spec, error] of refused) assert.throws(() => server.recordEngagement(spec), error, JSON.stringify(spec));
+    assert.equal(server.engagementEvents().length, all.length, 'nothing recorded by a refused call');
+
+    server.reset();
+    assert.deepEqual(server.engagementEvents(), []);
+    assert.throws(() => server.recordEngagement({ recipient: 'fan@example.test', event: 'opened' }), /no accepted message/);
+  });
+
+  test('events.get lists engagement events with accepted ones in time order, filtered by event and severity', async () => {
+    const { newer } = await sendThree();
+    const begin = anHourAgo().toUTCString();
+    const events: MailgunEvent[] = [
+      server.recordEngagement({ recipient: 'pal@example.test', event: 'opened' }),
+      server.recordEngagement({ recipient: 'pal@example.test', event: 'delivered' }),
+      server.recordEngagement({ recipient: 'fan@example.test', event: 'clicked', url: 'https://x.example/r' }),
+      server.recordEngagement({ recipient: 'fan@example.test', event: 'failed', severity: 'temporary', reason: 'generic' }),
+      server.recordEngagement({ recipient: 'fan@example.test', event: 'failed' }),
+    ];
+    const [opened, delivered, clicked, deferred, bounced] = events;
+
+    // As the outcome lookup of mailgun.js users asks.
+    const engaged = await mg.events.get(DOMAIN, { event: 'opened OR clicked', begin, ascending: 'yes', limit: 300 });
+    assert.deepEqual(
+      engaged.items.map((item) => [item.event, item.id, item.recipient]),
+      [
+        ['opened', opened?.id, 'pal@example.test'],
+        ['clicked', clicked?.id, 'Fan@Example.test'],
+      ],
+    );
+    const [openedItem, clickedItem] = engaged.items;
+    assert.equal(openedItem?.timestamp, opened?.timestamp);
+    assert.equal(`<${openedItem?.message.headers['message-id']}>`, newer);
+    assert.deepEqual(openedItem?.['user-variables'], { campaign_id: '2', batch: 'b-1' });
+    assert.equal(openedItem?.['recipient-domain'], 'example.test');
+    assert.deepEqual(openedItem?.tags, []);
+    assert.equal(openedItem?.['delivery-status'], undefined);
+    assert.ok(clickedItem && 'url' in clickedItem);
+    assert.equal(clickedItem.url, 'https://x.example/r');
+
+    const failed = await mg.events.get(DOMAIN, { event: 'failed', ascending: 'yes' });
+    assert.deepEqual(
+      failed.items.map((item) => [item.id, item.severity, item.reason, item['delivery-status'].code, item['log-level']]),
+      [
+        [deferred?.id, 'temporary', 'generic', 452, 'warn'],
+        [bounced?.id, 'permanent', 'bounce', 550, 'error'],
+      ],
+    );
+    assert.match(failed.items[1]?.['delivery-status'].message ?? '', /^5\.1\.1 /);
+    const permanent = await mg.events.get(DOMAIN, { event: 'failed', severity: 'permanent' });
+    assert.deepEqual(permanent.items.map((item) => item.id), [bounced?.id]);
+    const bySeverityAlone = await mg.events.get(DOMAIN, { severity: 'temporary OR permanent', ascending: 'yes' });
+    assert.deepEqual(bySeverityAlone.items.map((item) => item.id), [deferred?.id, bounced?.id]);
+    const deliveredOnly = await mg.events.get(DOMAIN, { event: 'delivered' });
+    assert.deepEqual(deliveredOnly.items.map((item) => [item.id, item['delivery-status'].code, item.envelope.targets]), [
+      [delivered?.id, 250, 'pal@example.test'],
+    ]);
+
+    // Unfiltered, every event (test mode included), in time order; pages of 2 walk across the kinds.
+    const seen: Array<[string, string]> = [];
+    let page = await mg.events.get(DOMAIN, { ascending: 'yes', limit: 2 });
+    while (page.items.length > 0) {
+      seen.push(...page.items.map((item): [string, string] => [item.event, item.recipient]));
+      const next = page.pages.next?.page;
+      assert.ok(next);
+      page = await mg.events.get(DOMAIN, { page: next });
+    }
+    assert.deepEqual(seen, [
+      ['accepted', 'fan@example.test'],
+      ['accepted', 'Fan@Example.test'],
+      ['accepted', 'pal@example.test'],
+      ['accepted', 'trial@example.test'],
+      ['opened', 'pal@example.test'],
+      ['delivered', 'pal@example.test'],
+      ['clicked', 'Fan@Example.test'],
+      ['failed', 'Fan@Example.test'],
+      ['failed', 'Fan@Example.test'],
+    ]);
+    const newest = await mg.events.get(DOMAIN, { limit: 3 });
+    assert.deepEqual(newest.items.map((item) => item.id), [bounced?.id, deferred?.id, clicked?.id]);
+
+    // By recipient and by message id, engagement events come along.
+    const pal = await mg.events.get(DOMAIN, { recipient: 'PAL@example.test', ascending: 'yes' });
+    assert.deepEqual(pal.items.map((item) => item.event), ['accepted', 'opened', 'delivered']);
+    const ofMessage = await mg.events.get(DOMAIN, {
+      'message-id': newer,
+      recipient: 'pal@example.test',
+      event: 'accepted OR delivered',
+      ascending: 'yes',
+    });
+    assert.deepEqual(ofMessage.items.map((item) => item.event), ['accepted', 'delivered']);
+    const elsewhere = await mg.events.get('other.example.test', { event: 'opened' });
+    assert.equal(elsewhere.items.length, 0, 'events stay in their domain');
+
+    const badFilter = await sendError(mg.events.get(DOMAIN, { event: 'NOT accepted' }), 'an unsupported filter');
+    assert.equal(badFilter.status, 400);
+    assert.match(badFilter.details, /event filter/);
+  });
+
+  test('logs.list lists engagement events by name, with their fields, across pages and in both orders', async () => {
+    const { older, newer } = await sendThree();
+    const start = anHourAgo();
+    const end = new Date(Date.now() + 60_000);
+    const delivered = server.recordEngagement({ recipient: 'fan@example.test', event: 'delivered', messageId: older });
+    const opened = server.recordEngagement({ recipient: 'fan@example.test', event: 'opened', messageId: older });
+    const clicked = server.recordEngagement({ recipient: 'pal@example.test', event: 'clicked', url: 'https://x.example/c' });
+    const bounced = server.recordEngagement({ recipient: 'pal@example.test', event: 'failed', reason: 'suppress-bounce' });
+    const unsubscribed = server.recordEngagement({ recipient: 'pal@example.test', event: 'unsubscribed' });
+
+    // As a mailgun.js user asks.
+    const list = await mg.logs.list({
+      start,
+      end,
+      events: ['delivered', 'opened'],
+      filter: { AND: [{ attribute: 'domain', comparator: '=', values: [{ label: DOMAIN, value: DOMAIN }] }] },
+      pagination: { sort: 'timestamp:asc', limit: 100 },
+    });
+    assert.deepEqual(
+      list.items.map((item) => [item.event, item.id]),
+      [
+        ['delivered', delivered.id],
+        ['opened', opened.id],
+      ],
+    );
+    assert.equal(list.aggregates.all, 2);
+    const [deliveredItem, openedItem] = list.items;
+    assert.equal(deliveredItem?.['@timestamp'].getTime(), delivered.timestamp * 1000);
+    assert.deepEqual(deliveredItem?.['delivery-status'], { 'attempt-no': 1, code: 250, message: 'OK', description: '' });
+    assert.equal(deliveredItem?.envelope?.targets, 'fan@example.test');
+    assert.equal(`<${openedItem?.message?.headers?.['message-id']}>`, older);
+    assert.deepEqual(JSON.parse(openedItem?.['user-variables'] ?? 'null'), { campaign_id: '1' });
+    assert.equal(openedItem?.recipient, 'fan@example.test');
+    assert.deepEqual(openedItem?.domain, { name: DOMAIN });
+
+    const failed = await mg.logs.list({ start, end, events: ['failed'] });
+    assert.deepEqual(
+      failed.items.map((item) => [item.id, item.severity, item.reason, item['delivery-status']?.code, item['log-level']]),
+      [[bounced.id, 'permanent', 'suppress-bounce', 550, 'error']],
+    );
+    const clicks = await mg.logs.list({ start, end, events: ['CLICKED'] });
+    assert.deepEqual(clicks.items.map((item) => [item.id, item.url]), [[clicked.id, 'https://x.example/c']]);
+    assert.equal((await mg.logs.list({ start, events: ['stored'] })).items.length, 0, 'a kind never recorded');
+
+    // Everything of pal@ and of the newer message, mixed kinds, page by page in both orders.
+    const walk = async (sort: string, filter: ReturnType<typeof logsFilter>): Promise<string[][]> => {
+      const pages: string[][] = [];
+      let token: string | undefined;
+      do {
+        const page = await mg.logs.list({ start, end, filter, pagination: { sort, limit: 2, ...(token ? { token } : {}) } });
+        pages.push(page.items.map((item) => item.event));
+        token = page.pagination.next;
+      } while (token);
+      return pages;
+    };
+    const pal = logsFilter('recipient', ['PAL@example.test']);
+    assert.deepEqual(await walk('timestamp:asc', pal), [['accepted', 'clicked'], ['failed', 'unsubscribed']]);
+    assert.deepEqual(await walk('timestamp:desc', pal), [['unsubscribed', 'failed'], ['clicked', 'accepted']]);
+    assert.deepEqual(await walk('timestamp:asc', logsFilter('message-id', [newer])), [
+      ['accepted', 'accepted'],
+      ['clicked', 'failed'],
+      ['unsubscribed'],
+    ]);
+    const withTotals = await mg.logs.list({
+      start,
+      end,
+      events: ['accepted', 'unsubscribed'],
+      include_totals: true,
+      pagination: { limit: 1 },
+    });
+    assert.equal(withTotals.pagination.total, 5, '4 accepted (test mode included) and 1 unsubscribed');
+    assert.equal((await mg.logs.list({ start, end })).aggregates.all, 9);
+    assert.deepEqual(unsubscribed.userVariables, { campaign_id: '2', batch: 'b-1' });
+  });
+
+  test('events lag: engagement events show eventsLagMs after they were recorded; engagementEvents() is immediate', async () => {
+    await mg.messages.create(DOMAIN, message(['slow@example.test']));
+    await sleep(350);
+    server.setEventsLag(300);
+    const start = anHourAgo();
+    const opened = server.recordEngagement({ recipient: 'slow@example.test', event: 'opened' });
+    assert.deepEqual(server.engagementEvents(), [opened]);
+
+    const kinds = async (): Promise<{ events: string[]; logs: string[] }> => ({
+      events: (await mg.events.get(DOMAIN, { ascending: 'yes' })).items.map((item) => item.event),
+      logs: (await mg.logs.list({ start })).items.map((item) => item.event),
+    });
+    assert.deepEqual(await kinds(), { events: ['accepted'], logs: ['accepted'] }, 'the accepted event is old enough');
+    assert.equal((await mg.events.get(DOMAIN, { event: 'opened' })).items.length, 0);
+    await sleep(400);
+    assert.deepEqual(await kinds(), { events: ['accepted', 'opened'], logs: ['accepted', 'opened'] });
+  });
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Webhooks
+
+  const SIGNING_KEY = 'whsec-test-signing-key';
+
+  test('webhooks: engagement events are POSTed as JSON, signed like Mailgun, with the same ids as the APIs', async () => {
+    const receiver = await startReceiver();
+    try {
+      const { newer } = await sendThree();
+      server.configureWebhooks({ url: receiver.url, signingKey: SIGNING_KEY });
+      await mg.messages.create(DOMAIN, message(['late@example.test']));
+      const recorded = [
+        server.recordEngagement({ recipient: 'pal@example.test', event: 'delivered' }),
+        server.recordEngagement({ recipient: 'pal@example.test', event: 'opened' }),
+        server.recordEngagement({ recipient: 'pal@example.test', event: 'clicked', url: 'https://x.example/w' }),
+        server.recordEngagement({ recipient: 'fan@example.test', event: 'failed', severity: 'temporary' }),
+        server.recordEngagement({ recipient: 'fan@example.test', event: 'unsubscribed' }),
+        server.recordEngagement({ recipient: 'fan@example.test', event: 'complained' }),
+      ];
+      assert.equal(receiver.received.length, 0, 'posting never happens on the recording path');
+      await server.settleWebhooks();
+
+      assert.deepEqual(server.webhookStats(), { posted: 6, dropped: 0, failed: 0, attempts: 6 });
+      assert.equal(receiver.received.length, 6, 'accepted events are not posted by default');
+      const byId = new Map(receiver.received.map((posted) => [posted.data.id, posted]));
+      const listed = await mg.events.get(DOMAIN, {
+        event: 'delivered OR opened OR clicked OR failed OR unsubscribed OR complained',
+        ascending: 'yes',
+      });
+      assert.deepEqual([...byId.keys()].sort(), listed.items.map((item) => item.id).sort(), 'same ids as the events API');
+      const tokens = new Set<string>();
+      for (const event of recorded) {
+        const posted = byId.get(event.id);
+        assert.ok(posted, `${event.event} was posted`);
+        assert.equal(posted.headers['content-type'], 'application/json');
+        assert.ok(isSignedWith(SIGNING_KEY, posted.signature), 'HMAC-SHA256(signing key, timestamp + token)');
+        assert.ok(!isSignedWith('another-key', posted.signature));
+        assert.match(posted.signature.timestamp, /^\d{10}$/);
+        assert.ok(Math.abs(Number(posted.signature.timestamp) * 1000 - Date.now()) < 60_000);
+        assert.match(posted.signature.token, /^[0-9a-f]{50}$/);
+        tokens.add(posted.signature.token);
+        const { data } = posted;
+        assert.equal(data.event, event.event);
+        assert.equal(data.timestamp, event.timestamp);
+        assert.equal(data.recipient, event.recipient);
+        assert.equal(data['recipient-domain'], event.recipient.slice(event.recipient.indexOf('@') + 1));
+        assert.equal(data.message.headers['message-id'], event.messageId);
+        assert.equal(`<${data.message.headers['message-id']}>`, newer);
+        assert.deepEqual(data['user-variables'], { campaign_id: '2', batch: 'b-1' });
+        assert.deepEqual(data.tags, []);
+      }
+      assert.equal(tokens.size, 6, 'a fresh token for every POST');
+      const data = (kind: string): PostedEvent | undefined => receiver.received.find((p) => p.data.event === kind)?.data;
+      assert.deepEqual(
+        [data('failed')?.severity, data('failed')?.reason, data('failed')?.['delivery-status']?.code],
+        ['temporary', 'generic', 452],
+      );
+      assert.equal(data('delivered')?.['delivery-status']?.code, 250);
+      assert.equal(data('clicked')?.url, 'https://x.example/w');
+      assert.equal(data('opened')?.severity, undefined);
+      assert.equal(data('opened')?.url, undefined);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  test('webhooks: accepted events only when configured, never for test mode, and only the configured kinds', async () => {
+    const receiver = await startReceiver();
+    try {
+      server.configureWebhooks({ url: receiver.url, signingKey: SIGNING_KEY, events: ['accepted', 'failed'] });
+      const sent = await mg.messages.create(DOMAIN, message(['a@example.test', 'b@example.test'], { 'v:campaign_id': '7' }));
+      await mg.messages.create(DOMAIN, message(['trial@example.test'], { 'o:testmode': 'yes' }));
+      server.recordEngagement({ recipient: 'a@example.test', event: 'delivered' });
+      const failed = server.recordEngagement({ recipient: 'b@example.test', event: 'failed' });
+      await server.settleWebhooks();
+
+      assert.deepEqual(
+        receiver.received.map((p) => [p.data.event, p.data.recipient]).sort(),
+        [
+          ['accepted', 'a@example.test'],
+          ['accepted', 'b@example.test'],
+          ['failed', 'b@example.test'],
+        ],
+      );
+      const accepted = receiver.received.filter((p) => p.data.event === 'accepted');
+      for (const posted of accepted) {
+        assert.equal(`<${posted.data.message.headers['message-id']}>`, sent.id);
+        assert.deepEqual(posted.data['user-variables'], { campaign_id: '7' });
+        assert.ok(isSignedWith(SIGNING_KEY, posted.signature));
+      }
+      const logs = await mg.logs.list({
+        start: anHourAgo(),
+        events: ['accepted'],
+        filter: logsFilter('message-id', [sent.id ?? '']),
+      });
+      assert.deepEqual(
+        logs.items.map((item) => item.id).sort(),
+        accepted.map((p) => p.data.id).sort(),
+        'same ids as the Logs API',
+      );
+      assert.equal(receiver.received.find((p) => p.data.event === 'failed')?.data.id, failed.id);
+      assert.deepEqual(server.webhookStats(), { posted: 3, dropped: 0, failed: 0, attempts: 3 });
+
+      assert.throws(() => server.configureWebhooks({ url: 'not a url', signingKey: SIGNING_KEY }), TypeError);
+      assert.throws(() => server.configureWebhooks({ url: receiver.url, signingKey: '' }), TypeError);
+      assert.throws(() => server.configureWebhooks({ url: receiver.url, signingKey: 'k', concurrency: 0 }), RangeError);
+      assert.throws(() => server.configureWebhooks({ url: receiver.url, signingKey: 'k', retryDelaysMs: [-1] }), RangeError);
+      assert.throws(
+        () => server.configureWebhooks({ url: receiver.url, signingKey: 'k', events: ['bounced' as 'failed'] }),
+        RangeError,
+      );
+      assert.deepEqual(server.webhookStats().posted, 3, 'a refused configuration leaves the current one alone');
+
+      server.configureWebhooks(null);
+      server.recordEngagement({ recipient: 'a@example.test', event: 'opened' });
+      await server.settleWebhooks();
+      assert.equal(receiver.received.length, 3, 'nothing posted once webhooks are off');
+      assert.deepEqual(server.webhookStats(), { posted: 0, dropped: 0, failed: 0, attempts: 0 });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  test('webhooks: retried after a 500 or a network error, signed afresh; given up on 406 or when retries run out', async () => {
+    // The first POST of every event gets 500, the retry 200.
+    const seen = new Map<string, number>();
+    const receiver = await startReceiver((_n, posted) => {
+      const attempt = (seen.get(posted.data.id) ?? 0) + 1;
+      seen.set(posted.data.id, attempt);
+      if (posted.data.event === 'complained') return 406;
+      if (posted.data.event === 'unsubscribed') return 503;
+      return attempt === 1 ? 500 : 200;
+    });
+    try {
+      await mg.messages.create(DOMAIN, message(['r@example.test']));
+      server.configureWebhooks({ url: receiver.url, signingKey: SIGNING_KEY, retryDelaysMs: [100, 20] });
+      const started = Date.now();
+      const opened = server.recordEngagement({ recipient: 'r@example.test', event: 'opened' });
+      await server.settleWebhooks();
+      assert.ok(Date.now() - started >= 90, 'the retry waited its delay');
+      const attempts = receiver.received.filter((p) => p.data.id === opened.id);
+      assert.equal(attempts.length, 2);
+      assert.ok(attempts[1] && attempts[0] && attempts[1].at - attempts[0].at >= 90);
+      assert.notEqual(attempts[0]?.signature.token, attempts[1]?.signature.token, 'each attempt signed afresh');
+      assert.ok(attempts.every((p) => isSignedWith(SIGNING_KEY, p.signature)));
+      assert.deepEqual(attempts[0]?.data, attempts[1]?.data);
+      assert.deepEqual(server.webhookStats(), { posted: 1, dropped: 0, failed: 0, attempts: 2 });
+
+      // 406: no retry. 503 every time: three attempts (two delays), then given up.
+      const complained = server.recordEngagement({ recipient: 'r@example.test', event: 'complained' });
+      const unsubscribed = server.recordEngagement({ recipient: 'r@example.test', event: 'unsubscribed' });
+      await server.settleWebhooks();
+      assert.equal(seen.get(complained.id), 1);
+      assert.equal(seen.get(unsubscribed.id), 3);
+      assert.deepEqual(server.webhookStats(), { posted: 1, dropped: 0, failed: 2, attempts: 6 });
+    } finally {
+      await receiver.close();
+    }
+
+    // Nobody listening: a network error, retried like a 5xx.
+    const gone = await startReceiver();
+    await gone.close();
+    server.configureWebhooks({ url: gone.url, signingKey: SIGNING_KEY, retryDelaysMs: [10] });
+    server.recordEngagement({ recipient: 'r@example.test', event: 'delivered' });
+    await server.settleWebhooks();
+    assert.deepEqual(server.webhookStats(), { posted: 0, dropped: 0, failed: 1, attempts: 2 });
+  });
+
+  test('webhooks: drop loses chosen events, counted as dropped', async () => {
+    const receiver = await startReceiver();
+    try {
+      await mg.messages.create(DOMAIN, message(['d@example.test', 'e@example.test']));
+      const offered: string[] = [];
+      server.configureWebhooks({
+        url: receiver.url,
+        signingKey: SIGNING_KEY,
+        drop: (event) => {
+          offered.push(`${event.event}:${event.recipient}`);
+          return event.event === 'opened' && event.recipient === 'd@example.test';
+        },
+      });
+      const lost = server.recordEngagement({ recipient: 'd@example.test', event: 'opened' });
+      server.recordEngagement({ recipient: 'd@example.test', event: 'clicked' });
+      server.recordEngagement({ recipient: 'e@example.test', event: 'opened' });
+      await server.settleWebhooks();
+      assert.deepEqual(offered, ['opened:d@example.test', 'clicked:d@example.test', 'opened:e@example.test']);
+      assert.deepEqual(
+        receiver.received.map((p) => `${p.data.event}:${p.data.recipient}`).sort(),
+        ['clicked:d@example.test', 'opened:e@example.test'],
+      );
+      assert.deepEqual(server.webhookStats(), { posted: 2, dropped: 1, failed: 0, attempts: 2 });
+      // A lost webhook is still an event: the APIs list it.
+      const listed = await mg.events.get(DOMAIN, { event: 'opened', recipient: 'd@example.test' });
+      assert.deepEqual(listed.items.map((item) => item.id), [lost.id]);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  test('webhooks: settleWebhooks waits for slow answers and pending retries; concurrency caps POSTs in flight', async () => {
+    const receiver = await startReceiver((n) => (n === 1 ? 500 : 200), 60);
+    try {
+      await mg.messages.create(DOMAIN, message(recipients(6, 'slow')));
+      assert.equal(receiver.received.length, 0);
+      await server.settleWebhooks(); // nothing configured: at once
+
+      server.configureWebhooks({ url: receiver.url, signingKey: SIGNING_KEY, concurrency: 2, retryDelaysMs: [150] });
+      const started = Date.now();
+      for (const recipient of recipients(6, 'slow')) server.recordEngagement({ recipient, event: 'delivered' });
+      await server.settleWebhooks();
+      const took = Date.now() - started;
+
+      assert.deepEqual(server.webhookStats(), { posted: 6, dropped: 0, failed: 0, attempts: 7 });
+      assert.equal(receiver.received.length, 7);
+      assert.equal(receiver.maxConcurrent(), 2);
+      // The first answer (500) takes 60 ms and its retry waits 150 ms more, then takes 60 ms.
+      assert.ok(took >= 260, `settled after the retry, in ${took} ms`);
+      await server.settleWebhooks(); // already settled: at once
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  test('webhooks: reset and reconfiguring abandon pending deliveries and clear the stats', async () => {
+    const receiver = await startReceiver(() => 500);
+    try {
+      await mg.messages.create(DOMAIN, message(['p@example.test']));
+      server.configureWebhooks({ url: receiver.url, signingKey: SIGNING_KEY, retryDelaysMs: [5_000] });
+      server.recordEngagement({ recipient: 'p@example.test', event: 'opened' });
+      while (receiver.received.length === 0) await sleep(10);
+      await sleep(50);
+      assert.deepEqual(server.webhookStats(), { posted: 0, dropped: 0, failed: 0, attempts: 1 });
+
+      const started = Date.now();
+      server.configureWebhooks({ url: receiver.url, signingKey: SIGNING_KEY });
+      await server.settleWebhooks();
+      assert.ok(Date.now() - started < 1000, 'the retry waiting 5 s was abandoned');
+      assert.deepEqual(server.webhookStats(), { posted: 0, dropped: 0, failed: 0, attempts: 0 });
+
+      server.configureWebhooks({ url: receiver.url, signingKey: SIGNING_KEY, retryDelaysMs: [5_000] });
+      server.recordEngagement({ recipient: 'p@example.test', event: 'clicked' });
+      const settled = server.settleWebhooks();
+      server.reset();
+      await settled;
+      assert.deepEqual(server.webhookStats(), { posted: 0, dropped: 0, failed: 0, attempts: 0 });
+      await mg.messages.create(DOMAIN, message(['p@example.test']));
+      server.recordEngagement({ recipient: 'p@example.test', event: 'opened' });
+      await server.settleWebhooks();
+      await sleep(50);
+      assert.equal(receiver.received.length, 1, 'after reset, no webhooks are configured');
+    } finally {
+      await receiver.close();
+    }
   });
 });
