@@ -7,6 +7,7 @@ import { createMailActivities } from './mail.js';
 import { createOutcomeActivities } from './outcomes.js';
 import { createPreviewActivities } from './preview.js';
 import { createRecipientActivities } from './recipients.js';
+import { createReconcileActivities } from './reconcile.js';
 import { createStateActivities } from './state.js';
 
 export type { GenerateContentInput, GeneratedContent } from './content.js';
@@ -16,6 +17,7 @@ export type { ApproveInput, SaveConfigInput } from './lifecycle.js';
 export type { SendBatchInput } from './mail.js';
 export type { ResolveBatchInput } from './outcomes.js';
 export type { PreviewOutcome, SendPreviewInput } from './preview.js';
+export type { ReconcileResult } from './reconcile.js';
 export type { SnapshotStep } from './recipients.js';
 
 /** Every activity the campaign workflows call, bound to their dependencies. */
@@ -29,6 +31,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createContentActivities(deps),
     ...createPreviewActivities(deps),
     ...createAnalyticsActivities(deps),
+    ...createReconcileActivities(deps),
     ...createFinancialActivities(deps),
   };
 }

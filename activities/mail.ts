@@ -1,3 +1,4 @@
+import { CAMPAIGN_VARIABLE } from '../common/engagement.js';
 import { ApplicationFailure } from '@temporalio/activity';
 import { addressProblem } from '../common/addresses.js';
 import { batchMarker, splitPart, wholeBatch, type BatchPart, type BatchPlan } from '../common/batches.js';
@@ -52,7 +53,7 @@ function buildMessage(
     ...(content.html === undefined ? {} : { html: content.html }),
     ...(content.text === undefined ? {} : { text: content.text }),
     recipients: recipients.map((r) => ({ email: r.email, variables: recipientVariables(r, extra.get(r.user_id)) })),
-    userVariables: { campaign_id: campaignId, [BATCH_MARKER_VARIABLE]: batchMarker(campaignId, part.batchNo, part.part) },
+    userVariables: { [CAMPAIGN_VARIABLE]: campaignId, [BATCH_MARKER_VARIABLE]: batchMarker(campaignId, part.batchNo, part.part) },
   };
 }
 

@@ -49,6 +49,22 @@ export interface MailgunGateway {
   findAccepted(recipient: string, marker: Marker, since: Date): Promise<string | undefined>;
   /** Whether Mailgun's store shows the accepted message with this id (accepted since `since`). */
   isVisible(messageId: string, since: Date): Promise<boolean>;
+  /** One page of the domain's events of these kinds in [since, until], oldest first, as Mailgun lists them; pass `next` back for the following page. */
+  eventsPage(query: EventsPageQuery): Promise<EventsPage>;
+}
+
+export interface EventsPageQuery {
+  since: Date;
+  until: Date;
+  events: readonly string[];
+  /** The previous page's `next`. */
+  next?: string;
+}
+
+export interface EventsPage {
+  items: unknown[];
+  /** Absent on the last page. */
+  next?: string;
 }
 
 const MAX_PAGES = 20;
@@ -116,6 +132,37 @@ export function createMailgunGateway(settings: MailgunSettings): MailgunGateway 
     isVisible(messageId, since) {
       return search({ messageId }, since, (match) => match.messageId === messageId);
     },
+
+    eventsPage: settings.lookup === 'logs' ? logsPage(client, settings.domain) : eventsApiPage(client, settings.domain),
+  };
+}
+
+function logsPage(client: Interfaces.IMailgunClient, domain: string): MailgunGateway['eventsPage'] {
+  return async ({ since, until, events, next }) => {
+    const list = await client.logs.list({
+      start: since,
+      end: until,
+      events: [...events],
+      filter: { AND: [{ attribute: 'domain', comparator: '=', values: [{ label: domain, value: domain }] }] },
+      pagination: { sort: 'timestamp:asc', limit: 1000, ...(next === undefined ? {} : { token: next }) },
+    });
+    const token = list.pagination.next;
+    return { items: list.items, ...(list.items.length === 0 || token === undefined || token === next ? {} : { next: token }) };
+  };
+}
+
+function eventsApiPage(client: Interfaces.IMailgunClient, domain: string): MailgunGateway['eventsPage'] {
+  return async ({ since, until, events, next }) => {
+    const list = await client.events.get(domain, {
+      event: events.join(' OR '),
+      begin: since.toUTCString(),
+      end: until.toUTCString(),
+      ascending: 'yes',
+      limit: 300,
+      ...(next === undefined ? {} : { page: next }),
+    });
+    const page = list.pages['next']?.page;
+    return { items: list.items, ...(list.items.length === 0 || page === undefined || page === next ? {} : { next: page }) };
   };
 }
 

@@ -1,3 +1,4 @@
+import { CAMPAIGN_VARIABLE, PREVIEW_MARKER_VARIABLE } from '../common/engagement.js';
 import { ApplicationFailure } from '@temporalio/activity';
 import { claimPreview, ensurePreview, loadTestAddresses, settlePreview } from '../db/drafts.js';
 import { requireCampaign } from './campaigns.js';
@@ -19,8 +20,6 @@ export interface PreviewOutcome {
   configVersion: number;
 }
 
-/** The user variable marking a preview message, so Mailgun's logs can tell whether it was taken. */
-export const PREVIEW_MARKER_VARIABLE = 'dn_preview';
 
 export function createPreviewActivities({ pool, mailgun, mail }: ActivityDeps) {
   return {
@@ -68,7 +67,7 @@ export function createPreviewActivities({ pool, mailgun, mail }: ActivityDeps) {
             ...(content.html === undefined ? {} : { html: content.html }),
             ...(content.text === undefined ? {} : { text: content.text }),
             recipients: addresses.map((a) => ({ email: a.email, variables: { name: 'Test recipient', user_id: '0', custom_id: 'TEST' } })),
-            userVariables: { campaign_id: campaignId, [PREVIEW_MARKER_VARIABLE]: marker.value },
+            userVariables: { [CAMPAIGN_VARIABLE]: campaignId, [PREVIEW_MARKER_VARIABLE]: marker.value },
           }),
         );
         await settlePreview(pool, campaignId, previewNo, 'sent', messageId);

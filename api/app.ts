@@ -2,32 +2,38 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { except } from 'hono/combine';
 import { pino } from 'pino';
+import type { AnalyticsClient } from '../client/analytics.js';
 import type { CampaignClient } from '../client/campaigns.js';
 import { apiKeyAuth } from './auth.js';
 import { errorHandler, notFound, rejectInvalid, type ApiLogger } from './errors.js';
+import { analyticsRoutes } from './routes/analytics.js';
 import { campaignActionRoutes } from './routes/campaign-actions.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { healthRoutes } from './routes/health.js';
 import { sendMailRoutes } from './routes/send-mail.js';
 import { userRoutes } from './routes/users.js';
+import { MAILGUN_WEBHOOK_PATH, mailgunWebhookRoutes, type WebhookSettings } from './routes/webhooks.js';
 import { API_KEY_SCHEME } from './schemas.js';
 
 export interface ApiAppOptions {
   campaigns: CampaignClient;
+  analytics: AnalyticsClient;
+  /** Mailgun's webhooks; without them POST /webhooks/mailgun is not served. */
+  webhooks?: Omit<WebhookSettings, 'logger'>;
   /** Accepted in the x-api-key header. */
   apiKeys: readonly string[];
   /** Where unexpected errors (answered with a bare 500) are logged. */
   logger?: ApiLogger;
 }
 
-/** Answered without a key. */
-const PUBLIC_PATHS = ['/health', '/openapi.json'];
+/** Answered without a key (Mailgun signs its webhooks instead). */
+const PUBLIC_PATHS = ['/health', '/openapi.json', MAILGUN_WEBHOOK_PATH];
 
 /** A send-mail to 100,000 addresses is about 4 MB. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 /** The trigger API: HTTP over CampaignClient, described by the OpenAPI document at /openapi.json. */
-export function createApiApp({ campaigns, apiKeys, logger = pino({ name: 'api' }) }: ApiAppOptions) {
+export function createApiApp({ campaigns, analytics, webhooks, apiKeys, logger = pino({ name: 'api' }) }: ApiAppOptions) {
   const app = new OpenAPIHono({ defaultHook: rejectInvalid });
   app.onError(errorHandler(logger));
   app.notFound(notFound);
@@ -38,7 +44,9 @@ export function createApiApp({ campaigns, apiKeys, logger = pino({ name: 'api' }
     .route('/', campaignRoutes(campaigns))
     .route('/', campaignActionRoutes(campaigns))
     .route('/', sendMailRoutes(campaigns))
-    .route('/', userRoutes(campaigns));
+    .route('/', userRoutes(campaigns))
+    .route('/', analyticsRoutes(analytics));
+  if (webhooks) app.route('/', mailgunWebhookRoutes({ ...webhooks, logger }));
 
   app.openAPIRegistry.registerComponent('securitySchemes', API_KEY_SCHEME, { type: 'apiKey', in: 'header', name: 'x-api-key' });
   app.doc31('/openapi.json', {

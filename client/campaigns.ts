@@ -349,13 +349,8 @@ export class CampaignClient {
     return this.deps.temporal;
   }
 
-  private async requireCampaign(campaignId: string): Promise<Campaign> {
-    if (!isCampaignId(campaignId)) {
-      throw new InvalidInputError([{ field: 'campaignId', message: `must be a positive integer, got ${JSON.stringify(campaignId)}` }]);
-    }
-    const campaign = await findCampaign(this.deps.pool, campaignId);
-    if (!campaign) throw new CampaignError(`campaign ${campaignId} does not exist`, 'not-found');
-    return campaign;
+  private requireCampaign(campaignId: string): Promise<Campaign> {
+    return requireCampaign(this.deps.pool, campaignId);
   }
 
   private async steerLifecycle<T>(campaignId: string, action: (handle: LifecycleHandle) => Promise<T>): Promise<T> {
@@ -380,7 +375,17 @@ export class CampaignClient {
   }
 }
 
-function page<T extends { id: string }>(rows: T[], limit: number): Page<T> {
+/** The campaign, or InvalidInputError for a malformed id and `not-found` for no such campaign. */
+export async function requireCampaign(pool: Pool, campaignId: string): Promise<Campaign> {
+  if (!isCampaignId(campaignId)) {
+    throw new InvalidInputError([{ field: 'campaignId', message: `must be a positive integer, got ${JSON.stringify(campaignId)}` }]);
+  }
+  const campaign = await findCampaign(pool, campaignId);
+  if (!campaign) throw new CampaignError(`campaign ${campaignId} does not exist`, 'not-found');
+  return campaign;
+}
+
+export function page<T extends { id: string }>(rows: T[], limit: number): Page<T> {
   const items = rows.slice(0, limit);
   const last = items.at(-1);
   return rows.length > limit && last ? { items, nextCursor: last.id } : { items };

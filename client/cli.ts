@@ -12,13 +12,16 @@ import {
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
 import { ConfigError, financialRunOptions, lifecycleOptions, loadConfig, type Config } from '../worker/config.js';
+import { AnalyticsClient } from './analytics.js';
 import { CampaignClient, CampaignError } from './campaigns.js';
 import { FinancialSchedules } from './schedules.js';
 import { connectClient, registerSearchAttributes } from './temporal.js';
 import {
   InvalidInputError,
+  type AnalyticsRangeInput,
   type CampaignChangesInput,
   type ListCampaignsInput,
+  type ListSuppressionsInput,
   type ListUsersInput,
   type NewCampaignInput,
   type SendOptionsInput,
@@ -53,6 +56,7 @@ function print(value: unknown): void {
 interface Session {
   config: Config;
   campaigns: CampaignClient;
+  analytics: AnalyticsClient;
   /** Set when the command asked for Temporal. */
   temporal: Client | undefined;
 }
@@ -70,7 +74,7 @@ async function withSession<T>(needsTemporal: boolean, run: (session: Session) =>
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       lifecycle: lifecycleOptions(config),
     });
-    return await run({ config, campaigns, temporal });
+    return await run({ config, campaigns, analytics: new AnalyticsClient({ pool }), temporal });
   } finally {
     await temporal?.connection.close();
     await pool.end();
@@ -292,6 +296,32 @@ export function buildProgram(): Command {
       const batch = nonNegativeInt('batchNo', batchNo);
       print(await withSession(true, ({ campaigns }) => campaigns.resolveBatch(id, batch, opts.as)));
     });
+
+  campaign
+    .command('analytics <campaignId>')
+    .description("counters and rates from Mailgun's events (webhooks and reconciliation)")
+    .action(async (id: string) => print(await withSession(false, ({ analytics }) => analytics.campaign(id))));
+
+  program
+    .command('analytics')
+    .description('totals and rates over the campaigns whose send started in [from, to) (default: the last 30 days)')
+    .option('--from <iso>', 'e.g. 2026-11-01T00:00:00Z')
+    .option('--to <iso>', 'e.g. 2026-12-01T00:00:00Z')
+    .addOption(new Option('--type <type>', 'only this campaign type').choices(CAMPAIGN_TYPES))
+    .action(async (opts: AnalyticsRangeInput) => print(await withSession(false, ({ analytics }) => analytics.summary(opts))));
+
+  const suppressions = program.command('suppressions').description('users who get no campaigns: unsubscribed, complained, bounced');
+  suppressions
+    .command('list')
+    .description('suppressed users, in id order')
+    .option('--reason <reason>', 'only this reason (unsubscribed, complained, bounced, …)')
+    .option('--limit <n>', 'per page (max 1000)', positiveInt('--limit'))
+    .option('--cursor <id>', "the previous page's nextCursor")
+    .action(async (opts: ListSuppressionsInput) => print(await withSession(false, ({ analytics }) => analytics.suppressions(opts))));
+  suppressions
+    .command('lift <user>')
+    .description('let a user (id or email address) receive campaigns again')
+    .action(async (user: string) => print(await withSession(false, ({ analytics }) => analytics.liftSuppression(user))));
 
   const financial = program
     .command('schedule')

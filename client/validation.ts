@@ -125,6 +125,31 @@ export const listUsersSchema = z
   })
   .strict();
 
+/** A time range of campaigns (by when their send started) for analytics; default the last 30 days. */
+export const analyticsRangeSchema = z
+  .object({
+    from: isoDateTime.optional(),
+    to: isoDateTime.optional(),
+    type: z.enum(CAMPAIGN_TYPES).optional(),
+  })
+  .strict()
+  .refine((r) => r.from === undefined || r.to === undefined || Date.parse(r.from) < Date.parse(r.to), {
+    message: 'must be before `to`',
+    path: ['from'],
+  });
+
+export const listSuppressionsSchema = z
+  .object({
+    reason: z.string().trim().min(1).max(64).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    /** The previous page's `nextCursor`. */
+    cursor: userId.optional(),
+  })
+  .strict();
+
+/** A user to lift the suppression of: by id or by address. */
+export const suppressedUserSchema = z.union([userId, z.email()], { error: 'must be a user id or an email address' });
+
 /** The CRM's send-mail contract (the body DN_Send_Mail takes today): a campaign that goes straight to sending. */
 export const sendMailSchema = z
   .object({
@@ -158,6 +183,8 @@ export type ApproveInput = z.input<typeof approveSchema>;
 export type ListCampaignsInput = z.input<typeof listCampaignsSchema>;
 export type ListUsersInput = z.input<typeof listUsersSchema>;
 export type SendMailInput = z.input<typeof sendMailSchema>;
+export type AnalyticsRangeInput = z.input<typeof analyticsRangeSchema>;
+export type ListSuppressionsInput = z.input<typeof listSuppressionsSchema>;
 
 export interface FieldProblem {
   /** Dotted path of the field at fault, e.g. `campaign.audience.limit`. */

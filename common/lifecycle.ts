@@ -11,6 +11,7 @@
  * stale, so the phase steps back.
  */
 import type { AudienceFilter, CampaignStatus, CampaignType, SendOptions } from './campaign.js';
+import { rate } from './engagement.js';
 
 /** An editor's change to a draft; absent fields stay as they are, null clears. */
 export interface CampaignChanges {
@@ -153,7 +154,6 @@ export function isEditable(phase: CampaignStatus): boolean {
 
 /** Rates as fractions of what could happen: delivery and bounce of sent, the rest of delivered. */
 export function computeMetrics(counts: Omit<CampaignMetrics, `${string}Rate`>): CampaignMetrics {
-  const rate = (n: number, of: number): number => (of > 0 ? Math.round((n / of) * 10_000) / 10_000 : 0);
   return {
     ...counts,
     deliveryRate: rate(counts.delivered, counts.sent),

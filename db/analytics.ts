@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { ZERO_COUNTERS, type EngagementCounters } from '../common/engagement.js';
 import { computeMetrics, type CampaignMetrics } from '../common/lifecycle.js';
 import { sql } from './queries.js';
 
@@ -27,4 +28,14 @@ export async function storeAnalytics(pool: Pool, campaignId: string, metrics: Ca
     metrics.unsubscribeRate,
     final,
   ]);
+}
+
+export interface AnalyticsSummaryRow extends EngagementCounters {
+  campaigns: number;
+}
+
+/** Counters summed over the campaigns whose send started in [from, to), of one type or all. */
+export async function analyticsSummary(pool: Pool, from: Date, to: Date, type: string | null): Promise<AnalyticsSummaryRow> {
+  const { rows } = await pool.query<AnalyticsSummaryRow>(sql.selectAnalyticsSummary, [from, to, type]);
+  return rows[0] ?? { campaigns: 0, ...ZERO_COUNTERS };
 }

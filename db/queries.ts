@@ -8,6 +8,11 @@ const LEDGER_COLUMNS = `
   rate_limited_ms::int AS rate_limited_ms, first_ordinal, last_ordinal, first_attempt_at, last_attempt_at,
   probe_message_id, probe_sent_at`;
 
+/** A campaign's counters (campaign_stats as s) as EngagementCounters. */
+const COUNTER_COLUMNS = `
+  s.campaign_id::text AS "campaignId", s.total, s.sent, s.failed, s.delivered, s.opened, s.unique_opened AS "uniqueOpened",
+  s.clicked, s.unique_clicked AS "uniqueClicked", s.bounced, s.complained, s.unsubscribed, s.temporary_failed AS "temporaryFailed"`;
+
 const CAMPAIGN_COLUMNS = `
   id, name, type, status, subject, body_html, body_text, from_address, audience,
   total_recipients, audience_snapshot_at, send_started_at, send_finished_at,
@@ -413,4 +418,152 @@ export const sql = {
            message_count AS recipients, attempts, last_attempt_at AS "lastAttemptAt", last_error AS "lastError"
     FROM send_ledger WHERE campaign_id = $1 AND state IN ('sending', 'unknown')
     ORDER BY batch_no, first_ordinal`,
+
+  // Mailgun events, one array per column ($1 tokens (null: not a webhook), $2 event ids, $3 events,
+  // $4 campaign ids (null: none), $5 recipients (lower case), $6 message ids, $7 times, $8 urls, $9 reasons),
+  // $10 source. A token seen before makes its event a replay; an event id seen before, a duplicate.
+  // Counter rows are locked in campaign id order, so concurrent batches cannot deadlock on them.
+  recordEvents: `
+    WITH input AS (
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+                           $7::timestamptz[], $8::text[], $9::text[])
+        WITH ORDINALITY AS i(token, event_id, event, campaign_ref, recipient, message_id, occurred_at, url, reason, ord)
+    ), fresh_tokens AS (
+      INSERT INTO webhook_tokens (token) SELECT token FROM input WHERE token IS NOT NULL
+      ON CONFLICT DO NOTHING RETURNING token
+    ), resolved AS (
+      SELECT i.*, c.id AS campaign_id, u.id AS user_id
+      FROM input i
+      LEFT JOIN campaigns c ON c.id = i.campaign_ref
+      LEFT JOIN users u ON lower(u.email) = i.recipient
+      WHERE i.token IS NULL OR i.token IN (SELECT token FROM fresh_tokens)
+    ), inserted AS (
+      INSERT INTO mailgun_events (event_id, event, campaign_id, user_id, recipient, message_id, occurred_at, reason, source)
+      SELECT event_id, event, campaign_id, user_id, recipient, message_id, occurred_at, reason, $10 FROM resolved
+      ON CONFLICT (event_id) DO NOTHING
+      RETURNING event_id, event, campaign_id, user_id, recipient, occurred_at
+    ), clicks AS (
+      INSERT INTO click_events (event_id, campaign_id, user_id, url, clicked_at)
+      SELECT ins.event_id, ins.campaign_id, ins.user_id, r.url, ins.occurred_at
+      FROM inserted ins JOIN resolved r USING (event_id) WHERE ins.event = 'clicked'
+    ), firsts AS (
+      INSERT INTO campaign_engagement (campaign_id, recipient, kind, first_at)
+      SELECT campaign_id, recipient, event, min(occurred_at) FROM inserted
+      WHERE campaign_id IS NOT NULL AND event IN ('opened', 'clicked')
+      GROUP BY campaign_id, recipient, event ORDER BY campaign_id, recipient, event
+      ON CONFLICT DO NOTHING RETURNING campaign_id, kind
+    ), suppressed AS (
+      UPDATE users u SET suppressed_at = s.occurred_at, suppression_reason = s.reason, updated_at = now()
+      FROM (SELECT DISTINCT ON (user_id) user_id, occurred_at,
+                   CASE event WHEN 'permanent_fail' THEN 'bounced' ELSE event END AS reason
+            FROM inserted WHERE user_id IS NOT NULL AND event IN ('unsubscribed', 'complained', 'permanent_fail')
+            ORDER BY user_id, occurred_at) s
+      WHERE u.id = s.user_id AND u.suppressed_at IS NULL
+    ), uniques AS (
+      SELECT campaign_id, count(*) FILTER (WHERE kind = 'opened') AS opened, count(*) FILTER (WHERE kind = 'clicked') AS clicked
+      FROM firsts GROUP BY campaign_id
+    ), counts AS (
+      SELECT campaign_id,
+             count(*) FILTER (WHERE event = 'delivered') AS delivered,
+             count(*) FILTER (WHERE event = 'opened') AS opened,
+             count(*) FILTER (WHERE event = 'clicked') AS clicked,
+             count(*) FILTER (WHERE event = 'permanent_fail') AS bounced,
+             count(*) FILTER (WHERE event = 'complained') AS complained,
+             count(*) FILTER (WHERE event = 'unsubscribed') AS unsubscribed,
+             count(*) FILTER (WHERE event = 'temporary_fail') AS temporary_failed
+      FROM inserted WHERE campaign_id IS NOT NULL GROUP BY campaign_id
+    ), stats AS (
+      INSERT INTO campaign_stats (campaign_id, delivered, opened, unique_opened, clicked, unique_clicked, bounced,
+                                  complained, unsubscribed, temporary_failed, events_version)
+      SELECT c.campaign_id, c.delivered, c.opened, coalesce(u.opened, 0), c.clicked, coalesce(u.clicked, 0), c.bounced,
+             c.complained, c.unsubscribed, c.temporary_failed, 1
+      FROM counts c LEFT JOIN uniques u USING (campaign_id) ORDER BY c.campaign_id
+      ON CONFLICT (campaign_id) DO UPDATE SET
+        delivered = campaign_stats.delivered + EXCLUDED.delivered,
+        opened = campaign_stats.opened + EXCLUDED.opened,
+        unique_opened = campaign_stats.unique_opened + EXCLUDED.unique_opened,
+        clicked = campaign_stats.clicked + EXCLUDED.clicked,
+        unique_clicked = campaign_stats.unique_clicked + EXCLUDED.unique_clicked,
+        bounced = campaign_stats.bounced + EXCLUDED.bounced,
+        complained = campaign_stats.complained + EXCLUDED.complained,
+        unsubscribed = campaign_stats.unsubscribed + EXCLUDED.unsubscribed,
+        temporary_failed = campaign_stats.temporary_failed + EXCLUDED.temporary_failed,
+        events_version = campaign_stats.events_version + 1,
+        updated_at = now()
+    )
+    SELECT i.ord,
+           CASE WHEN i.token IS NOT NULL AND i.token NOT IN (SELECT token FROM fresh_tokens) THEN 'replay'
+                WHEN i.event_id IN (SELECT event_id FROM inserted) THEN 'recorded'
+                ELSE 'duplicate' END AS outcome
+    FROM input i`,
+
+  // $1 tokens seen before this time are forgotten.
+  pruneWebhookTokens: `DELETE FROM webhook_tokens WHERE seen_at < $1`,
+
+  // $1 at most this many campaigns, $2 only this campaign (or null). Counters the Firestore projection
+  // has not written yet, with the version they are at; the caller holds the projection lock.
+  selectUnprojected: `
+    SELECT ${COUNTER_COLUMNS}, s.events_version::text AS version, coalesce(a.final, false) AS final
+    FROM campaign_stats s LEFT JOIN campaign_analytics a USING (campaign_id)
+    WHERE s.events_version > s.projected_version AND ($2::bigint IS NULL OR s.campaign_id = $2)
+    ORDER BY s.campaign_id LIMIT $1`,
+
+  // $1 the lock's key. Held until the transaction ends; the first waits for it, the second gives up at once.
+  lockProjection: `SELECT pg_advisory_xact_lock($1), true AS locked`,
+  tryLockProjection: `SELECT pg_try_advisory_xact_lock($1) AS locked`,
+
+  // $1 campaign ids, $2 the versions written.
+  markProjected: `
+    UPDATE campaign_stats s SET projected_version = p.version
+    FROM unnest($1::bigint[], $2::bigint[]) AS p(campaign_id, version)
+    WHERE s.campaign_id = p.campaign_id AND s.projected_version < p.version`,
+
+  // $1 campaign id: its counters changed outside the event path (the send, an analysis); project them again.
+  markUnprojected: `UPDATE campaign_stats SET events_version = events_version + 1 WHERE campaign_id = $1`,
+
+  // $1 campaign id.
+  selectCounters: `
+    SELECT ${COUNTER_COLUMNS}, coalesce(a.final, false) AS final, s.updated_at AS "updatedAt"
+    FROM campaign_stats s LEFT JOIN campaign_analytics a USING (campaign_id)
+    WHERE s.campaign_id = $1`,
+
+  // $1 from, $2 to, $3 campaign type or null. Campaigns whose send started in [from, to), summed.
+  selectAnalyticsSummary: `
+    SELECT count(*)::int AS campaigns, coalesce(sum(s.total), 0)::int AS total, coalesce(sum(s.sent), 0)::int AS sent,
+           coalesce(sum(s.failed), 0)::int AS failed, coalesce(sum(s.delivered), 0)::int AS delivered,
+           coalesce(sum(s.opened), 0)::int AS opened, coalesce(sum(s.unique_opened), 0)::int AS "uniqueOpened",
+           coalesce(sum(s.clicked), 0)::int AS clicked, coalesce(sum(s.unique_clicked), 0)::int AS "uniqueClicked",
+           coalesce(sum(s.bounced), 0)::int AS bounced, coalesce(sum(s.complained), 0)::int AS complained,
+           coalesce(sum(s.unsubscribed), 0)::int AS unsubscribed, coalesce(sum(s.temporary_failed), 0)::int AS "temporaryFailed"
+    FROM campaigns c LEFT JOIN campaign_stats s ON s.campaign_id = c.id
+    WHERE c.send_started_at >= $1 AND c.send_started_at < $2 AND ($3::text IS NULL OR c.type = $3)`,
+
+  // $1 reason or null, $2 users after this id ('0' first), $3 limit.
+  listSuppressions: `
+    SELECT id::text, email, suppression_reason AS reason, suppressed_at AS "suppressedAt"
+    FROM users WHERE suppressed_at IS NOT NULL AND ($1::text IS NULL OR suppression_reason = $1) AND id > $2::bigint
+    ORDER BY id LIMIT $3`,
+
+  // $1 user id or null, $2 email or null. The user, and whether a suppression was lifted.
+  liftSuppression: `
+    WITH target AS (
+      SELECT id, suppressed_at IS NOT NULL AS suppressed FROM users
+      WHERE ($1::bigint IS NOT NULL AND id = $1) OR ($2::text IS NOT NULL AND lower(email) = lower($2))
+      FOR UPDATE
+    ), lifted AS (
+      UPDATE users u SET suppressed_at = NULL, suppression_reason = NULL, updated_at = now()
+      FROM target t WHERE u.id = t.id AND t.suppressed RETURNING u.id
+    )
+    SELECT id::text AS "userId", suppressed AS lifted FROM target`,
+
+  // $1 campaign id. Where reconciliation with Mailgun's logs starts: where it last got to, or a
+  // minute before the send started (null: the campaign has not sent).
+  selectReconcileStart: `
+    SELECT coalesce(s.reconciled_until, c.send_started_at - interval '1 minute') AS since
+    FROM campaigns c LEFT JOIN campaign_stats s ON s.campaign_id = c.id
+    WHERE c.id = $1 AND c.send_started_at IS NOT NULL`,
+
+  // $1 campaign id, $2 the next reconciliation starts here.
+  updateReconciledUntil: `
+    UPDATE campaign_stats SET reconciled_until = greatest(coalesce(reconciled_until, $2), $2) WHERE campaign_id = $1`,
 } as const;

@@ -37,3 +37,26 @@ export async function userIdsByEmail(pool: Pool, emails: string[]): Promise<Map<
   const result = await pool.query<{ id: string; email: string }>(sql.selectUserIdsByEmail, [emails]);
   return new Map(result.rows.map((row) => [row.email, row.id]));
 }
+
+export interface Suppression {
+  id: string;
+  email: string;
+  /** unsubscribed, complained, bounced, or why the send refused the address. */
+  reason: string | null;
+  suppressedAt: Date;
+}
+
+/** Suppressed users in id order, keyset-paged. */
+export async function listSuppressions(pool: Pool, query: { reason?: string; after?: string; limit: number }): Promise<Suppression[]> {
+  const { rows } = await pool.query<Suppression>(sql.listSuppressions, [query.reason ?? null, query.after ?? '0', query.limit]);
+  return rows;
+}
+
+/** Lets a user receive campaigns again. Undefined if no such user; `lifted` false if they were not suppressed. */
+export async function liftSuppression(pool: Pool, user: { id: string } | { email: string }): Promise<{ userId: string; lifted: boolean } | undefined> {
+  const { rows } = await pool.query<{ userId: string; lifted: boolean }>(sql.liftSuppression, [
+    'id' in user ? user.id : null,
+    'email' in user ? user.email : null,
+  ]);
+  return rows[0];
+}

@@ -14,22 +14,21 @@ import { Runtime } from '@temporalio/worker';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
-import { lifecycleOptions, LOCAL_DATABASE_URL, loadConfigOrExit, type Config } from '../worker/config.js';
+import { LOCAL_DATABASE_URL, loadConfigOrExit } from '../worker/config.js';
 import { connectTemporal, openActivityDeps } from '../worker/connections.js';
 import { createLogger, temporalLogger } from '../worker/logger.js';
-import type { Logger } from 'pino';
 import { createWorker } from '../worker/worker.js';
 import { startFirestoreEmulator } from '../local-stack/firestore.js';
-import { createMailgunServer } from '../local-stack/mailgun-server.js';
+import { simulateAudience } from '../local-stack/demo-engagement.js';
+import { createMailgunServer, type MailgunServer } from '../local-stack/mailgun-server.js';
 import { startPostgres } from '../local-stack/postgres.js';
 import { seedUsers } from '../local-stack/seed.js';
 import { startTemporalDevServer, TemporalCliUnavailableError } from '../local-stack/temporal.js';
 import { createOpenAIServer } from '../local-stack/openai-server.js';
 import { startLocalReports } from '../local-stack/reports.js';
 import { previousMonth } from '../common/financial.js';
-import { startApiServer } from '../api/server.js';
-import { CampaignClient } from '../client/campaigns.js';
-import { connectClient } from '../client/temporal.js';
+import { MAILGUN_WEBHOOK_PATH } from '../api/routes/webhooks.js';
+import { openApiServer } from '../api/services.js';
 
 const dataDir = fileURLToPath(new URL('../.data', import.meta.url));
 const LOCAL = {
@@ -81,12 +80,20 @@ async function main(): Promise<void> {
       notes.push(`Firestore:        emulator at ${firestore.host} (project ${firestore.projectId})`);
       local.FIRESTORE_PROJECT_ID = firestore.projectId;
     }
+    let sink: MailgunServer | undefined;
     if (!given.MAILGUN_API_KEY) {
-      const sink = createMailgunServer({ port: LOCAL.mailgunPort });
-      await sink.start();
-      stops.push(() => sink.stop());
-      Object.assign(local, { MAILGUN_API_KEY: sink.apiKey, MAILGUN_URL: sink.url });
-      notes.push(`Mailgun:          local sink at ${sink.url} (no MAILGUN_API_KEY set; nothing leaves this machine)`);
+      const server = createMailgunServer({ port: LOCAL.mailgunPort });
+      await server.start();
+      sink = server;
+      stops.push(() => server.stop());
+      const audience = simulateAudience(server);
+      stops.push(() => Promise.resolve(audience.stop()));
+      Object.assign(local, { MAILGUN_API_KEY: server.apiKey, MAILGUN_URL: server.url });
+      if (!given.MAILGUN_WEBHOOK_SIGNING_KEY) local.MAILGUN_WEBHOOK_SIGNING_KEY = `local-${randomBytes(16).toString('hex')}`;
+      notes.push(
+        `Mailgun:          local sink at ${server.url} (no MAILGUN_API_KEY set; nothing leaves this machine);`,
+        '                  it delivers every message, some are opened and clicked, and its webhooks post to the API',
+      );
     }
     if (!given.OPENAI_API_KEY) {
       const openai = createOpenAIServer({ port: LOCAL.openaiPort });
@@ -120,8 +127,11 @@ async function main(): Promise<void> {
     const connection = await connectTemporal(config);
     stops.push(() => connection.close());
     const worker = await createWorker(connection, config, resources.deps);
-    const api = await startTriggerApi(config, logger);
+    const api = await openApiServer(config, logger);
     stops.push(() => api.stop());
+    if (sink && config.MAILGUN_WEBHOOK_SIGNING_KEY) {
+      sink.configureWebhooks({ url: `${api.url}${MAILGUN_WEBHOOK_PATH}`, signingKey: config.MAILGUN_WEBHOOK_SIGNING_KEY });
+    }
     const apiKey = (config.API_KEYS ?? [])[0] ?? '';
 
     const cli = local.DATABASE_URL && local.DATABASE_URL !== LOCAL_DATABASE_URL ? `DATABASE_URL=${local.DATABASE_URL} npx dn-campaigns` : 'npx dn-campaigns';
@@ -138,6 +148,8 @@ async function main(): Promise<void> {
         `  ${cli} campaign create --name "Demo newsletter" --type newsletter --subject "Hello %recipient.name%" --text "Hi %recipient.name%!" --email-type newsletter`,
         `  ${cli} campaign send <campaignId> --wait`,
         `  ${cli} campaign show <campaignId>`,
+        `  ${cli} campaign analytics <campaignId>     (opens, clicks, bounces from the webhooks)`,
+        `  ${cli} suppressions list`,
         'the monthly financial run (each customer gets signed links to their reports for the month just closed):',
         `  ${cli} schedule financial apply && ${cli} schedule financial trigger`,
         'or over HTTP:',
@@ -151,21 +163,6 @@ async function main(): Promise<void> {
   } finally {
     for (const stop of stops.reverse()) await stop().catch((error: unknown) => logger.error({ err: error }, 'stop failed'));
   }
-}
-
-/** The trigger API on API_HOST:API_PORT, over its own pool and Temporal client. */
-async function startTriggerApi(config: Config, logger: Logger): Promise<{ url: string; stop(): Promise<void> }> {
-  const pool = createPool(config.DATABASE_URL, 4);
-  const temporal = await connectClient(config);
-  const campaigns = new CampaignClient({ pool, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, lifecycle: lifecycleOptions(config) });
-  const server = await startApiServer({ campaigns, apiKeys: config.API_KEYS ?? [], logger, host: config.API_HOST, port: config.API_PORT });
-  return {
-    url: server.url,
-    async stop() {
-      await server.stop();
-      await Promise.allSettled([temporal.connection.close(), pool.end()]);
-    },
-  };
 }
 
 /** Seeds the demo users into an empty database; returns the report ids of all users, for demo report files. */

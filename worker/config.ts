@@ -51,6 +51,11 @@ const configSchema = z.object({
   /** Wait after a 429 when Mailgun's answer gives no Retry-After (mailgun.js hides response headers). */
   MAILGUN_RATE_LIMIT_BACKOFF_MS: positiveInt.default(10_000),
 
+  /** Mailgun's HTTP webhook signing key; unset, the API does not serve POST /webhooks/mailgun. */
+  MAILGUN_WEBHOOK_SIGNING_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** How far a webhook signature's timestamp may be from now; older (or newer) requests are refused as replays. */
+  MAILGUN_WEBHOOK_MAX_AGE_MS: positiveInt.default(5 * 60_000),
+
   /** Unset: content generation fails with a clear message (npm start runs a local OpenAI-compatible server instead). */
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: z.url().default('https://api.openai.com/v1'),
@@ -110,6 +115,8 @@ const configSchema = z.object({
   /** How long a campaign stays open after sending, refreshing its analytics, before it is analysed and archived. */
   TRACKING_WINDOW_MS: positiveInt.default(72 * 3_600_000),
   ANALYTICS_REFRESH_MS: positiveInt.default(15 * 60_000),
+  /** How often the API writes changed campaign counters to Firestore campaignAnalytics/{id}. */
+  ANALYTICS_PROJECTION_INTERVAL_MS: positiveInt.default(1000),
 
   /** The trigger API (npm run api, npm start). */
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),

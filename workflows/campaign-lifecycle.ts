@@ -1,10 +1,13 @@
 import {
+  ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
+  log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -56,6 +59,14 @@ const { describeDraft, saveConfig, approveCampaign, archiveCampaign, setCampaign
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
   });
+
+// Pages through Mailgun's logs, heartbeating with where it got to; a Mailgun outage gives up
+// after a few tries (the webhooks still count, and the next refresh tries again).
+const { reconcileEvents } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds', maximumAttempts: 5 },
+});
 
 const { previewAudience, sendPreview } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
@@ -346,6 +357,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     const result = await sendCampaign();
     if (result === 'cancelled') return await complete('cancelled');
     await track();
+    await reconcile();
     metrics = await refreshAnalytics.executeWithOptions({ summary: 'Final analysis: figures and rates' }, [{ campaignId, final: true }]);
     enter('analysed');
     await archiveCampaign.executeWithOptions({ summary: 'Archive the campaign' }, [campaignId]);
@@ -422,11 +434,23 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     trackingUntil = new Date(end).toISOString();
     enter('tracking');
     for (;;) {
+      await reconcile();
       metrics = await refreshAnalytics.executeWithOptions({ summary: 'Refresh analytics while tracking' }, [{ campaignId, final: false }]);
       projector.request();
       const left = end - Date.now();
       if (left <= 0) return;
       await sleep(Math.min(every, left));
+    }
+  }
+
+  /** Records the events Mailgun's logs show and the webhooks missed. A failure leaves the counters as the webhooks made them. */
+  async function reconcile(): Promise<void> {
+    if (!patched('reconcile-mailgun-events')) return;
+    try {
+      await reconcileEvents.executeWithOptions({ summary: 'Reconcile with Mailgun’s logs' }, [{ campaignId }]);
+    } catch (error) {
+      if (!(error instanceof ActivityFailure) || isCancellation(error)) throw error;
+      log.warn('reconciling with Mailgun’s logs failed; counters stay as the webhooks made them', { campaignId, error: error.message });
     }
   }
 

@@ -1,3 +1,4 @@
+import { AnalyticsClient } from '../../client/analytics.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createApiApp } from '../../api/app.js';
@@ -62,7 +63,7 @@ function sendMail(name: string, to: string[]) {
 // In a suite, so its hooks run after the harness's (root hooks run at once, side by side).
 describe('trigger HTTP API', () => {
   before(async () => {
-    api = await startApiServer({ campaigns: file.h.campaigns, apiKeys: [OTHER_KEY, KEY], host: '127.0.0.1', port: 0 });
+    api = await startApiServer({ campaigns: file.h.campaigns, analytics: new AnalyticsClient({ pool: file.h.pool }), apiKeys: [OTHER_KEY, KEY], host: '127.0.0.1', port: 0 });
   });
   after(() => api.stop());
 
@@ -293,11 +294,15 @@ describe('trigger HTTP API', () => {
 
     const routes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
     assert.deepEqual(routes.sort(), [
+      'DELETE /suppressions/{user}',
+      'GET /analytics',
       'GET /campaigns',
       'GET /campaigns/{id}',
+      'GET /campaigns/{id}/analytics',
       'GET /campaigns/{id}/progress',
       'GET /dn_users_list',
       'GET /health',
+      'GET /suppressions',
       'PATCH /campaigns/{id}',
       'POST /campaigns',
       'POST /campaigns/{id}/approve',
@@ -329,6 +334,7 @@ describe('trigger HTTP API', () => {
     const logged: Array<{ details: object; message: string }> = [];
     const app = createApiApp({
       campaigns: new FailingClient({ pool: file.h.pool, taskQueue: 'unused', lifecycle: lifecycleOptions(file.h.config) }),
+      analytics: new AnalyticsClient({ pool: file.h.pool }),
       apiKeys: [KEY],
       logger: { error: (details, message) => logged.push({ details, message }) },
     });

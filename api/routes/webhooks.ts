@@ -1,0 +1,86 @@
+import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { toEventRecord, UnusableEventError } from '../../analytics/mailgun-events.js';
+import { ApiError, type ApiLogger } from '../errors.js';
+import { json } from '../schemas.js';
+import type { EventRecorder } from '../webhooks/recorder.js';
+import { checkSignature } from '../webhooks/signature.js';
+
+/**
+ * Mailgun's webhooks. Mailgun retries a delivery until it gets 200 or 406, so: 200 once the
+ * event is committed (or was already); 406 for a signed payload we can never use; 401 for a
+ * request Mailgun did not sign just now (a bad signature, a stale timestamp, a token used
+ * before); 503 when we could not record it, so Mailgun tries again.
+ */
+
+export const MAILGUN_WEBHOOK_PATH = '/webhooks/mailgun';
+
+export interface WebhookSettings {
+  /** Mailgun's HTTP webhook signing key. */
+  signingKey: string;
+  /** How far a signature's timestamp may be from now. */
+  maxAgeMs: number;
+  recorder: EventRecorder;
+  logger: ApiLogger;
+}
+
+const SignatureSchema = z.object({
+  timestamp: z.string().regex(/^\d{1,12}$/),
+  token: z.string().min(1).max(200),
+  signature: z.string().min(1).max(200),
+});
+
+const WebhookBodySchema = z
+  .object({
+    signature: SignatureSchema,
+    'event-data': z.record(z.string(), z.unknown()).openapi({ description: 'Mailgun event: event, id, timestamp, recipient, user-variables, …' }),
+  })
+  .openapi('MailgunWebhook');
+
+const WebhookResultSchema = z.object({ status: z.enum(['recorded', 'duplicate']) }).openapi('WebhookResult');
+
+export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger }: WebhookSettings) {
+  const app = new OpenAPIHono();
+  app.post(MAILGUN_WEBHOOK_PATH, async (c) => {
+    const body: unknown = await c.req.json().catch(() => undefined);
+    if (typeof body !== 'object' || body === null) throw new ApiError(406, 'unusable_event', 'The body must be a JSON object');
+    const signature = SignatureSchema.safeParse(Reflect.get(body, 'signature'));
+    if (!signature.success) throw new ApiError(401, 'invalid_signature', 'signature: timestamp, token and signature are required');
+    const check = checkSignature(signature.data, signingKey, Date.now(), maxAgeMs);
+    if (check === 'invalid') throw new ApiError(401, 'invalid_signature', 'The signature does not match');
+    if (check === 'stale') throw new ApiError(401, 'stale_timestamp', `The signature's timestamp is more than ${maxAgeMs / 1000} s from now`);
+
+    let record;
+    try {
+      record = toEventRecord(Reflect.get(body, 'event-data'));
+    } catch (error) {
+      if (!(error instanceof UnusableEventError)) throw error;
+      throw new ApiError(406, 'unusable_event', 'The event cannot be used', error.problems);
+    }
+
+    let outcome;
+    try {
+      outcome = await recorder.record({ record, token: signature.data.token });
+    } catch (error) {
+      logger.error({ err: error, eventId: record.eventId }, 'webhook event could not be recorded');
+      throw new ApiError(503, 'unavailable', 'The event could not be recorded; try again');
+    }
+    if (outcome === 'replay') throw new ApiError(401, 'replayed_token', 'This signature token was used before');
+    return c.json({ status: outcome }, 200);
+  });
+
+  app.openAPIRegistry.registerPath({
+    method: 'post',
+    path: MAILGUN_WEBHOOK_PATH,
+    tags: ['Webhooks'],
+    summary: 'Mailgun event webhook (signed by Mailgun; no x-api-key)',
+    security: [],
+    request: { body: { required: true, content: { 'application/json': { schema: WebhookBodySchema } } } },
+    responses: {
+      200: json(WebhookResultSchema, 'Recorded, or recorded before'),
+      401: { description: 'Bad signature, stale timestamp or replayed token' },
+      406: { description: 'A payload that can never be used: Mailgun stops retrying' },
+      503: { description: 'Could not record it now: Mailgun retries' },
+    },
+  });
+  return app;
+}

@@ -1,0 +1,63 @@
+import type { Pool, PoolClient } from 'pg';
+import type { EngagementCounters } from '../common/engagement.js';
+import { sql } from './queries.js';
+
+/** The bookkeeping of the Firestore projection of campaign counters. */
+
+export interface CampaignCounters extends EngagementCounters {
+  campaignId: string;
+  /** The campaign's analysis is done; its figures no longer change. */
+  final: boolean;
+}
+
+export interface UnprojectedCounters extends CampaignCounters {
+  /** events_version when read: what `markProjected` records once written. */
+  version: string;
+}
+
+/** Any number will do, as long as nothing else in the database takes this advisory lock. */
+const PROJECTION_LOCK = 7_301_884_112;
+
+/**
+ * Runs `work` in a transaction holding the projection lock, so projections (from every API
+ * instance and worker) write Firestore one at a time and never overwrite newer figures with
+ * older ones. Without `wait`, returns undefined at once if another holds it.
+ */
+export async function withProjectionLock<T>(pool: Pool, wait: boolean, work: (client: PoolClient) => Promise<T>): Promise<T | undefined> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ locked: boolean }>(wait ? sql.lockProjection : sql.tryLockProjection, [PROJECTION_LOCK]);
+    if (!rows[0]?.locked) {
+      await client.query('ROLLBACK');
+      return undefined;
+    }
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+export async function selectUnprojected(client: PoolClient, limit: number, campaignId: string | null): Promise<UnprojectedCounters[]> {
+  const { rows } = await client.query<UnprojectedCounters>(sql.selectUnprojected, [limit, campaignId]);
+  return rows;
+}
+
+export async function markProjected(client: PoolClient, written: readonly UnprojectedCounters[]): Promise<void> {
+  await client.query(sql.markProjected, [written.map((c) => c.campaignId), written.map((c) => c.version)]);
+}
+
+/** The campaign's counters changed outside the event path (the send, an analysis): project them again. */
+export async function markUnprojected(pool: Pool, campaignId: string): Promise<void> {
+  await pool.query(sql.markUnprojected, [campaignId]);
+}
+
+export async function findCounters(pool: Pool, campaignId: string): Promise<(CampaignCounters & { updatedAt: Date }) | undefined> {
+  const { rows } = await pool.query<CampaignCounters & { updatedAt: Date }>(sql.selectCounters, [campaignId]);
+  return rows[0];
+}

@@ -1,0 +1,307 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startAnalyticsProjector, type AnalyticsProjector } from '../../analytics/projector.js';
+import { startApiServer, type ApiServer } from '../../api/server.js';
+import { createEventRecorder } from '../../api/webhooks/recorder.js';
+import { AnalyticsClient, type CampaignAnalytics } from '../../client/analytics.js';
+import type { EngagementCounters } from '../../common/engagement.js';
+import { userIdsByEmail } from '../../db/users.js';
+import { startFirestoreEmulator, type FirestoreEmulator } from '../../local-stack/firestore.js';
+import type { MailgunEvent } from '../../local-stack/mailgun-server.js';
+import { describeRun, runCli } from '../helpers/cli.js';
+import { harnessForFile, waitFor } from '../helpers/harness.js';
+import { eventData, mailgunSignature, postWebhook, signedBody } from '../helpers/webhooks.js';
+
+/**
+ * Mailgun's webhooks through the HTTP API into Aurora and Firestore: signatures, replays, dedupe,
+ * suppression, reconciliation with Mailgun's logs for the webhooks that never came, and a
+ * Firestore outage in the middle of a burst.
+ */
+
+const SIGNING_KEY = 'whsec-test-0123456789abcdef';
+const API_KEY = 'test-api-key-0123456789abcdef';
+const file = harnessForFile({ users: 120, seed: { mixed: false }, settings: { TRACKING_WINDOW_MS: '6000', ANALYTICS_REFRESH_MS: '1000' } });
+
+let api: ApiServer;
+let projector: AnalyticsProjector;
+let revived: FirestoreEmulator | undefined;
+const webhookUrl = () => `${api.url}/webhooks/mailgun`;
+
+/** Sends a campaign to the first `limit` users not used before, and waits until the send is done. */
+let usersTaken = 0;
+async function sentCampaign(name: string, limit: number, userIds?: string[]): Promise<{ campaignId: string; recipients: string[] }> {
+  const ids = userIds ?? (await idsOf(file.profiles.slice(usersTaken, usersTaken + limit).map((p) => p.email)));
+  if (!userIds) usersTaken += limit;
+  const campaignId = await file.h.campaigns.create({ name, type: 'newsletter', content: { subject: name, text: 'Hi %recipient.name%' }, audience: { userIds: ids } });
+  await file.h.campaigns.startSend(campaignId);
+  await file.h.campaigns.result(campaignId);
+  const recipients = file.h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId).map((m) => m.recipient);
+  return { campaignId, recipients };
+}
+
+async function idsOf(emails: string[]): Promise<string[]> {
+  const byEmail = await userIdsByEmail(file.h.pool, emails);
+  return emails.map((email) => byEmail.get(email) ?? assert.fail(`no user ${email}`));
+}
+
+async function analyticsOf(campaignId: string): Promise<CampaignAnalytics> {
+  const response = await fetch(`${api.url}/campaigns/${campaignId}/analytics`, { headers: { 'x-api-key': API_KEY } });
+  assert.equal(response.status, 200);
+  return (await response.json()) as CampaignAnalytics;
+}
+
+async function eventRows(): Promise<number> {
+  return (await file.h.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM mailgun_events')).rows[0]?.n ?? 0;
+}
+
+/** What the Mailgun server says happened to a campaign's messages, as counters. */
+function expectedCounters(events: readonly MailgunEvent[]): Partial<EngagementCounters> {
+  const of = (kind: string, pred: (e: MailgunEvent) => boolean = () => true) => events.filter((e) => e.event === kind && pred(e));
+  const unique = (kind: string) => new Set(of(kind).map((e) => e.recipient.toLowerCase())).size;
+  return {
+    delivered: of('delivered').length,
+    opened: of('opened').length,
+    uniqueOpened: unique('opened'),
+    clicked: of('clicked').length,
+    uniqueClicked: unique('clicked'),
+    bounced: of('failed', (e) => e.severity === 'permanent').length,
+    temporaryFailed: of('failed', (e) => e.severity === 'temporary').length,
+    complained: of('complained').length,
+    unsubscribed: of('unsubscribed').length,
+  };
+}
+
+function countersPart(counters: EngagementCounters, like: Partial<EngagementCounters>): Partial<EngagementCounters> {
+  return Object.fromEntries(Object.keys(like).map((k) => [k, counters[k as keyof EngagementCounters]]));
+}
+
+function eventsOf(campaignId: string): MailgunEvent[] {
+  return file.h.mailgun.engagementEvents().filter((e) => e.userVariables['campaign_id'] === campaignId);
+}
+
+describe('Mailgun webhooks', () => {
+  before(async () => {
+    api = await startApiServer({
+      campaigns: file.h.campaigns,
+      analytics: new AnalyticsClient({ pool: file.h.pool }),
+      apiKeys: [API_KEY],
+      host: '127.0.0.1',
+      port: 0,
+      webhooks: { signingKey: SIGNING_KEY, maxAgeMs: 300_000, recorder: createEventRecorder(file.h.pool) },
+    });
+    projector = startAnalyticsProjector(file.h.pool, file.h.firestore.firestore, { intervalMs: 200, maxBackoffMs: 1000, logger: { warn: () => undefined } });
+  });
+  after(async () => {
+    file.h.mailgun.configureWebhooks(null);
+    await projector.stop();
+    await api.stop();
+    await revived?.stop();
+  });
+
+  test('signed payloads are recorded; a bad signature, stale timestamp, replayed token or malformed body is refused and recorded nowhere', async () => {
+    const { campaignId, recipients } = await sentCampaign('signatures', 5);
+    const message = file.h.mailgun.accepted().find((m) => m.recipient === recipients[0]);
+    const data = (id: string, event = 'delivered') => ({
+      event,
+      id,
+      timestamp: Date.now() / 1000,
+      recipient: recipients[0],
+      message: { headers: { 'message-id': message?.messageId } },
+      'user-variables': { campaign_id: campaignId },
+    });
+    const tokens = async () => (await file.h.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM webhook_tokens')).rows[0]?.n ?? 0;
+    const [eventsBefore, tokensBefore] = [await eventRows(), await tokens()];
+
+    const good = mailgunSignature(SIGNING_KEY);
+    assert.deepEqual(await postWebhook(webhookUrl(), signedBody(SIGNING_KEY, data('sig-ok'), good)), { status: 200, body: { status: 'recorded' } });
+
+    const refused: Array<[string, string, number, string | undefined]> = [
+      ['wrong key', signedBody('not-the-signing-key-000', data('sig-wrong')), 401, 'invalid_signature'],
+      ['tampered', signedBody(SIGNING_KEY, data('sig-tampered'), { ...mailgunSignature(SIGNING_KEY), token: 'f'.repeat(50) }), 401, 'invalid_signature'],
+      ['stale', signedBody(SIGNING_KEY, data('sig-stale'), mailgunSignature(SIGNING_KEY, { timestampMs: Date.now() - 10 * 60_000 })), 401, 'stale_timestamp'],
+      ['replayed token', signedBody(SIGNING_KEY, data('sig-replay'), good), 401, 'replayed_token'],
+      ['no signature', JSON.stringify({ 'event-data': data('sig-none') }), 401, 'invalid_signature'],
+      ['not JSON', '{"signature": ', 406, 'unusable_event'],
+      ['unknown event', signedBody(SIGNING_KEY, data('sig-stored', 'stored')), 406, 'unusable_event'],
+      ['no event id', signedBody(SIGNING_KEY, { ...data('x'), id: undefined }), 406, 'unusable_event'],
+    ];
+    for (const [what, body, status, code] of refused) {
+      const answer = await postWebhook(webhookUrl(), body);
+      assert.deepEqual([answer.status, answer.body.error?.code], [status, code], what);
+    }
+    assert.equal(await eventRows(), eventsBefore + 1, 'only the good one is recorded');
+    assert.equal(await tokens(), tokensBefore + 1, 'only the good one used its token');
+    assert.equal((await analyticsOf(campaignId)).counters.delivered, 1);
+
+    const doc = (await fetch(`${api.url}/openapi.json`).then((r) => r.json())) as { paths: Record<string, Record<string, { security?: unknown[] }>> };
+    assert.deepEqual(doc.paths['/webhooks/mailgun']?.['post']?.security, [], 'documented, and signed by Mailgun instead of an API key');
+  });
+
+  test('the same event delivered three times counts once; an open before its delivery counts all the same', async () => {
+    const { campaignId, recipients } = await sentCampaign('dedupe', 3);
+    const [ann, bob] = recipients as [string, string];
+    const opened = file.h.mailgun.recordEngagement({ recipient: ann, event: 'opened' });
+    const delivered = file.h.mailgun.recordEngagement({ recipient: ann, event: 'delivered' });
+    const again = file.h.mailgun.recordEngagement({ recipient: ann, event: 'opened' });
+    const clicked = file.h.mailgun.recordEngagement({ recipient: bob, event: 'clicked', url: 'https://distronation.com/royalties' });
+
+    // Mailgun retries sign each attempt afresh; three at once and one later.
+    const post = (event: MailgunEvent) => postWebhook(webhookUrl(), signedBody(SIGNING_KEY, eventData(event)));
+    const first = await Promise.all([post(opened), post(opened), post(opened)]);
+    assert.deepEqual(first.map((a) => a.status), [200, 200, 200]);
+    assert.deepEqual(first.map((a) => a.body.status).sort(), ['duplicate', 'duplicate', 'recorded']);
+    for (const event of [delivered, again, clicked, opened, clicked]) assert.equal((await post(event)).status, 200);
+
+    const { counters } = await analyticsOf(campaignId);
+    assert.deepEqual(countersPart(counters, expectedCounters(eventsOf(campaignId))), {
+      delivered: 1,
+      opened: 2,
+      uniqueOpened: 1,
+      clicked: 1,
+      uniqueClicked: 1,
+      bounced: 0,
+      temporaryFailed: 0,
+      complained: 0,
+      unsubscribed: 0,
+    });
+    const click = await file.h.pool.query('SELECT url FROM click_events WHERE campaign_id = $1', [campaignId]);
+    assert.deepEqual(click.rows, [{ url: 'https://distronation.com/royalties' }]);
+  });
+
+  test('unsubscribes, complaints and hard bounces suppress the user for every later campaign; lifting lets them back', async () => {
+    const { campaignId, recipients } = await sentCampaign('suppression', 6);
+    const ids = await idsOf(recipients);
+    file.h.mailgun.configureWebhooks({ url: webhookUrl(), signingKey: SIGNING_KEY });
+    const [unsubscriber, complainer, bouncer, deferred] = recipients as [string, string, string, string];
+    file.h.mailgun.recordEngagement({ recipient: unsubscriber, event: 'unsubscribed' });
+    file.h.mailgun.recordEngagement({ recipient: complainer, event: 'complained' });
+    file.h.mailgun.recordEngagement({ recipient: bouncer, event: 'failed', severity: 'permanent', reason: 'bounce' });
+    file.h.mailgun.recordEngagement({ recipient: deferred, event: 'failed', severity: 'temporary' });
+    await file.h.mailgun.settleWebhooks();
+    assert.deepEqual(file.h.mailgun.webhookStats(), { posted: 4, dropped: 0, failed: 0, attempts: 4 });
+    file.h.mailgun.configureWebhooks(null);
+
+    const listed = await fetch(`${api.url}/suppressions?limit=1000`, { headers: { 'x-api-key': API_KEY } }).then((r) => r.json() as Promise<{ items: Array<{ email: string; reason: string }> }>);
+    const reasons = Object.fromEntries(listed.items.filter((s) => recipients.includes(s.email)).map((s) => [s.email, s.reason]));
+    assert.deepEqual(reasons, { [unsubscriber]: 'unsubscribed', [complainer]: 'complained', [bouncer]: 'bounced' });
+    const { counters } = await analyticsOf(campaignId);
+    assert.deepEqual([counters.unsubscribed, counters.complained, counters.bounced, counters.temporaryFailed], [1, 1, 1, 1]);
+
+    const next = await sentCampaign('after suppression', 0, ids);
+    assert.deepEqual(next.recipients.sort(), recipients.filter((r) => ![unsubscriber, complainer, bouncer].includes(r)).sort());
+
+    const [unsubscriberId] = await idsOf([unsubscriber]);
+    const lifted = await fetch(`${api.url}/suppressions/${encodeURIComponent(unsubscriber)}`, { method: 'DELETE', headers: { 'x-api-key': API_KEY } });
+    assert.deepEqual(await lifted.json(), { userId: unsubscriberId, lifted: true });
+    const third = await sentCampaign('after lifting', 0, ids);
+    assert.ok(third.recipients.includes(unsubscriber), 'a lifted suppression lets the user back in');
+    assert.ok(!third.recipients.includes(complainer));
+  });
+
+  test('webhooks lost for part of a campaign: reconciliation with Mailgun’s logs fills the gap, and the counts equal what Mailgun says happened', async () => {
+    let n = 0;
+    file.h.mailgun.configureWebhooks({ url: webhookUrl(), signingKey: SIGNING_KEY, drop: () => n++ % 3 === 0 });
+    const { campaignId, recipients } = await sentCampaign('reconciliation', 40);
+    recipients.forEach((recipient, i) => {
+      file.h.mailgun.recordEngagement({ recipient, event: i === 7 ? 'failed' : 'delivered', ...(i === 7 ? { severity: 'permanent' as const } : {}) });
+      if (i % 2 === 0) file.h.mailgun.recordEngagement({ recipient, event: 'opened' });
+      if (i % 4 === 0) file.h.mailgun.recordEngagement({ recipient, event: 'opened' });
+      if (i % 5 === 0) file.h.mailgun.recordEngagement({ recipient, event: 'clicked', url: `https://distronation.com/${i}` });
+    });
+    file.h.mailgun.recordEngagement({ recipient: recipients[1] ?? '', event: 'unsubscribed' });
+    file.h.mailgun.recordEngagement({ recipient: recipients[3] ?? '', event: 'complained' });
+    await file.h.mailgun.settleWebhooks();
+    const stats = file.h.mailgun.webhookStats();
+    assert.ok(stats.dropped > 10, `a third of the webhooks were lost (${stats.dropped})`);
+    file.h.mailgun.configureWebhooks(null);
+
+    const result = await file.h.campaigns.lifecycleResult(campaignId);
+    assert.equal(result.status, 'archived');
+    const expected = expectedCounters(eventsOf(campaignId));
+    const { counters, final } = await analyticsOf(campaignId);
+    assert.deepEqual(countersPart(counters, expected), expected);
+    assert.equal(final, true);
+    const sources = await file.h.pool.query<{ source: string; n: number }>(
+      'SELECT source, count(*)::int AS n FROM mailgun_events WHERE campaign_id = $1 GROUP BY source ORDER BY source',
+      [campaignId],
+    );
+    assert.deepEqual(sources.rows, [
+      { source: 'reconciliation', n: stats.dropped },
+      { source: 'webhook', n: stats.posted },
+    ]);
+    // The analysis used the reconciled counters, and Firestore shows them.
+    assert.equal(result.metrics?.delivered, expected.delivered);
+    const doc = (await file.h.firestore.firestore.collection('campaignAnalytics').doc(campaignId).get()).data();
+    assert.deepEqual([doc?.['delivered'], doc?.['uniqueOpened'], doc?.['final']], [expected.delivered, expected.uniqueOpened, true]);
+  });
+
+  test('Firestore down during a burst: the projection catches up afterwards, with no double counting', async () => {
+    const { campaignId, recipients } = await sentCampaign('firestore outage', 30);
+    await file.h.campaigns.lifecycleResult(campaignId);
+    const [host, port] = file.h.stack.firestore.host.split(':');
+    await file.h.stack.firestore.stop();
+
+    const burst: MailgunEvent[] = [];
+    for (let round = 0; round < 5; round++) {
+      for (const recipient of recipients) burst.push(file.h.mailgun.recordEngagement({ recipient, event: round === 0 ? 'delivered' : 'opened' }));
+    }
+    // Every event once, a fifth of them twice, 16 requests at a time.
+    const requests = [...burst, ...burst.filter((_, i) => i % 5 === 0)];
+    for (let i = 0; i < requests.length; i += 16) {
+      const answers = await Promise.all(requests.slice(i, i + 16).map((e) => postWebhook(webhookUrl(), signedBody(SIGNING_KEY, eventData(e)))));
+      assert.ok(answers.every((a) => a.status === 200), 'Aurora records while Firestore is down');
+    }
+    const { counters } = await analyticsOf(campaignId);
+    assert.deepEqual([counters.delivered, counters.opened, counters.uniqueOpened], [30, 120, 30]);
+
+    revived = await startFirestoreEmulator({ port: Number(port), projectId: file.h.stack.firestore.projectId });
+    assert.equal(revived.host, `${host}:${port}`);
+    const doc = await waitFor(
+      async () => {
+        const data = (await file.h.firestore.firestore.collection('campaignAnalytics').doc(campaignId).get()).data();
+        return data?.['opened'] === 120 ? data : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500, what: 'the projection to catch up' },
+    );
+    assert.deepEqual([doc['delivered'], doc['opened'], doc['uniqueOpened'], doc['openRate']], [30, 120, 30, 1]);
+    const pending = await file.h.pool.query('SELECT 1 FROM campaign_stats WHERE campaign_id = $1 AND events_version > projected_version', [campaignId]);
+    assert.equal(pending.rowCount, 0, 'nothing left to project');
+  });
+
+  test('analytics over a time range sum the campaigns that sent in it; the CLI reads the same figures and lifts suppressions', async () => {
+    const get = async <T>(path: string) => {
+      const response = await fetch(`${api.url}${path}`, { headers: { 'x-api-key': API_KEY } });
+      return { status: response.status, body: (await response.json()) as T };
+    };
+    type Summary = { campaigns: number; counters: EngagementCounters; rates: { deliveryRate: number } };
+    const from = new Date(Date.now() - 3_600_000).toISOString();
+    const to = new Date(Date.now() + 60_000).toISOString();
+    const { status, body: summary } = await get<Summary>(`/analytics?from=${from}&to=${to}&type=newsletter`);
+    assert.equal(status, 200);
+    const sent = await file.h.pool.query<{ id: string }>('SELECT id::text FROM campaigns WHERE send_started_at IS NOT NULL');
+    assert.equal(summary.campaigns, sent.rowCount);
+    const each = await Promise.all(sent.rows.map((r) => analyticsOf(r.id)));
+    for (const key of ['sent', 'delivered', 'opened', 'uniqueOpened', 'clicked', 'bounced', 'unsubscribed'] as const) {
+      assert.equal(summary.counters[key], each.reduce((sum, a) => sum + a.counters[key], 0), key);
+    }
+    assert.equal(summary.rates.deliveryRate, Math.round((summary.counters.delivered / summary.counters.sent) * 10_000) / 10_000);
+    assert.equal((await get<Summary>(`/analytics?from=${from}&to=${to}&type=financial`)).body.campaigns, 0);
+    const backwards = await get<{ error: { fields: Array<{ field: string }> } }>(`/analytics?from=${to}&to=${from}`);
+    assert.deepEqual([backwards.status, backwards.body.error.fields.map((f) => f.field)], [400, ['from']]);
+
+    const [campaign] = sent.rows;
+    const shown = await runCli(['campaign', 'analytics', campaign?.id ?? ''], file.h.env);
+    assert.equal(shown.code, 0, describeRun(shown));
+    assert.deepEqual((JSON.parse(shown.stdout) as CampaignAnalytics).counters, (await analyticsOf(campaign?.id ?? '')).counters);
+    const total = await runCli(['analytics', '--from', from, '--to', to, '--type', 'newsletter'], file.h.env);
+    assert.deepEqual((JSON.parse(total.stdout) as Summary).counters, summary.counters);
+
+    const listed = await runCli(['suppressions', 'list', '--reason', 'complained'], file.h.env);
+    const complainers = (JSON.parse(listed.stdout) as { items: Array<{ id: string; email: string }> }).items;
+    assert.ok(complainers.length >= 1, describeRun(listed));
+    const lifted = await runCli(['suppressions', 'lift', complainers[0]?.id ?? ''], file.h.env);
+    assert.deepEqual(JSON.parse(lifted.stdout), { userId: complainers[0]?.id, lifted: true });
+    const nobody = await runCli(['suppressions', 'lift', 'nobody@nowhere.example'], file.h.env);
+    assert.deepEqual([nobody.code, nobody.stderr.trim()], [1, 'error: no user nobody@nowhere.example']);
+  });
+});
