@@ -24,7 +24,8 @@ export type RecordOutcome = 'recorded' | 'duplicate' | 'replay';
 export async function recordEvents(pool: Pool, events: readonly EventToRecord[], source: EventSource): Promise<RecordOutcome[]> {
   if (events.length === 0) return [];
   const column = <T>(pick: (e: EventToRecord) => T): T[] => events.map(pick);
-  const result = await pool.query<{ ord: string; outcome: RecordOutcome }>(sql.recordEvents, [
+  // Named, so each connection plans this long statement once rather than on every call.
+  const result = await pool.query<{ ord: string; outcome: RecordOutcome }>({ name: 'record-events', text: sql.recordEvents, values: [
     column((e) => e.token),
     column((e) => e.record.eventId),
     column((e) => e.record.event),
@@ -35,7 +36,7 @@ export async function recordEvents(pool: Pool, events: readonly EventToRecord[],
     column((e) => e.record.url),
     column((e) => e.record.reason),
     source,
-  ]);
+  ] });
   const outcomes = new Array<RecordOutcome>(events.length);
   for (const row of result.rows) outcomes[Number(row.ord) - 1] = row.outcome;
   return outcomes;

@@ -52,3 +52,15 @@ test('the financial benchmark runs a month end to end, every customer once', asy
   }
   assert.ok(typeof report['workerPeakRssMb'] === 'number' && report['workerPeakRssMb'] > 0);
 });
+
+test('the webhook benchmark fires signed events from its own process; Aurora and Firestore count each exactly once', async () => {
+  const report = await runBench('test/bench/webhooks.bench.ts', ['--events', '3000', '--runs', '1', '--recipients', '500']);
+  assert.deepEqual([report['runs'], report['events'], report['allAnswered200']], [1, 3000, true]);
+  assert.deepEqual([report['auroraExact'], report['firestoreExact'], report['lost'], report['doubleCounted']], [true, true, 0, 0]);
+  for (const figure of ['eventsPerSecond', 'p99Ms', 'baselineRequestsPerSecond', 'ratio']) {
+    const stats = report[figure] as Record<string, unknown> | undefined;
+    assert.ok(typeof stats?.['median'] === 'number' && stats['median'] > 0, `${figure}.median`);
+  }
+  const perRun = report['perRun'] as Array<Record<string, unknown>>;
+  assert.equal(perRun[0]?.['duplicates'], 300, 'a tenth are repeats');
+});
