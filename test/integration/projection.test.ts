@@ -36,6 +36,7 @@ test('with Firestore down the whole campaign still goes out; the projection catc
   const result = await file.h.campaigns.result(campaignId);
   assert.equal(result.sent, 3000);
   const doc = (await file.h.firestore.firestore.collection('campaigns').doc(campaignId).get()).data();
-  assert.equal(doc?.['status'], 'sent');
+  // The send's last status, or a later one the lifecycle wrote since (tracking…).
+  assert.ok(['sent', 'tracking', 'analysed', 'archived'].includes(String(doc?.['status'])), `status ${String(doc?.['status'])}`);
   assert.equal((doc?.['progress'] as { sent?: number } | undefined)?.sent, 3000);
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PoolClient } from 'pg';
-import { sendWorkflowId } from '../../common/campaign.js';
+import { lifecycleWorkflowId, sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign } from '../../db/campaigns.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { harnessForFile, waitFor, type ChildWorker } from '../helpers/harness.js';
@@ -60,9 +60,9 @@ interface Attempt {
   startedAt: number;
 }
 
-/** Every recorded start of `activityType` in the send workflow's history: the attempt that completed, and when it started. */
-async function attemptsOf(campaignId: string, activityType: string): Promise<Attempt[]> {
-  const history = await file.h.temporal.workflow.getHandle(sendWorkflowId(campaignId)).fetchHistory();
+/** Every recorded start of `activityType` in a workflow's history (the send's unless told): the attempt that completed, and when it started. */
+async function attemptsOf(campaignId: string, activityType: string, workflowId = sendWorkflowId(campaignId)): Promise<Attempt[]> {
+  const history = await file.h.temporal.workflow.getHandle(workflowId).fetchHistory();
   const scheduled = new Set<string>();
   const attempts: Attempt[] = [];
   for (const event of history.events ?? []) {
@@ -86,8 +86,8 @@ async function killThenRecover(worker: ChildWorker, lock: { release(): Promise<v
   return { killedAt, next };
 }
 
-async function assertRetriedSoon(campaignId: string, activityType: string, killedAt: number): Promise<void> {
-  const attempts = await attemptsOf(campaignId, activityType);
+async function assertRetriedSoon(campaignId: string, activityType: string, killedAt: number, workflowId?: string): Promise<void> {
+  const attempts = await attemptsOf(campaignId, activityType, workflowId);
   const retried = attempts.filter((a) => a.attempt > 1);
   assert.ok(retried.length > 0, `${activityType} was retried after the kill: ${JSON.stringify(attempts)}`);
   for (const { attempt, startedAt } of retried) {
@@ -170,4 +170,43 @@ test('killed just before completion, in the final status write: retried within s
   assertExactlyOnce(campaignId, 400);
   await assertRetriedSoon(campaignId, 'setCampaignStatus', killedAt);
   assert.ok(Date.now() - killedAt < 60_000, 'the campaign completed within a minute of the kill');
+});
+
+test('killed while reconciling with Mailgun’s logs: retried within seconds, every event counted once', async () => {
+  const campaignId = await createCampaign('killed in reconciliation', 40);
+  const worker = await file.h.spawnWorker();
+  await file.h.campaigns.startSend(campaignId);
+  await file.h.campaigns.result(campaignId);
+  // Recording events always writes click_events: with it locked, the reconciliation is caught in its first page with news.
+  const client = await file.h.pool.connect();
+  await client.query('BEGIN');
+  await client.query('LOCK TABLE click_events IN EXCLUSIVE MODE');
+  const lock = {
+    async release() {
+      await client.query('COMMIT');
+      client.release();
+    },
+  };
+  // No webhooks here: every event reaches Aurora through reconciliation.
+  const recipients = file.h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId).map((m) => m.recipient);
+  recipients.forEach((recipient, i) => {
+    file.h.mailgun.recordEngagement({ recipient, event: 'delivered' });
+    if (i % 2 === 0) file.h.mailgun.recordEngagement({ recipient, event: 'opened' });
+    if (i % 5 === 0) file.h.mailgun.recordEngagement({ recipient, event: 'clicked', url: 'https://distronation.com/' });
+  });
+  // (pg_stat_activity keeps the first 1 kB of a statement: the recording statement's opening.)
+  await blockedOn('INSERT INTO webhook_tokens');
+  const { killedAt, next } = await killThenRecover(worker, lock);
+  try {
+    assert.equal((await file.h.campaigns.lifecycleResult(campaignId)).status, 'archived');
+  } finally {
+    await next.stop();
+  }
+  const { rows } = await file.h.pool.query<{ delivered: number; opened: number; clicked: number; events: number }>(
+    `SELECT delivered, opened, clicked, (SELECT count(*)::int FROM mailgun_events WHERE campaign_id = $1) AS events
+     FROM campaign_stats WHERE campaign_id = $1`,
+    [campaignId],
+  );
+  assert.deepEqual(rows[0], { delivered: 40, opened: 20, clicked: 8, events: 68 });
+  await assertRetriedSoon(campaignId, 'reconcileEvents', killedAt, lifecycleWorkflowId(campaignId));
 });
