@@ -7,6 +7,7 @@ import { liftSuppression, listSuppressions, type Suppression } from '../db/users
 import { CampaignError, page, requireCampaign, type Page } from './campaigns.js';
 import {
   analyticsRangeSchema,
+  InvalidInputError,
   listSuppressionsSchema,
   parseInput,
   suppressedUserSchema,
@@ -54,7 +55,7 @@ export class AnalyticsClient {
     const range = parseInput(analyticsRangeSchema, input, 'query');
     const to = range.to === undefined ? new Date() : new Date(range.to);
     const from = range.from === undefined ? new Date(to.getTime() - DEFAULT_RANGE_MS) : new Date(range.from);
-    if (from >= to) throw new CampaignError('from must be before to', 'invalid');
+    if (from >= to) throw new InvalidInputError([{ field: 'query.from', message: 'must be before `to` (default: now)' }]);
     const { campaigns, ...counters } = await analyticsSummary(this.deps.pool, from, to, range.type ?? null);
     return { from, to, type: range.type ?? null, campaigns, counters, rates: engagementRates(counters) };
   }

@@ -1,5 +1,6 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { toEventRecord, UnusableEventError } from '../../analytics/mailgun-events.js';
+import type { MailgunEventRecord } from '../../common/engagement.js';
 import { ApiError, type ApiLogger } from '../errors.js';
 import { json } from '../schemas.js';
 import type { EventRecorder } from '../webhooks/recorder.js';
@@ -38,6 +39,16 @@ const WebhookBodySchema = z
 
 const WebhookResultSchema = z.object({ status: z.enum(['recorded', 'duplicate']) }).openapi('WebhookResult');
 
+/** The event as we record it; a 406 naming each problem when it can never be used. */
+function eventRecordOf(data: unknown): MailgunEventRecord {
+  try {
+    return toEventRecord(data);
+  } catch (error) {
+    if (error instanceof UnusableEventError) throw new ApiError(406, 'unusable_event', 'The event cannot be used', error.problems);
+    throw error;
+  }
+}
+
 export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger }: WebhookSettings) {
   const app = new OpenAPIHono();
   app.post(MAILGUN_WEBHOOK_PATH, async (c) => {
@@ -49,21 +60,11 @@ export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger }:
     if (check === 'invalid') throw new ApiError(401, 'invalid_signature', 'The signature does not match');
     if (check === 'stale') throw new ApiError(401, 'stale_timestamp', `The signature's timestamp is more than ${maxAgeMs / 1000} s from now`);
 
-    let record;
-    try {
-      record = toEventRecord(Reflect.get(body, 'event-data'));
-    } catch (error) {
-      if (!(error instanceof UnusableEventError)) throw error;
-      throw new ApiError(406, 'unusable_event', 'The event cannot be used', error.problems);
-    }
-
-    let outcome;
-    try {
-      outcome = await recorder.record({ record, token: signature.data.token });
-    } catch (error) {
+    const record = eventRecordOf(Reflect.get(body, 'event-data'));
+    const outcome = await recorder.record({ record, token: signature.data.token }).catch((error: unknown) => {
       logger.error({ err: error, eventId: record.eventId }, 'webhook event could not be recorded');
       throw new ApiError(503, 'unavailable', 'The event could not be recorded; try again');
-    }
+    });
     if (outcome === 'replay') throw new ApiError(401, 'replayed_token', 'This signature token was used before');
     return c.json({ status: outcome }, 200);
   });

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startAnalyticsProjector, type AnalyticsProjector } from '../../analytics/projector.js';
+import { createApiApp } from '../../api/app.js';
 import { startApiServer, type ApiServer } from '../../api/server.js';
 import { createEventRecorder } from '../../api/webhooks/recorder.js';
 import { AnalyticsClient, type CampaignAnalytics } from '../../client/analytics.js';
 import type { EngagementCounters } from '../../common/engagement.js';
+import { createPool } from '../../db/pool.js';
 import { userIdsByEmail } from '../../db/users.js';
 import { startFirestoreEmulator, type FirestoreEmulator } from '../../local-stack/firestore.js';
 import type { MailgunEvent } from '../../local-stack/mailgun-server.js';
@@ -135,6 +137,27 @@ describe('Mailgun webhooks', () => {
 
     const doc = (await fetch(`${api.url}/openapi.json`).then((r) => r.json())) as { paths: Record<string, Record<string, { security?: unknown[] }>> };
     assert.deepEqual(doc.paths['/webhooks/mailgun']?.['post']?.security, [], 'documented, and signed by Mailgun instead of an API key');
+  });
+
+  test('an event that cannot be recorded (database unreachable) answers 503, so Mailgun tries again', async () => {
+    const unreachable = createPool('postgres://postgres:postgres@127.0.0.1:1/campaigns', 1, () => undefined);
+    const logged: string[] = [];
+    const app = createApiApp({
+      campaigns: file.h.campaigns,
+      analytics: new AnalyticsClient({ pool: file.h.pool }),
+      apiKeys: [API_KEY],
+      logger: { error: (_details, message) => logged.push(message) },
+      webhooks: { signingKey: SIGNING_KEY, maxAgeMs: 300_000, recorder: createEventRecorder(unreachable) },
+    });
+    try {
+      const data = { event: 'delivered', id: 'never-recorded', timestamp: Date.now() / 1000, recipient: 'a@artists.example', 'user-variables': {} };
+      const response = await app.request('/webhooks/mailgun', { method: 'POST', headers: { 'content-type': 'application/json' }, body: signedBody(SIGNING_KEY, data) });
+      assert.equal(response.status, 503);
+      assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'unavailable');
+      assert.deepEqual(logged, ['webhook event could not be recorded']);
+    } finally {
+      await unreachable.end();
+    }
   });
 
   test('the same event delivered three times counts once; an open before its delivery counts all the same', async () => {
