@@ -56,7 +56,7 @@ export async function seedUsers(pool: Pool, count: number, options: SeedOptions 
     await pool.query(
       `INSERT INTO users (email, name, custom_id, status, subscription_status, email_types, suppressed_at, suppression_reason)
        SELECT email, name, custom_id, status, subscription_status, string_to_array(types, ','),
-              CASE WHEN suppressed THEN now() END, CASE WHEN suppressed THEN 'hard-bounce' END
+              CASE WHEN suppressed THEN now() END, CASE WHEN suppressed THEN 'bounced' END
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[])
          AS t(email, name, custom_id, status, subscription_status, types, suppressed)`,
       [
