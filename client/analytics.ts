@@ -1,8 +1,7 @@
 import type { Pool } from 'pg';
 import type { CampaignType } from '../common/campaign.js';
 import { engagementRates, pickCounters, ZERO_COUNTERS, type EngagementCounters, type EngagementRates } from '../common/engagement.js';
-import { analyticsSummary } from '../db/analytics.js';
-import { findCounters } from '../db/projection.js';
+import { analyticsSummary, findCounters } from '../db/analytics.js';
 import { liftSuppression, listSuppressions, type Suppression } from '../db/users.js';
 import { CampaignError, page, requireCampaign, type Page } from './campaigns.js';
 import {

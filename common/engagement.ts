@@ -94,7 +94,7 @@ export const ZERO_COUNTERS: EngagementCounters = {
 };
 
 /** A share rounded to four places; 0 of nothing is 0. */
-export function rate(n: number, of: number): number {
+function rate(n: number, of: number): number {
   return of > 0 ? Math.round((n / of) * 10_000) / 10_000 : 0;
 }
 

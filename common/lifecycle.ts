@@ -11,7 +11,7 @@
  * stale, so the phase steps back.
  */
 import type { AudienceFilter, CampaignStatus, CampaignType, SendOptions } from './campaign.js';
-import { rate } from './engagement.js';
+import { engagementRates, ZERO_COUNTERS } from './engagement.js';
 
 /** An editor's change to a draft; absent fields stay as they are, null clears. */
 export interface CampaignChanges {
@@ -154,12 +154,5 @@ export function isEditable(phase: CampaignStatus): boolean {
 
 /** Rates as fractions of what could happen: delivery and bounce of sent, the rest of delivered. */
 export function computeMetrics(counts: Omit<CampaignMetrics, `${string}Rate`>): CampaignMetrics {
-  return {
-    ...counts,
-    deliveryRate: rate(counts.delivered, counts.sent),
-    openRate: rate(counts.opened, counts.delivered),
-    clickRate: rate(counts.clicked, counts.delivered),
-    bounceRate: rate(counts.bounced, counts.sent),
-    unsubscribeRate: rate(counts.unsubscribed, counts.delivered),
-  };
+  return { ...counts, ...engagementRates({ ...ZERO_COUNTERS, ...counts, uniqueOpened: counts.opened, uniqueClicked: counts.clicked }) };
 }

@@ -3,11 +3,30 @@ import { ZERO_COUNTERS, type EngagementCounters } from '../common/engagement.js'
 import { computeMetrics, type CampaignMetrics } from '../common/lifecycle.js';
 import { sql } from './queries.js';
 
-/** A campaign's figures from its counters (the webhooks and reconciliation keep those), stored as its analysis. */
+export interface CampaignCounters extends EngagementCounters {
+  campaignId: string;
+  /** The campaign's analysis is done; its figures no longer change. */
+  final: boolean;
+}
+
+/** A campaign's counters (the send, the webhooks and reconciliation keep them); undefined before it has any. */
+export async function findCounters(pool: Pool, campaignId: string): Promise<(CampaignCounters & { updatedAt: Date }) | undefined> {
+  const { rows } = await pool.query<CampaignCounters & { updatedAt: Date }>(sql.selectCounters, [campaignId]);
+  return rows[0];
+}
+
+/** A campaign's figures from its counters, as its analysis stores them: opens and clicks by recipient. */
 export async function campaignMetrics(pool: Pool, campaignId: string): Promise<CampaignMetrics> {
-  const result = await pool.query<Omit<CampaignMetrics, `${string}Rate`>>(sql.selectEngagement, [campaignId]);
-  const counts = result.rows[0] ?? { sent: 0, delivered: 0, opened: 0, clicked: 0, bounced: 0, complained: 0, unsubscribed: 0 };
-  return computeMetrics(counts);
+  const c = (await findCounters(pool, campaignId)) ?? ZERO_COUNTERS;
+  return computeMetrics({
+    sent: c.sent,
+    delivered: c.delivered,
+    opened: c.uniqueOpened,
+    clicked: c.uniqueClicked,
+    bounced: c.bounced,
+    complained: c.complained,
+    unsubscribed: c.unsubscribed,
+  });
 }
 
 /** Stores the figures; once stored as final, they never change. */

@@ -1,14 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
-import type { EngagementCounters } from '../common/engagement.js';
+import type { CampaignCounters } from './analytics.js';
 import { sql } from './queries.js';
 
 /** The bookkeeping of the Firestore projection of campaign counters. */
-
-export interface CampaignCounters extends EngagementCounters {
-  campaignId: string;
-  /** The campaign's analysis is done; its figures no longer change. */
-  final: boolean;
-}
 
 export interface UnprojectedCounters extends CampaignCounters {
   /** events_version when read: what `markProjected` records once written. */
@@ -55,9 +49,4 @@ export async function markProjected(client: PoolClient, written: readonly Unproj
 /** The campaign's counters changed outside the event path (the send, an analysis): project them again. */
 export async function markUnprojected(pool: Pool, campaignId: string): Promise<void> {
   await pool.query(sql.markUnprojected, [campaignId]);
-}
-
-export async function findCounters(pool: Pool, campaignId: string): Promise<(CampaignCounters & { updatedAt: Date }) | undefined> {
-  const { rows } = await pool.query<CampaignCounters & { updatedAt: Date }>(sql.selectCounters, [campaignId]);
-  return rows[0];
 }

@@ -147,11 +147,6 @@ export const sql = {
     ON CONFLICT (prompt_hash) DO NOTHING
     RETURNING id::text`,
 
-  // $1 campaign id
-  selectEngagement: `
-    SELECT sent, delivered, unique_opened AS opened, unique_clicked AS clicked, bounced, complained, unsubscribed
-    FROM campaign_stats WHERE campaign_id = $1`,
-
   // $1 campaign id, $2..$13 the metrics, $14 final
   upsertAnalytics: `
     INSERT INTO campaign_analytics (campaign_id, sent, delivered, opened, clicked, bounced, complained, unsubscribed,

@@ -178,6 +178,8 @@ export interface MailgunServer {
   recordEngagement(spec: EngagementSpec): MailgunEvent;
   /** Every recorded engagement event, in recording order. Immediate (not subject to `eventsLagMs`). */
   engagementEvents(): readonly MailgunEvent[];
+  /** The `event-data` this server's webhooks post for a recorded event (to post it again, as Mailgun's retries do). */
+  webhookEventData(event: MailgunEvent): unknown;
   /**
    * Posts every event of the configured kinds recorded from now on; null stops. Either way, deliveries still
    * pending for an earlier configuration are abandoned and the stats start again from zero.
@@ -465,6 +467,13 @@ class MailgunStandIn implements MailgunServer {
 
   engagementEvents(): readonly MailgunEvent[] {
     return this.engagements;
+  }
+
+  webhookEventData(event: MailgunEvent): unknown {
+    const ours = `${this.idPrefix}-${this.generation.toString(36)}-`;
+    const index = event.id.startsWith(ours) ? parseInt(event.id.slice(ours.length), 36) : NaN;
+    if (!(index >= 0 && index < this.records.length)) throw new Error(`event ${event.id} was not recorded by this server since its last reset`);
+    return this.eventItem(index);
   }
 
   configureWebhooks(config: WebhookConfig | null): void {

@@ -12,7 +12,7 @@ import { startFirestoreEmulator, type FirestoreEmulator } from '../../local-stac
 import type { MailgunEvent } from '../../local-stack/mailgun-server.js';
 import { describeRun, runCli } from '../helpers/cli.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
-import { eventData, mailgunSignature, postWebhook, signedBody } from '../helpers/webhooks.js';
+import { mailgunSignature, postWebhook, signedBody } from '../helpers/webhooks.js';
 
 /**
  * Mailgun's webhooks through the HTTP API into Aurora and Firestore: signatures, replays, dedupe,
@@ -169,7 +169,7 @@ describe('Mailgun webhooks', () => {
     const clicked = file.h.mailgun.recordEngagement({ recipient: bob, event: 'clicked', url: 'https://distronation.com/royalties' });
 
     // Mailgun retries sign each attempt afresh; three at once and one later.
-    const post = (event: MailgunEvent) => postWebhook(webhookUrl(), signedBody(SIGNING_KEY, eventData(event)));
+    const post = (event: MailgunEvent) => postWebhook(webhookUrl(), signedBody(SIGNING_KEY, file.h.mailgun.webhookEventData(event)));
     const first = await Promise.all([post(opened), post(opened), post(opened)]);
     assert.deepEqual(first.map((a) => a.status), [200, 200, 200]);
     assert.deepEqual(first.map((a) => a.body.status).sort(), ['duplicate', 'duplicate', 'recorded']);
@@ -271,7 +271,7 @@ describe('Mailgun webhooks', () => {
     // Every event once, a fifth of them twice, 16 requests at a time.
     const requests = [...burst, ...burst.filter((_, i) => i % 5 === 0)];
     for (let i = 0; i < requests.length; i += 16) {
-      const answers = await Promise.all(requests.slice(i, i + 16).map((e) => postWebhook(webhookUrl(), signedBody(SIGNING_KEY, eventData(e)))));
+      const answers = await Promise.all(requests.slice(i, i + 16).map((e) => postWebhook(webhookUrl(), signedBody(SIGNING_KEY, file.h.mailgun.webhookEventData(e)))));
       assert.ok(answers.every((a) => a.status === 200), 'Aurora records while Firestore is down');
     }
     const { counters } = await analyticsOf(campaignId);
