@@ -4,7 +4,7 @@ import { addressProblem } from '../common/addresses.js';
 import { batchMarker, splitPart, wholeBatch, type BatchPart, type BatchPlan } from '../common/batches.js';
 import type { BatchStatus } from '../common/ledger.js';
 import { failRecipients, loadBatchRecipients, type BatchRecipient } from '../db/audience.js';
-import { reportVariables } from '../common/financial.js';
+import { reportVariables, usedReportVariables } from '../common/financial.js';
 import { findCampaign, type CampaignContent } from '../db/campaigns.js';
 import { linksOf } from '../db/reports.js';
 import * as ledger from '../db/ledger.js';
@@ -33,10 +33,10 @@ function recipientVariables(recipient: BatchRecipient, extra: Variables = {}): V
   return { name: recipient.name ?? '', user_id: recipient.user_id, custom_id: recipient.custom_id, ...extra };
 }
 
-/** What batches send: the content frozen at approval, and whether recipients get their report links. */
+/** What batches send: the content frozen at approval, and the report-link variables it shows (none: no links). */
 interface Approved {
   content: CampaignContent;
-  withReportLinks: boolean;
+  reportVariables: ReadonlySet<string>;
 }
 
 function buildMessage(
@@ -99,7 +99,8 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
           if (!campaign?.frozenContent) {
             throw ApplicationFailure.nonRetryable(`campaign ${campaignId} has no approved content to send`, 'CampaignNotApproved');
           }
-          return { content: campaign.frozenContent, withReportLinks: campaign.type === 'financial' };
+          const used = campaign.type === 'financial' ? usedReportVariables(campaign.frozenContent) : new Set<string>();
+          return { content: campaign.frozenContent, reportVariables: used };
         });
         loaded.catch(() => contentCache.delete(campaignId));
         contentCache.set(campaignId, loaded);
@@ -109,18 +110,21 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
     };
   }
 
+  /** Each financial recipient's own report links, as the recipient variables the content shows. */
+  async function linkVariables(campaignId: string, approved: Approved, recipients: BatchRecipient[]): Promise<Map<string, Variables>> {
+    if (approved.reportVariables.size === 0) return new Map();
+    const links = await linksOf(pool, campaignId, recipients.map((r) => r.user_id));
+    const shown = (all: Record<string, string>): Variables =>
+      Object.fromEntries(Object.entries(all).filter(([name]) => approved.reportVariables.has(name)));
+    return new Map(recipients.map((r) => [r.user_id, shown(reportVariables(links.get(r.user_id) ?? []))]));
+  }
+
   /**
    * Sends one pending part at most once. Malformed addresses are failed (and
    * suppressed) before the request; if Mailgun still refuses the part for a bad
    * address, it is split in two and each half is sent the same way, so one bad
    * address costs only itself.
    */
-  /** Each financial recipient's own report links, as recipient variables. */
-  async function linkVariables(campaignId: string, approved: Approved, recipients: BatchRecipient[]): Promise<Map<string, Variables>> {
-    if (!approved.withReportLinks) return new Map();
-    const links = await linksOf(pool, campaignId, recipients.map((r) => r.user_id));
-    return new Map(recipients.map((r) => [r.user_id, reportVariables(links.get(r.user_id) ?? [])]));
-  }
 
   async function sendPart(
     campaignId: string,

@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { z } from 'zod';
 import type { GeneratedDraft, TokenUsage } from '../db/drafts.js';
 
@@ -64,15 +64,23 @@ const RESPONSE_FORMAT = {
   },
 } as const;
 
+type OpenAIClass = typeof OpenAI;
+
+/** The SDK, loaded on the first draft: most workers never draft, and loading it costs ~8 MB resident. */
+let sdk: Promise<OpenAIClass> | undefined;
+const loadSdk = (): Promise<OpenAIClass> => (sdk ??= import('openai').then((module) => module.default));
+
 export function createOpenAIWriter(settings: OpenAISettings): ContentWriter {
-  const client = new OpenAI({ apiKey: settings.apiKey, baseURL: settings.baseURL, timeout: settings.timeoutMs, maxRetries: 0 });
+  let client: OpenAI | undefined;
   return {
     async draft(model, messages) {
+      const OpenAIClient = await loadSdk();
+      client ??= new OpenAIClient({ apiKey: settings.apiKey, baseURL: settings.baseURL, timeout: settings.timeoutMs, maxRetries: 0 });
       let completion: OpenAI.Chat.Completions.ChatCompletion;
       try {
         completion = await client.chat.completions.create({ model, messages, response_format: RESPONSE_FORMAT });
       } catch (error) {
-        throw new DraftError(classifyOpenAIError(error));
+        throw new DraftError(classifyOpenAIError(OpenAIClient, error));
       }
       const message = completion.choices[0]?.message;
       if (message?.refusal) throw new DraftError({ kind: 'refused', message: `OpenAI refused to write it: ${message.refusal}` });
@@ -106,7 +114,7 @@ function usageOf(usage: OpenAI.Completions.CompletionUsage | undefined): TokenUs
   };
 }
 
-export function classifyOpenAIError(error: unknown): DraftFailure {
+function classifyOpenAIError(OpenAI: OpenAIClass, error: unknown): DraftFailure {
   if (error instanceof OpenAI.APIConnectionError) return { kind: 'retryable', message: `OpenAI unreachable: ${error.message}` };
   if (error instanceof OpenAI.RateLimitError) {
     const seconds = Number(error.headers?.get('retry-after'));

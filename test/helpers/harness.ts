@@ -13,6 +13,7 @@ import { lifecycleOptions, loadConfig, type Config } from '../../worker/config.j
 import { connectFirestore, openActivityDeps, type FirestoreHandle } from '../../worker/connections.js';
 import { createWorker } from '../../worker/worker.js';
 import { bundleWorkflows } from '../../scripts/bundle-workflows.js';
+import { buildWorker } from '../../scripts/build-worker.js';
 import { after, before } from 'node:test';
 import type { MailgunServer } from '../../local-stack/mailgun-server.js';
 import { seedUsers, type SeedOptions, type SeedProfile } from '../../local-stack/seed.js';
@@ -140,19 +141,34 @@ function workflowBundle(): Promise<string> {
   return bundle;
 }
 
-/** The command of `npm run worker` (node flags included), so tests run the worker exactly as documented. */
-function workerCommand(): string[] {
+/**
+ * `npm run worker` as the harness runs it (its environment settings, then
+ * node's arguments), with the worker built once per test process as its
+ * `preworker` step builds it: tests run the worker exactly as documented.
+ */
+async function workerCommand(): Promise<{ env: Record<string, string>; args: string[] }> {
   const pkg = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { scripts: { worker: string } };
-  const [node, ...args] = pkg.scripts.worker.split(/\s+/);
+  const words = pkg.scripts.worker.split(/\s+/);
+  const env: Record<string, string> = {};
+  while (words[0]?.includes('=')) {
+    const [name, value] = (words.shift() as string).split('=') as [string, string];
+    env[name] = value;
+  }
+  const [node, ...args] = words;
   if (node !== 'node') throw new Error(`npm run worker should start with node: ${pkg.scripts.worker}`);
-  return args;
+  workerBuild ??= buildWorker();
+  await workerBuild;
+  return { env, args };
 }
 
-/** Runs worker/main.ts as its own process, as production does, and waits until it polls. */
+let workerBuild: Promise<string> | undefined;
+
+/** Runs the worker as its own process, as production does, and waits until it polls. */
 export async function spawnWorkerProcess(env: Record<string, string>): Promise<ChildWorker> {
-  const child = spawn(process.execPath, workerCommand(), {
+  const command = await workerCommand();
+  const child = spawn(process.execPath, command.args, {
     cwd: projectRoot,
-    env: { ...process.env, WORKFLOW_BUNDLE_PATH: await workflowBundle(), ...env, LOG_LEVEL: 'info' },
+    env: { ...process.env, ...command.env, WORKFLOW_BUNDLE_PATH: await workflowBundle(), ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
