@@ -62,7 +62,7 @@ const DEFINITIVE_KEY_ERRORS = ['ResourceNotFoundException', 'AccessDeniedExcepti
 
 export function createFinancialActivities({ pool, reports }: ActivityDeps) {
   /** The signer, or why there is none; a failure that retrying may fix is thrown for Temporal to retry. */
-  async function loadSigner(signingFailure: SigningFailurePolicy): Promise<UrlSigner | undefined> {
+  async function loadSigner(campaignId: string, signingFailure: SigningFailurePolicy): Promise<UrlSigner | undefined> {
     try {
       return await reports.signer();
     } catch (error) {
@@ -71,10 +71,13 @@ export function createFinancialActivities({ pool, reports }: ActivityDeps) {
       if (!definitive && attempt < KEY_LOAD_ATTEMPTS) throw error;
       const reason = `the CloudFront signing key could not be loaded: ${error instanceof Error ? error.message : String(error)}`;
       if (signingFailure === 'send-without-links') {
-        log.error(`financial run continues without links: ${reason}`);
+        log.error(`financial campaign ${campaignId} continues without links: ${reason}`);
         return undefined;
       }
-      throw ApplicationFailure.nonRetryable(`ALERT: financial run stopped before sending anything: ${reason}`, 'SigningKeyUnavailable');
+      throw ApplicationFailure.nonRetryable(
+        `ALERT: financial campaign ${campaignId} stopped before sending anything: ${reason}`,
+        'SigningKeyUnavailable',
+      );
     }
   }
 
@@ -108,15 +111,17 @@ export function createFinancialActivities({ pool, reports }: ActivityDeps) {
 
     /**
      * Signs a link for each report file each customer has this month and stores
-     * them, a page of customers at a time. Which files exist comes from listing
+     * them, a page of customers at a time (the audience frozen at approval, if
+     * the campaign is approved already). Which files exist comes from listing
      * the month's two S3 prefixes once (a few dozen calls for 10,000 customers,
      * where one HeadObject per file would be 20,000). A retry resumes after the
      * last page it stored.
      */
     async prepareReportLinks({ campaignId, period, signingFailure }: PrepareReportLinksInput): Promise<ReportLinksSummary> {
       const campaign = await requireCampaign(pool, campaignId);
-      const customers = await countReportCustomers(pool, campaignId, campaign.audience);
-      const signer = await loadSigner(signingFailure);
+      const audience = campaign.frozenAudience ?? campaign.audience;
+      const customers = await countReportCustomers(pool, campaignId, audience);
+      const signer = await loadSigner(campaignId, signingFailure);
       if (!signer) return { customers, linksSigned: 0, filesMissing: customers * 2, linksIncluded: false };
 
       const context = Context.current();
@@ -124,7 +129,7 @@ export function createFinancialActivities({ pool, reports }: ActivityDeps) {
       const now = new Date();
       let after = (context.info.heartbeatDetails as { after?: string } | undefined)?.after ?? '0';
       for (;;) {
-        const page = await reportCustomers(pool, campaignId, campaign.audience, after, CUSTOMERS_PER_PAGE);
+        const page = await reportCustomers(pool, campaignId, audience, after, CUSTOMERS_PER_PAGE);
         const last = page.at(-1);
         if (!last) break;
         const links: ReportLink[] = page.flatMap(({ userId, customId }) =>

@@ -17,6 +17,7 @@ import {
   type SendProgress,
 } from '../common/campaign.js';
 import type { ApproveRequest, AudiencePreview, LifecycleOptions, LifecycleResult, LifecycleState } from '../common/lifecycle.js';
+import { withReportLinks } from '../common/financial.js';
 import { CampaignIdAttr, CampaignMonthAttr, CampaignStatusAttr, CampaignTypeAttr } from '../common/search-attributes.js';
 import { countAudience, failedRecipients, type FailedRecipient } from '../db/audience.js';
 import {
@@ -107,6 +108,8 @@ export interface CreateOptions {
   idempotencyKey?: string;
   /** Approve at once: the campaign goes straight to sending. */
   autoApprove?: ApproveRequest;
+  /** Sign each recipient's report links for the campaign's period before sending (financial campaigns). */
+  signReportLinks?: boolean;
 }
 
 export interface Page<T> {
@@ -141,7 +144,7 @@ export class CampaignClient {
       ...(campaign.sendAt === undefined ? {} : { sendAt: new Date(campaign.sendAt) }),
       ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
     });
-    await this.startLifecycle(temporal, id, options.autoApprove);
+    await this.startLifecycle(temporal, id, options);
     return id;
   }
 
@@ -152,16 +155,21 @@ export class CampaignClient {
   async sendMail(input: SendMailInput, idempotencyKey?: string): Promise<{ campaignId: string; recipientCount: number }> {
     const mail = parseInput(sendMailSchema, input, 'body');
     const audience = mail.sendAll ? { emailType: mail.campaign.type } : { userIds: await this.knownUsers(mail.to) };
+    const content = { subject: mail.subject, html: mail.html, from: mail.from, ...(mail.text === undefined ? {} : { text: mail.text }) };
     const campaignId = await this.create(
       {
         name: mail.campaign.name,
         type: mail.campaign.type,
         reportYear: mail.campaign.year,
         reportMonth: mail.campaign.month,
-        content: { subject: mail.subject, html: mail.html, from: mail.from, ...(mail.text === undefined ? {} : { text: mail.text }) },
+        content: mail.attachReporting ? withReportLinks(content) : content,
         audience,
       },
-      { autoApprove: {}, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
+      {
+        autoApprove: {},
+        ...(mail.attachReporting ? { signReportLinks: true } : {}),
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+      },
     );
     const campaign = await this.requireCampaign(campaignId);
     const recipientCount = campaign.totalRecipients ?? (await countAudience(this.deps.pool, campaignId, campaign.frozenAudience ?? audience)).count;
@@ -307,17 +315,23 @@ export class CampaignClient {
     }
   }
 
-  private async startLifecycle(temporal: Client, campaignId: string, autoApprove: ApproveRequest | undefined): Promise<void> {
+  private async startLifecycle(temporal: Client, campaignId: string, { autoApprove, signReportLinks }: CreateOptions): Promise<void> {
     const campaign = await this.requireCampaign(campaignId);
-    const period =
-      campaign.reportYear !== null && campaign.reportMonth !== null
-        ? `${campaign.reportYear}-${String(campaign.reportMonth).padStart(2, '0')}`
-        : undefined;
+    const facts = draftFacts(campaign);
+    const { period } = facts;
     try {
       await temporal.workflow.start<typeof campaignLifecycle>(CAMPAIGN_LIFECYCLE_WORKFLOW, {
         workflowId: lifecycleWorkflowId(campaignId),
         taskQueue: this.deps.taskQueue,
-        args: [{ campaignId, options: this.deps.lifecycle, facts: draftFacts(campaign), ...(autoApprove ? { autoApprove } : {}) }],
+        args: [
+          {
+            campaignId,
+            options: this.deps.lifecycle,
+            facts,
+            ...(autoApprove ? { autoApprove } : {}),
+            ...(signReportLinks ? { signReportLinks } : {}),
+          },
+        ],
         // A retried create (same idempotency key) finds the workflow already running, or already done.
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',

@@ -168,11 +168,18 @@ export const sendMailSchema = z
       .strict(),
     /** Every subscribed user who accepts this type of email, instead of `to`. */
     sendAll: z.boolean().default(false),
-    /** Financial statements: the report links come with the monthly financial run (not part of this contract yet). */
+    /**
+     * Financial statements: each recipient's own signed links to their reports
+     * for campaign.month/year, added below the email unless it places them itself.
+     */
     attachReporting: z.boolean().default(false),
   })
   .strict()
-  .refine((m) => m.sendAll || m.to.length > 0, { message: 'needs recipients, or sendAll: true', path: ['to'] });
+  .refine((m) => m.sendAll || m.to.length > 0, { message: 'needs recipients, or sendAll: true', path: ['to'] })
+  .refine((m) => !m.attachReporting || m.campaign.type === 'financial', {
+    message: 'report links come with financial campaigns only (campaign.type must be financial)',
+    path: ['attachReporting'],
+  });
 
 export type NewCampaignInput = z.input<typeof newCampaignSchema>;
 export type CampaignChangesInput = z.input<typeof campaignChangesSchema>;

@@ -82,6 +82,20 @@ export interface LinkForEmail {
 const escapeHtml = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
+/** The recipient variables reportVariables provides, for templates to show. */
+const REPORT_VARIABLES: readonly string[] = ['report_summary', 'report_links_html', 'report_links_text', 'youtube_url', 'streaming_url'];
+
+/**
+ * The report-link variables a content refers to (`%recipient.report_links_html%`...).
+ * Only those go into a batch: each signed URL is ~450 bytes, and a variable the
+ * template never shows would still be sent for every recipient.
+ */
+export function usedReportVariables(content: { subject: string; html?: string; text?: string }): Set<string> {
+  const text = [content.subject, content.html ?? '', content.text ?? ''].join('\n');
+  const used = [...text.matchAll(/%recipient\.(\w+)%/g)].map((m) => m[1] as string);
+  return new Set(used.filter((name) => REPORT_VARIABLES.includes(name)));
+}
+
 /**
  * A customer's own links as Mailgun recipient variables, so one batch carries
  * every customer's links and each message shows only its recipient's:
@@ -99,6 +113,22 @@ export function reportVariables(links: readonly LinkForEmail[]): Record<string, 
     report_links_text: ordered.map((l) => `${l.label} (${l.filename}): ${l.url}`).join('\n'),
     youtube_url: url('youtube'),
     streaming_url: url('streaming'),
+  };
+}
+
+/**
+ * The CRM's attachReporting: its own email, with the recipient's report links
+ * added at the end of the body (before `</body>` if there is one), unless the
+ * email already places them itself with a report variable.
+ */
+export function withReportLinks<T extends { subject: string; html?: string; text?: string }>(content: T): T {
+  if (usedReportVariables(content).size > 0) return content;
+  const block = '<p>%recipient.report_summary%.</p>%recipient.report_links_html%';
+  const html = content.html;
+  return {
+    ...content,
+    ...(html === undefined ? {} : { html: /<\/body>/i.test(html) ? html.replace(/<\/body>/i, `${block}</body>`) : html + block }),
+    ...(content.text === undefined ? {} : { text: `${content.text}\n\n%recipient.report_summary%.\n%recipient.report_links_text%` }),
   };
 }
 

@@ -124,6 +124,12 @@ export interface LifecycleInput {
   facts: DraftFacts;
   /** Approve at once, on start (the CRM's send-mail: straight to sending). */
   autoApprove?: ApproveRequest;
+  /**
+   * Sign each recipient's report links for the campaign's period before
+   * sending (the CRM's attachReporting); without the signing key the campaign
+   * fails before anything is sent.
+   */
+  signReportLinks?: boolean;
 }
 
 export interface LifecycleResult {

@@ -19,6 +19,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { sendWorkflowId, type CampaignStatus, type SendOptions } from '../common/campaign.js';
+import { parsePeriod } from '../common/financial.js';
 import {
   draftPhase,
   isEditable,
@@ -50,6 +51,7 @@ import {
 import { cancelSendSignal, pauseSendSignal, resumeSendSignal } from './campaign-send-api.js';
 import { campaignSend } from './campaign-send.js';
 import { LatestValueWriter } from './latest-value-writer.js';
+import { prepareReportLinks } from './report-links.js';
 
 // ---------------------------------------------------------------- activities
 // Short start-to-close timeouts, or heartbeats: a worker that dies anywhere costs seconds.
@@ -354,6 +356,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     if (input.autoApprove) await approve(input.autoApprove);
 
     if (!(await untilTimeToSend())) return await complete('cancelled');
+    if (input.signReportLinks) await signReportLinks();
     const result = await sendCampaign();
     if (result === 'cancelled') return await complete('cancelled');
     await track();
@@ -392,6 +395,15 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
       // Woken early by a cancel, a withdrawal or a new approval: look again.
       if (!(await condition(() => cancelRequested || approvals !== seen, waitMs))) return true;
     }
+  }
+
+  /** Each recipient's own report links for the campaign's period, signed before anything is sent. */
+  async function signReportLinks(): Promise<void> {
+    const period = facts.period === null ? undefined : parsePeriod(facts.period);
+    if (!period) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} has no report period: its report links cannot be signed`);
+    await prepareReportLinks.executeWithOptions({ summary: `List ${facts.period} report files in S3 and sign their links` }, [
+      { campaignId, period, signingFailure: 'fail' },
+    ]);
   }
 
   /** Runs the send workflow as a child; pause, resume and cancel reach it by signal. */

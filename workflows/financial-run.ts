@@ -13,6 +13,7 @@ import { lifecycleWorkflowId } from '../common/campaign.js';
 import { financialContent, financialRunWorkflowId, periodLabel, previousMonth } from '../common/financial.js';
 import { CampaignIdAttr, CampaignMonthAttr, CampaignStatusAttr, CampaignTypeAttr } from '../common/search-attributes.js';
 import { campaignLifecycle } from './campaign-lifecycle.js';
+import { prepareReportLinks } from './report-links.js';
 import type {
   FinancialRunInput,
   FinancialRunResult,
@@ -25,14 +26,6 @@ import type {
 const { createFinancialCampaign, saveConfig } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
-});
-
-// S3 errors are retried here (the SDK retries a few times itself); a signing key that cannot be
-// loaded stops the run before anything is sent (the activity decides when retrying is pointless).
-const { prepareReportLinks } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
 });
 
 /** Set by a Temporal Schedule on each workflow it starts: the time the action was scheduled for. */

@@ -245,6 +245,10 @@ describe('trigger HTTP API', () => {
     const badAddress = await call('POST', '/send-mail', { body: sendMail(`${name} bad`, ['not-an-address']) });
     assert.equal(badAddress.status, 400);
     assert.deepEqual(badAddress.body.error.fields?.map((f) => f.field), ['to.0']);
+    const reportsForNewsletter = await call('POST', '/send-mail', { body: { ...sendMail(`${name} reports`, to), attachReporting: true } });
+    assert.equal(reportsForNewsletter.status, 400);
+    assert.deepEqual(reportsForNewsletter.body.error.fields?.map((f) => f.field), ['attachReporting']);
+    assert.match(reportsForNewsletter.body.error.fields?.[0]?.message ?? '', /financial campaigns only/);
     assert.equal(await campaignRows(), rowsBefore, 'refused mail writes no campaign');
   });
 

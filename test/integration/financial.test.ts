@@ -84,6 +84,46 @@ async function campaignIdOf(period: string): Promise<string> {
   return rows[0]?.id ?? '';
 }
 
+const SUMMARIES = ['2 reports available', 'Your YouTube report is available', 'Your streaming report is available', 'No reports are available for you this month'];
+
+/**
+ * What the i-th seeded customer's message must carry (demoReportFiles: both
+ * files, YouTube only, streaming only, none, in turn): the right summary line,
+ * links to exactly their own files, each verifying against the public key and
+ * valid for 25 days from `signedAt`, and nobody else's.
+ */
+function assertOwnLinks(
+  recipientVariables: Readonly<Record<string, unknown>> | undefined,
+  customId: string,
+  i: number,
+  period: ReportPeriod,
+  key: KeyObject,
+  signedAt: number,
+): void {
+  const vars = (recipientVariables ?? {}) as Record<string, string>;
+  assert.equal(vars['report_summary'], SUMMARIES[i % 4], customId);
+  // The emails show the text and HTML lists; the text list has one `Label (file): url` line per report.
+  const urls = (vars['report_links_text'] ?? '').split('\n').filter(Boolean).map((line) => line.slice(line.indexOf(': ') + 2));
+  assert.ok(!('youtube_url' in vars), 'variables the email does not show are not sent');
+  const month = `${period.year}/${String(period.month).padStart(2, '0')}`;
+  const expected = [
+    ...(i % 4 === 0 || i % 4 === 1 ? [`Exports/${month}/${customId}/${customId}.zip`] : []),
+    ...(i % 4 === 0 || i % 4 === 2 ? [`Distro/${month}/${customId}/${customId}.zip`] : []),
+  ];
+  assert.deepEqual(urls.map((u) => new URL(u).pathname.slice(1)), expected, `${customId}: exactly their own files`);
+  for (const url of urls) {
+    const check = verifySignedUrl(url, key);
+    assert.ok(check.valid, `${url} verifies against the public key`);
+    assert.equal(check.keyPairId, 'KTESTKEYPAIR');
+    assert.ok(check.resource.startsWith(`${CLOUDFRONT_URL}/`));
+    const validFor = check.expiresAt.getTime() - signedAt;
+    assert.ok(Math.abs(validFor - 25 * 86_400_000) < 120_000, `expires 25 days after the run (${validFor} ms)`);
+    assert.ok(vars['report_links_html']?.includes(url.replaceAll('&', '&amp;')), 'the HTML carries the same link');
+  }
+  const others = file.profiles.filter((p) => p.customId !== customId).map((p) => p.customId);
+  assert.ok(!others.some((id) => JSON.stringify(vars).includes(`/${id}/`)), `${customId} sees nobody else's links`);
+}
+
 test('each customer gets their own signed links: both files, one, none; every URL verifies and expires in 25 days', async () => {
   const key = await ensureSigningKey();
   const worker = await file.h.startWorker();
@@ -103,28 +143,9 @@ test('each customer gets their own signed links: both files, one, none; every UR
     assert.equal(messages.length, CUSTOMERS, 'every customer once');
     assert.equal(new Set(messages.map((m) => m.recipient)).size, CUSTOMERS);
 
-    const summaries = ['2 reports available', 'Your YouTube report is available', 'Your streaming report is available', 'No reports are available for you this month'];
     for (const [i, profile] of file.profiles.entries()) {
       const message = messages.find((m) => m.recipient === profile.email);
-      const vars = (message?.recipientVariables ?? {}) as Record<string, string>;
-      assert.equal(vars['report_summary'], summaries[i % 4], profile.customId);
-      const urls = [vars['youtube_url'], vars['streaming_url']].filter((u): u is string => Boolean(u));
-      const expected = [
-        ...(i % 4 === 0 || i % 4 === 1 ? [`Exports/2026/08/${profile.customId}/${profile.customId}.zip`] : []),
-        ...(i % 4 === 0 || i % 4 === 2 ? [`Distro/2026/08/${profile.customId}/${profile.customId}.zip`] : []),
-      ];
-      assert.deepEqual(urls.map((u) => new URL(u).pathname.slice(1)), expected, `${profile.customId}: exactly their own files`);
-      for (const url of urls) {
-        const check = verifySignedUrl(url, key);
-        assert.ok(check.valid, `${url} verifies against the public key`);
-        assert.equal(check.keyPairId, 'KTESTKEYPAIR');
-        assert.ok(check.resource.startsWith(`${CLOUDFRONT_URL}/`));
-        const validFor = check.expiresAt.getTime() - startedAt;
-        assert.ok(Math.abs(validFor - 25 * 86_400_000) < 120_000, `expires 25 days after the run (${validFor} ms)`);
-        assert.ok(vars['report_links_html']?.includes(url.replaceAll('&', '&amp;')), 'the HTML carries the same link');
-      }
-      const others = file.profiles.filter((p) => p.customId !== profile.customId).map((p) => p.customId);
-      assert.ok(!others.some((id) => JSON.stringify(vars).includes(`/${id}/`)), `${profile.customId} sees nobody else's links`);
+      assertOwnLinks(message?.recipientVariables, profile.customId, i, { year: 2026, month: 8 }, key, startedAt);
     }
     const { rows } = await file.h.pool.query<{ report_links: number; report_files_missing: number }>(
       'SELECT report_links, report_files_missing FROM campaign_stats WHERE campaign_id = $1',
@@ -133,6 +154,43 @@ test('each customer gets their own signed links: both files, one, none; every UR
     assert.deepEqual(rows[0], { report_links: CUSTOMERS, report_files_missing: CUSTOMERS });
     const run = await file.h.temporal.workflow.getHandle(financialRunWorkflowId({ year: 2026, month: 8 })).describe();
     assert.equal(run.typedSearchAttributes.get(CampaignMonthAttr), '2026-08');
+  } finally {
+    await worker.stop();
+  }
+});
+
+test("the CRM's send-mail with attachReporting: its own email, with each recipient's links for the month below it", async () => {
+  const key = await ensureSigningKey();
+  const worker = await file.h.startWorker();
+  try {
+    await putFiles({ year: 2026, month: 6 });
+    const chosen = file.profiles.slice(0, 8);
+    const signedAt = Date.now();
+    const { campaignId, recipientCount } = await file.h.campaigns.sendMail({
+      to: chosen.map((p) => p.email),
+      subject: 'Your June statements',
+      html: '<html><body><p>Hello %recipient.name%, thanks for distributing with us.</p></body></html>',
+      text: 'Hello %recipient.name%, thanks for distributing with us.',
+      from: 'Distro Nation <statements@mg.distronation.com>',
+      campaign: { name: 'June statements (CRM)', type: 'financial', month: 6, year: 2026 },
+      attachReporting: true,
+    });
+    assert.equal(recipientCount, chosen.length);
+    const messages = await waitFor(() => (messagesOf(campaignId).length >= chosen.length ? messagesOf(campaignId) : undefined), {
+      what: 'the send-mail campaign to be sent',
+    });
+    assert.equal(messages.length, chosen.length, 'each recipient once');
+    for (const [i, profile] of chosen.entries()) {
+      const message = messages.find((m) => m.recipient === profile.email);
+      assert.match(message?.html ?? '', /thanks for distributing with us\.<\/p><p>%recipient\.report_summary%\.<\/p>%recipient\.report_links_html%<\/body>/);
+      assert.match(message?.text ?? '', /%recipient\.report_links_text%$/);
+      assertOwnLinks(message?.recipientVariables, profile.customId, i, { year: 2026, month: 6 }, key, signedAt);
+    }
+    const { rows } = await file.h.pool.query<{ report_links: number; report_files_missing: number }>(
+      'SELECT report_links, report_files_missing FROM campaign_stats WHERE campaign_id = $1',
+      [campaignId],
+    );
+    assert.deepEqual(rows[0], { report_links: 8, report_files_missing: 8 }, 'of 8 customers: 2 with both files, 4 with one, 2 with none');
   } finally {
     await worker.stop();
   }
@@ -230,7 +288,7 @@ test('Secrets Manager unreachable: the run fails before any email; configured ot
         messages += ` ${cause.message}`;
         cause = cause.cause;
       }
-      assert.match(messages, /ALERT: financial run stopped before sending anything: the CloudFront signing key could not be loaded/);
+      assert.match(messages, /ALERT: financial campaign \d+ stopped before sending anything: the CloudFront signing key could not be loaded/);
       return true;
     });
     const campaignId = await campaignIdOf('2026-01');

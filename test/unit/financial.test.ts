@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { financialRunWorkflowId, monthsBetween, parsePeriod, previousMonth, reportSummary, reportVariables } from '../../common/financial.js';
+import {
+  financialContent,
+  financialRunWorkflowId,
+  monthsBetween,
+  parsePeriod,
+  previousMonth,
+  reportSummary,
+  reportVariables,
+  usedReportVariables,
+  withReportLinks,
+} from '../../common/financial.js';
 
 test('the period is the month before the run, in the business time zone', () => {
   assert.deepEqual(previousMonth(new Date('2026-09-01T13:00:00Z'), 'America/Los_Angeles'), { year: 2026, month: 8 });
@@ -39,4 +49,22 @@ test('each customer sees their own links and the right summary line', () => {
   assert.match(vars['report_links_html'] ?? '', /^<ul><li><a href="https:\/\/r\.example\/Exports\/x">YouTube Report<\/a> \(A&amp;B\.zip\)<\/li>/);
   assert.match(vars['report_links_html'] ?? '', /href="https:\/\/r\.example\/Distro\/x\?a=1&amp;b=2"/, 'escaped for HTML');
   assert.deepEqual(reportVariables([])['report_links_html'], '');
+});
+
+test('a batch carries only the report variables its content shows', () => {
+  const standard = financialContent({ year: 2025, month: 8 }, { withLinks: true });
+  assert.deepEqual([...usedReportVariables(standard)].sort(), ['report_links_html', 'report_links_text', 'report_summary']);
+  assert.deepEqual([...usedReportVariables({ subject: 'Hi %recipient.name%', html: '<a href="%recipient.youtube_url%">x</a>' })], ['youtube_url']);
+  assert.equal(usedReportVariables(financialContent({ year: 2025, month: 8 }, { withLinks: false })).size, 0);
+});
+
+test("attachReporting adds the recipient's links below the CRM's own email, unless it places them itself", () => {
+  const mail = { subject: 'Statements', html: '<html><body><p>Hi</p></body></html>', text: 'Hi', from: 'DN <a@b.c>' };
+  const added = withReportLinks(mail);
+  assert.equal(added.html, '<html><body><p>Hi</p><p>%recipient.report_summary%.</p>%recipient.report_links_html%</body></html>');
+  assert.equal(added.text, 'Hi\n\n%recipient.report_summary%.\n%recipient.report_links_text%');
+  assert.equal(added.from, mail.from);
+  assert.equal(withReportLinks({ subject: 'S', html: '<p>Hi</p>' }).html, '<p>Hi</p><p>%recipient.report_summary%.</p>%recipient.report_links_html%');
+  const placed = { subject: 'S', html: '<a href="%recipient.youtube_url%">YouTube</a>' };
+  assert.equal(withReportLinks(placed), placed, 'already placed: left as written');
 });
