@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { FieldValue } from 'firebase-admin/firestore';
+import { periodLabel } from '../common/financial.js';
 import type { GenerateContentRequest } from '../common/lifecycle.js';
 import type { Campaign } from '../db/campaigns.js';
 import { findGeneratedContent, storeGeneratedContent, useGeneratedContent, type StoredDraft, type TokenUsage } from '../db/drafts.js';
@@ -42,10 +43,8 @@ const TYPE_BRIEF: Record<Campaign['type'], string> = {
 
 /** The prompt, from the campaign's type, name and period and the editor's own words. */
 export function buildPrompt(campaign: Campaign, request: GenerateContentRequest): ChatMessage[] {
-  const period =
-    campaign.reportYear !== null && campaign.reportMonth !== null
-      ? `Period: ${campaign.reportYear}-${String(campaign.reportMonth).padStart(2, '0')}.`
-      : '';
+  const { reportYear: year, reportMonth: month } = campaign;
+  const period = year !== null && month !== null ? `Period: ${periodLabel({ year, month })}.` : '';
   const brief = [TYPE_BRIEF[campaign.type], `Campaign: ${campaign.name}.`, period, request.prompt ?? ''].filter(Boolean).join('\n');
   return [
     { role: 'system', content: SYSTEM_PROMPT },

@@ -1,5 +1,5 @@
-import { CAMPAIGN_VARIABLE } from '../common/engagement.js';
 import { ApplicationFailure } from '@temporalio/activity';
+import { CAMPAIGN_VARIABLE } from '../common/engagement.js';
 import { addressProblem } from '../common/addresses.js';
 import { batchMarker, splitPart, wholeBatch, type BatchPart, type BatchPlan } from '../common/batches.js';
 import type { BatchStatus } from '../common/ledger.js';

@@ -8,7 +8,6 @@ import type { OutcomeLookup } from '../worker/config.js';
  * configured, the older events API.
  */
 
-
 export interface MailgunSettings {
   apiKey: string;
   domain: string;

@@ -1,5 +1,5 @@
-import { CAMPAIGN_VARIABLE, PREVIEW_MARKER_VARIABLE } from '../common/engagement.js';
 import { ApplicationFailure } from '@temporalio/activity';
+import { CAMPAIGN_VARIABLE, PREVIEW_MARKER_VARIABLE } from '../common/engagement.js';
 import { claimPreview, ensurePreview, loadTestAddresses, settlePreview } from '../db/drafts.js';
 import { requireCampaign } from './campaigns.js';
 import type { ActivityDeps } from './deps.js';
@@ -19,7 +19,6 @@ export interface PreviewOutcome {
   recipients: number;
   configVersion: number;
 }
-
 
 export function createPreviewActivities({ pool, mailgun, mail }: ActivityDeps) {
   return {

@@ -18,8 +18,6 @@ export const REPORT_KINDS: Readonly<Record<ReportKind, { prefix: string; label: 
   streaming: { prefix: 'Distro', label: 'Streaming Report' },
 };
 
-const KINDS = REPORT_LINK_KINDS;
-
 /** ListObjectsV2 returns at most 1000 keys a page, whatever MaxKeys asks. */
 const MAX_PAGE_SIZE = 1000;
 
@@ -85,7 +83,7 @@ export async function listMonthReports(
   }
   const found = new Map<string, Set<ReportKind>>();
   let pages = 0;
-  for (const kind of KINDS) {
+  for (const kind of REPORT_LINK_KINDS) {
     const prefix = monthPrefix(kind, year, month);
     let continuationToken: string | undefined;
     do {

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { AudienceFilter, CampaignStatus, CampaignType } from '../common/campaign.js';
+import { periodLabel } from '../common/financial.js';
 import type { CampaignChanges, DraftFacts } from '../common/lifecycle.js';
 import { sql } from './queries.js';
 
@@ -119,7 +120,7 @@ export function draftFacts(campaign: Campaign): DraftFacts {
   return {
     name: campaign.name,
     type: campaign.type,
-    period: reportYear !== null && reportMonth !== null ? `${reportYear}-${String(reportMonth).padStart(2, '0')}` : null,
+    period: reportYear !== null && reportMonth !== null ? periodLabel({ year: reportYear, month: reportMonth }) : null,
     configVersion: campaign.configVersion,
     hasContent: campaign.content !== undefined,
     hasTestAddresses: campaign.testAddressIds.length > 0,
