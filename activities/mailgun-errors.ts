@@ -20,12 +20,19 @@ export type MailgunFailure =
   | { kind: 'ambiguous'; message: string }
   /** Mailgun refused the whole request because some `to` address is not valid: split it to find which. */
   | { kind: 'invalid-recipient'; status: number; message: string }
-  /** Mailgun refused this batch for good (invalid address, bad request). */
-  | { kind: 'permanent'; status: number; message: string };
+  /**
+   * Mailgun refused our request (a bad from, subject, domain or parameter: any 4xx but 401, 403 and 429
+   * that does not name a `to` address). Nothing was sent, and no recipient is at fault.
+   */
+  | { kind: 'request-refused'; status: number; message: string };
 
 const NOT_CONNECTED_CODES = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'];
-/** How Mailgun words a refusal caused by one bad `to` address ("to parameter is not a valid address..."). */
-const INVALID_RECIPIENT = /not a valid address|invalid (?:to )?address|invalid recipient/i;
+/**
+ * How Mailgun words a refusal caused by a bad `to` address: `'to' parameter is not a valid address. please check
+ * documentation` (the local stand-in leaves out the quotes). Its refusal of a bad sender has the same words about
+ * `'from'`, so the parameter must be `to`: anything else is about our request, not a recipient.
+ */
+const INVALID_RECIPIENT = /(?<![\w-])'?to'? parameter is not a valid address/i;
 const CONNECTION_LOST_CODES = ['ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'ERR_SOCKET', 'socket hang up', 'timeout'];
 
 interface ErrorLike {
@@ -60,6 +67,6 @@ export function classifyMailgunError(error: unknown, defaultRetryAfterMs: number
   }
   if (status === 401 || status === 403) return { kind: 'unauthorised', message };
   if (status === 400 && INVALID_RECIPIENT.test(message)) return { kind: 'invalid-recipient', status, message };
-  if (status !== undefined && status >= 400 && status < 500) return { kind: 'permanent', status, message };
+  if (status !== undefined && status >= 400 && status < 500) return { kind: 'request-refused', status, message };
   return { kind: 'ambiguous', message };
 }

@@ -84,7 +84,7 @@ export function createPreviewActivities({ pool, mailgun, mail }: ActivityDeps) {
               message: `preview ${previewNo}: ${failure.message}`,
               ...(failure.kind === 'rate-limited' ? { nextRetryDelay: failure.retryAfterMs } : {}),
             });
-          case 'permanent':
+          case 'request-refused':
           case 'invalid-recipient':
             await settlePreview(pool, campaignId, previewNo, 'failed', null);
             throw ApplicationFailure.nonRetryable(`preview ${previewNo} was refused by Mailgun: ${failure.message}`, 'PreviewRefused');

@@ -5,7 +5,7 @@ import { CampaignClient } from '../client/campaigns.js';
 import { connectClient } from '../client/temporal.js';
 import { pruneWebhookTokens } from '../db/events.js';
 import { createPool } from '../db/pool.js';
-import { lifecycleOptions, type Config } from '../worker/config.js';
+import { lifecycleOptions, senderDomains, type Config } from '../worker/config.js';
 import { connectFirestore } from '../worker/connections.js';
 import { startApiServer, type ApiServer } from './server.js';
 import { createEventRecorder } from './webhooks/recorder.js';
@@ -21,7 +21,13 @@ export async function openApiServer(config: Config, logger: Logger): Promise<Api
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, (error) => logger.warn({ err: error }, 'database: idle connection lost'));
   const temporal = await connectClient(config);
   const firestore = connectFirestore(config);
-  const campaigns = new CampaignClient({ pool, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, lifecycle: lifecycleOptions(config) });
+  const campaigns = new CampaignClient({
+    pool,
+    temporal,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    lifecycle: lifecycleOptions(config),
+    senderDomains: senderDomains(config),
+  });
   const analytics = new AnalyticsClient({ pool });
   const projector = startAnalyticsProjector(pool, firestore.firestore, { intervalMs: config.ANALYTICS_PROJECTION_INTERVAL_MS, logger });
   const recorder = createEventRecorder(pool);

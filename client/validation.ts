@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseMailbox } from '../common/addresses.js';
 import { MAX_MAILGUN_RECIPIENTS } from '../common/batches.js';
 import { BATCH_RESOLUTIONS, CAMPAIGN_STATUSES, CAMPAIGN_TYPES, SUBSCRIPTION_STATUSES } from '../common/campaign.js';
 
@@ -6,6 +7,26 @@ import { BATCH_RESOLUTIONS, CAMPAIGN_STATUSES, CAMPAIGN_TYPES, SUBSCRIPTION_STAT
 
 const userId = z.string().regex(/^[1-9]\d{0,18}$/, 'must be a user id (a positive integer)');
 const isoDateTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-12-01T09:00:00Z' });
+
+/** A CR or LF would end the Subject header and start another: refused before trimming, which would hide one. */
+const subject = z
+  .string()
+  .refine((v) => !/[\r\n]/.test(v), 'must not contain a line break (CR or LF)')
+  .trim()
+  .min(1)
+  .max(998);
+/**
+ * A sender: `addr@domain`, `Display Name <addr@domain>` or `"Quoted, Name" <addr@domain>`. Which domains
+ * this deployment sends from is configuration, checked by CampaignClient.
+ */
+const from = z
+  .string()
+  .max(320)
+  .superRefine((value, ctx) => {
+    const mailbox = parseMailbox(value);
+    if (typeof mailbox === 'string') ctx.addIssue(mailbox);
+  })
+  .trim();
 
 export const audienceSchema = z
   .object({
@@ -20,10 +41,10 @@ export const audienceSchema = z
 
 export const contentSchema = z
   .object({
-    subject: z.string().trim().min(1).max(998),
+    subject,
     html: z.string().min(1).optional(),
     text: z.string().min(1).optional(),
-    from: z.string().trim().min(3).max(320).optional(),
+    from: from.optional(),
   })
   .strict()
   .refine((c) => c.html !== undefined || c.text !== undefined, {
@@ -58,10 +79,10 @@ export const campaignChangesSchema = z
     type: z.enum(CAMPAIGN_TYPES).optional(),
     reportYear: reportYear.nullable().optional(),
     reportMonth: reportMonth.nullable().optional(),
-    subject: z.string().trim().min(1).max(998).nullable().optional(),
+    subject: subject.nullable().optional(),
     html: z.string().min(1).nullable().optional(),
     text: z.string().min(1).nullable().optional(),
-    from: z.string().trim().min(3).max(320).nullable().optional(),
+    from: from.nullable().optional(),
     audience: audienceSchema.optional(),
     testAddresses: testAddresses.optional(),
     sendAt: isoDateTime.nullable().optional(),
@@ -154,10 +175,10 @@ export const suppressedUserSchema = z.union([userId, z.email()], { error: 'must 
 export const sendMailSchema = z
   .object({
     to: z.array(z.email()).max(100_000).default([]),
-    subject: z.string().trim().min(1).max(998),
+    subject,
     html: z.string().min(1),
     text: z.string().min(1).optional(),
-    from: z.string().trim().min(3).max(320),
+    from,
     campaign: z
       .object({
         name: z.string().trim().min(1).max(200),

@@ -213,6 +213,8 @@ const JSON_ERRORS = {
   aborted: () => new HttpError(400, 'Request aborted'),
 };
 const INVALID_TO = 'to parameter is not a valid address. please check documentation';
+/** Mailgun's refusal of a malformed sender: the same words as for a bad `to`, about `'from'`. */
+const INVALID_FROM = "'from' parameter is not a valid address. please check documentation";
 const ENGAGEMENT_KINDS: readonly EngagementKind[] = [
   'delivered',
   'opened',
@@ -925,6 +927,7 @@ function validateSend(domain: string, form: ParsedForm): ValidSend {
   const text = fields.get('text');
   const html = fields.get('html');
   if (!from) throw new HttpError(400, 'from parameter is missing');
+  if (!isValidMailbox(from)) throw new HttpError(400, INVALID_FROM);
   if (form.to.length === 0) throw new HttpError(400, 'to parameter is missing');
   if (subject === undefined) throw new HttpError(400, 'subject parameter is missing');
   if (text === undefined && html === undefined && !fields.has('template')) {
@@ -949,6 +952,12 @@ function validateSend(domain: string, form: ParsedForm): ValidSend {
 
 function isYes(value: string | undefined): boolean {
   return value !== undefined && ['yes', 'true'].includes(value.trim().toLowerCase());
+}
+
+/** One mailbox, `addr@domain` or `Display Name <addr@domain>` (the name may be quoted), as Mailgun wants `from`. */
+function isValidMailbox(value: string): boolean {
+  const address = mailboxAddress(value.trim());
+  return address !== undefined && isValidAddress(address);
 }
 
 /** Splits `"A <a@x>, b@y"` into bare addresses; refuses the whole request if any is not a valid mailbox. */

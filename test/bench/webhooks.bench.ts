@@ -26,7 +26,7 @@ import { createPool, type Pool } from '../../db/pool.js';
 import { startFirestoreEmulator } from '../../local-stack/firestore.js';
 import { startPostgres } from '../../local-stack/postgres.js';
 import { seedUsers } from '../../local-stack/seed.js';
-import { lifecycleOptions, loadConfig } from '../../worker/config.js';
+import { lifecycleOptions, loadConfig, senderDomains } from '../../worker/config.js';
 import { connectFirestore } from '../../worker/connections.js';
 import { minMedianMax, round } from './figures.js';
 
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   const logger = pino({ level: 'warn' });
   const recorder = createEventRecorder(pool);
   const api = await startApiServer({
-    campaigns: new CampaignClient({ pool, taskQueue: 'bench', lifecycle: lifecycleOptions(config) }),
+    campaigns: new CampaignClient({ pool, taskQueue: 'bench', lifecycle: lifecycleOptions(config), senderDomains: senderDomains(config) }),
     analytics: new AnalyticsClient({ pool }),
     apiKeys: ['bench-api-key-0123456789'],
     logger,

@@ -7,7 +7,7 @@ import { startApiServer, type ApiServer } from '../../api/server.js';
 import { CampaignClient, CampaignError, type CampaignReport } from '../../client/campaigns.js';
 import type { LifecycleState } from '../../common/lifecycle.js';
 import { isEligible } from '../../local-stack/seed.js';
-import { lifecycleOptions } from '../../worker/config.js';
+import { lifecycleOptions, senderDomains } from '../../worker/config.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
 
 const file = harnessForFile({ users: 5000, seed: { mixed: true } });
@@ -337,7 +337,7 @@ describe('trigger HTTP API', () => {
     }
     const logged: Array<{ details: object; message: string }> = [];
     const app = createApiApp({
-      campaigns: new FailingClient({ pool: file.h.pool, taskQueue: 'unused', lifecycle: lifecycleOptions(file.h.config) }),
+      campaigns: new FailingClient({ pool: file.h.pool, taskQueue: 'unused', lifecycle: lifecycleOptions(file.h.config), senderDomains: senderDomains(file.h.config) }),
       analytics: new AnalyticsClient({ pool: file.h.pool }),
       apiKeys: [KEY],
       logger: { error: (details, message) => logged.push({ details, message }) },

@@ -10,6 +10,7 @@ import { assertSendRecorded } from '../helpers/aurora.js';
 import { campaignError, invalidInput } from '../helpers/errors.js';
 import { harnessForFile } from '../helpers/harness.js';
 import { isEligible } from '../../local-stack/seed.js';
+import { senderDomains } from '../../worker/config.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -34,6 +35,9 @@ async function assertNeverStarted(campaignId: string): Promise<void> {
   assert.equal(await count('SELECT count(*) AS n FROM campaign_recipients WHERE campaign_id = $1', [campaignId]), 0);
   assert.equal(await count('SELECT count(*) AS n FROM send_ledger WHERE campaign_id = $1', [campaignId]), 0);
 }
+
+/** `text` as a regular expression that matches it literally. */
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function withContent(name: string): NewCampaignInput {
   return { name, type: 'newsletter', content: { subject: 'Hello %recipient.name%', text: 'Hello' } };
@@ -101,6 +105,64 @@ test('invalid campaign input is refused naming the field, and nothing is written
     await assert.rejects(file.h.campaigns.create(input as NewCampaignInput), invalidInput(field), what);
     assert.equal(await campaignCount(), rowsBefore, `${what}: no campaign row was written`);
   }
+});
+
+test('a sender that is not a mailbox on our domains, or a line break in a subject or from, is refused naming the field, and nothing is written', async () => {
+  // Issue 13 §3: a campaign created with --from 'Distro Nation' once failed and suppressed every recipient.
+  const draft = await file.h.campaigns.create(withContent('Sender checks'));
+  const before = await findCampaign(file.h.pool, draft);
+  assert.ok(before);
+  const testAddresses = () => count('SELECT count(*) AS n FROM test_addresses');
+  const addressesBefore = await testAddresses();
+  const domains = senderDomains(file.h.config).join(', ');
+  const mail = (fields: Record<string, string>) => ({
+    to: [file.profiles[0]?.email ?? 'missing'],
+    subject: 'Your statement',
+    html: '<p>Hello %recipient.name%</p>',
+    from: 'Distro Nation <no-reply@mg.distronation.com>',
+    campaign: { name: 'Refused', type: 'newsletter' as const, month: 5, year: 2026 },
+    ...fields,
+  });
+  const cases: Array<[string, Record<string, string>, string, RegExp]> = [
+    ['no address', { from: 'Distro Nation' }, 'from', /must be addr@domain or Display Name <addr@domain>: not an address \(no @\)/],
+    ['CR/LF in from', { from: 'Distro Nation <no-reply@mg.distronation.com>\r\nBcc: victim@x.example' }, 'from', /must not contain a line break/],
+    ['LF in a quoted display name', { from: '"Distro\nNation" <no-reply@mg.distronation.com>' }, 'from', /must not contain a line break/],
+    ['CR/LF in subject', { subject: 'Hello\r\nBcc: victim@x.example' }, 'subject', /must not contain a line break/],
+    ['a trailing LF in subject', { subject: 'Hello\n' }, 'subject', /must not contain a line break/],
+    [
+      'a foreign domain',
+      { from: 'Distro Nation <no-reply@other.example>' },
+      'from',
+      new RegExp(`must be an address on a domain this deployment sends from \\(${literal(domains)}\\); got other\\.example`),
+    ],
+  ];
+  const named = (field: string, problem: RegExp) => invalidInput(new RegExp(`${literal(field)}: ${problem.source}`));
+  for (const [what, fields, name, problem] of cases) {
+    const rowsBefore = await campaignCount();
+    await assert.rejects(
+      file.h.campaigns.create({ name: 'Refused', type: 'newsletter', content: { subject: 'Hi', text: 'Hi', ...fields } }),
+      named(`campaign.content.${name}`, problem),
+      `create: ${what}`,
+    );
+    await assert.rejects(
+      file.h.campaigns.configure(draft, { expectedVersion: before.configVersion, changes: { ...fields, testAddresses: ['new-tester@x.example'] } }),
+      named(`configure.changes.${name}`, problem),
+      `configure: ${what}`,
+    );
+    await assert.rejects(file.h.campaigns.sendMail(mail(fields)), named(`body.${name}`, problem), `send-mail: ${what}`);
+    assert.equal(await campaignCount(), rowsBefore, `${what}: no campaign row was written`);
+  }
+  assert.equal(await testAddresses(), addressesBefore, 'no test address was saved');
+  assert.deepEqual(await findCampaign(file.h.pool, draft), before, 'the draft is unchanged');
+  await assertNeverStarted(draft);
+
+  // On the deployment's own domain, with a quoted display name, the same sender is taken.
+  const accepted = await file.h.campaigns.create({
+    name: 'Good sender',
+    type: 'newsletter',
+    content: { subject: 'Hi', text: 'Hi', from: `"Distro Nation, Inc." <no-reply@${file.h.config.MAILGUN_DOMAIN.toUpperCase()}>` },
+  });
+  assert.equal((await findCampaign(file.h.pool, accepted))?.content?.from, `"Distro Nation, Inc." <no-reply@${file.h.config.MAILGUN_DOMAIN.toUpperCase()}>`);
 });
 
 test('invalid send options are refused naming the option, and no workflow starts', async () => {

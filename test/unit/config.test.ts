@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { CONFIG_KEYS, ConfigError, loadConfig } from '../../worker/config.js';
+import { CONFIG_KEYS, ConfigError, domainRate, loadConfig, senderDomains } from '../../worker/config.js';
 
 test('defaults give a working local configuration', () => {
   const config = loadConfig({});
@@ -37,4 +37,74 @@ test('.env.example documents exactly the settings the code reads', () => {
   const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
   const documented = [...example.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
   assert.deepEqual([...documented].sort(), [...CONFIG_KEYS].sort());
+});
+
+test('sender domains: MAILGUN_DOMAIN, and any MAILGUN_FROM_DOMAINS besides, lower-cased', () => {
+  assert.deepEqual(senderDomains(loadConfig({})), ['mg.distronation.com']);
+  const config = loadConfig({ MAILGUN_DOMAIN: 'MG.DistroNation.com', MAILGUN_FROM_DOMAINS: ' News.DistroNation.com, mg.distronation.com ,' });
+  assert.deepEqual(config.MAILGUN_FROM_DOMAINS, ['news.distronation.com', 'mg.distronation.com']);
+  assert.deepEqual(senderDomains(config), ['mg.distronation.com', 'news.distronation.com']);
+  assert.throws(
+    () => loadConfig({ MAILGUN_FROM_DOMAINS: 'news.distronation.com,not_a.domain,localhost,NEWS.distronation.com' }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.problems, [
+        'MAILGUN_FROM_DOMAINS: not_a.domain is not a domain name',
+        'MAILGUN_FROM_DOMAINS: localhost is not a domain name',
+        'MAILGUN_FROM_DOMAINS: news.distronation.com is listed twice',
+      ]);
+      return true;
+    },
+  );
+  assert.throws(() => loadConfig({ MAILGUN_FROM_DOMAINS: ' , ' }), /MAILGUN_FROM_DOMAINS: must list at least one domain/);
+});
+
+test('MAILGUN_FROM must be a mailbox on a sender domain', () => {
+  assert.equal(loadConfig({ MAILGUN_FROM: 'news@news.distronation.com', MAILGUN_FROM_DOMAINS: 'news.distronation.com' }).MAILGUN_FROM, 'news@news.distronation.com');
+  assert.equal(loadConfig({ MAILGUN_FROM: '"Distro Nation, Inc." <no-reply@mg.distronation.com>' }).MAILGUN_FROM, '"Distro Nation, Inc." <no-reply@mg.distronation.com>');
+  assert.throws(() => loadConfig({ MAILGUN_FROM: 'Distro Nation' }), /^ConfigError: Invalid configuration:\n {2}- MAILGUN_FROM: must be addr@domain or Display Name <addr@domain>: not an address \(no @\)$/m);
+  assert.throws(() => loadConfig({ MAILGUN_FROM: 'Distro Nation <no-reply@mg.distronation.com>\r\nBcc: x@y.example' }), /MAILGUN_FROM: must not contain a line break/);
+  assert.throws(
+    () => loadConfig({ MAILGUN_FROM: 'Distro Nation <no-reply@other.example>' }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.problems, [
+        'MAILGUN_FROM: must be an address on a domain this deployment sends from (mg.distronation.com); got other.example (MAILGUN_FROM_DOMAINS lists further domains)',
+      ]);
+      return true;
+    },
+  );
+  // The default sender is on the default domain; another MAILGUN_DOMAIN needs its own MAILGUN_FROM (or the old domain listed).
+  assert.throws(() => loadConfig({ MAILGUN_DOMAIN: 'mg.other.example' }), /MAILGUN_FROM: .*\(mg\.other\.example\); got mg\.distronation\.com/);
+  assert.equal(loadConfig({ MAILGUN_DOMAIN: 'mg.other.example', MAILGUN_FROM_DOMAINS: 'mg.distronation.com' }).MAILGUN_DOMAIN, 'mg.other.example');
+});
+
+test('SEND_DOMAIN_RATES: a messages-per-second budget per domain; an unlisted domain gets SEND_RATE_PER_SECOND', () => {
+  const config = loadConfig({ SEND_DOMAIN_RATES: 'mg.distronation.com=500, News.DistroNation.com=200,slow.distronation.com=0.5', SEND_RATE_PER_SECOND: '300' });
+  assert.deepEqual(config.SEND_DOMAIN_RATES, { 'mg.distronation.com': 500, 'news.distronation.com': 200, 'slow.distronation.com': 0.5 });
+  assert.equal(domainRate(config, 'news.distronation.com'), 200);
+  assert.equal(domainRate(config, 'NEWS.distronation.com'), 200);
+  assert.equal(domainRate(config, 'slow.distronation.com'), 0.5);
+  assert.equal(domainRate(config, 'other.example'), 300);
+  assert.equal(domainRate(config, 'constructor'), 300, 'no inherited property is a rate');
+  assert.equal(loadConfig({}).SEND_DOMAIN_RATES, undefined);
+  assert.equal(domainRate(loadConfig({}), 'mg.distronation.com'), 500);
+
+  assert.throws(
+    () => loadConfig({ SEND_DOMAIN_RATES: 'mg.distronation.com=500,news.distronation.com,bad_domain.example=5,=5,a.example=0,b.example=-1,c.example=fast,MG.distronation.com=9' }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.problems, [
+        'SEND_DOMAIN_RATES: news.distronation.com: must be domain=messagesPerSecond',
+        'SEND_DOMAIN_RATES: bad_domain.example=5: bad_domain.example is not a domain name',
+        'SEND_DOMAIN_RATES: =5: (nothing) is not a domain name',
+        'SEND_DOMAIN_RATES: a.example=0: the rate must be a positive number of messages per second',
+        'SEND_DOMAIN_RATES: b.example=-1: the rate must be a positive number of messages per second',
+        'SEND_DOMAIN_RATES: c.example=fast: the rate must be a positive number of messages per second',
+        'SEND_DOMAIN_RATES: mg.distronation.com is listed twice',
+      ]);
+      return true;
+    },
+  );
+  assert.throws(() => loadConfig({ SEND_DOMAIN_RATES: ',' }), /SEND_DOMAIN_RATES: must list domain=messagesPerSecond pairs/);
 });

@@ -32,11 +32,46 @@ test('429 is rate-limited, with retry-after from the body when present, else the
   assert.equal(hinted.kind === 'rate-limited' && hinted.retryAfterMs, 3000);
 });
 
-test('a 400 for a bad address means split the batch; another 400 is permanent; 401/403 are retried until fixed', () => {
-  const badAddress = classifyMailgunError(apiError(400, 'Bad Request', 'to parameter is not a valid address. please check documentation'), 5000);
-  assert.equal(badAddress.kind, 'invalid-recipient');
-  const permanent = classifyMailgunError(apiError(400, 'Bad Request', 'from parameter is missing'), 5000);
-  assert.equal(permanent.kind, 'permanent');
+test('only a refused `to` address means split the batch; 401/403 are retried until fixed', () => {
+  for (const wording of [
+    "'to' parameter is not a valid address. please check documentation", // Mailgun's
+    'to parameter is not a valid address. please check documentation', // the local stand-in's
+  ]) {
+    assert.deepEqual(classifyMailgunError(apiError(400, 'Bad Request', wording), 5000), {
+      kind: 'invalid-recipient',
+      status: 400,
+      message: `Bad Request: ${wording}`,
+    });
+  }
   assert.equal(classifyMailgunError(apiError(401, 'Unauthorized', 'Forbidden'), 5000).kind, 'unauthorised');
   assert.equal(classifyMailgunError(apiError(403, 'Forbidden', ''), 5000).kind, 'unauthorised');
+});
+
+test('a refused sender is not a bad recipient: Mailgun refused our request, and nothing was sent', () => {
+  // Issue 13 §3: the same words as a bad `to`, about `from`. Splitting the batch would fail every recipient.
+  const badFrom = classifyMailgunError(apiError(400, 'Bad Request', "'from' parameter is not a valid address. please check documentation"), 5000);
+  assert.deepEqual(badFrom, {
+    kind: 'request-refused',
+    status: 400,
+    message: "Bad Request: 'from' parameter is not a valid address. please check documentation",
+  });
+  for (const wording of [
+    'from parameter is not a valid address. please check documentation',
+    "'cc' parameter is not a valid address. please check documentation",
+    "'h:Reply-To' parameter is not a valid address. please check documentation",
+    'from parameter is missing',
+    'to parameter is missing',
+    'subject parameter is missing',
+    "Need at least one of 'text' or 'html' parameters specified",
+    'Send options (parameters starting with o:, h:, or v:) are limited to 16 kB total',
+  ]) {
+    assert.equal(classifyMailgunError(apiError(400, 'Bad Request', wording), 5000).kind, 'request-refused', wording);
+  }
+  for (const status of [402, 404, 413]) {
+    assert.deepEqual(classifyMailgunError(apiError(status, 'Refused', 'Domain not found: mg.example.test'), 5000), {
+      kind: 'request-refused',
+      status,
+      message: 'Refused: Domain not found: mg.example.test',
+    });
+  }
 });

@@ -762,6 +762,33 @@ describe('mailgun stand-in server', () => {
     );
   });
 
+  test('refuses a malformed from like Mailgun, before recording anything; accepts a mailbox with or without a display name', async () => {
+    for (const bad of [
+      'Distro Nation',
+      'no-reply',
+      'Distro Nation <no-reply>',
+      'Distro Nation <no-reply@mg.example.test',
+      'Distro Nation <no-reply@mg.example.test> trailing',
+      'no-reply@mg_example.test',
+      'a@mg.example.test, b@mg.example.test',
+    ]) {
+      const err = await sendError(mg.messages.create(DOMAIN, { ...message(['ok@example.test']), from: bad }), bad);
+      assert.equal(err.status, 400, bad);
+      assert.equal(err.details, "'from' parameter is not a valid address. please check documentation", bad);
+    }
+    assert.equal(server.acceptedCount, 0, 'a bad sender refuses the whole request');
+    assert.equal(server.acceptedBatches, 0);
+
+    const senders = [
+      'no-reply@mg.example.test',
+      'Distro Nation <no-reply@mg.example.test>',
+      '"Distro Nation, Inc." <no-reply@mg.example.test>',
+      '<no-reply@mg.example.test>',
+    ];
+    for (const from of senders) await mg.messages.create(DOMAIN, { ...message(['ok@example.test']), from });
+    assert.equal(server.acceptedBatches, senders.length);
+  });
+
   test('stop() returns promptly even with keep-alive connections open', async () => {
     const other = createMailgunServer();
     await other.start();
