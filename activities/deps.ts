@@ -29,5 +29,7 @@ export interface ActivityDeps {
     probeRecipient: string;
     /** Wait after a 429 that carries no retry hint. */
     rateLimitBackoffMs: number;
+    /** The sending domain's rate budget, shared in Aurora by every campaign and worker sending on it. */
+    ratePerSecond: number;
   };
 }

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { FieldValue } from 'firebase-admin/firestore';
+import type { SendOptions } from '../common/campaign.js';
 import type { CampaignChanges, DraftFacts, LifecycleState } from '../common/lifecycle.js';
 import { draftFacts, freezeCampaign, markArchived, updateConfig } from '../db/campaigns.js';
 import { requireCampaign } from './campaigns.js';
@@ -19,10 +20,17 @@ export interface ApproveInput {
   configVersion: number;
   /** ISO 8601, or null to send now. */
   sendAt: string | null;
+  /** The send tuning approved with it, kept with the campaign (progress reads it from Aurora). */
+  send?: SendOptions;
+}
+
+export interface Approval {
+  /** ISO 8601 when the send time is still ahead (by the database's clock); null to send now. */
+  sendAt: string | null;
 }
 
 /** The campaign's configuration in Aurora, as the lifecycle workflow steers it: edits, approval, archive. */
-export function createLifecycleActivities({ pool, firestore }: ActivityDeps) {
+export function createLifecycleActivities({ pool, firestore, mailgun }: ActivityDeps) {
   return {
     /** What the workflow needs to know of a draft: its version and what it has, never its content. */
     async describeDraft(campaignId: string): Promise<DraftFacts> {
@@ -44,9 +52,17 @@ export function createLifecycleActivities({ pool, firestore }: ActivityDeps) {
       return draftFacts(await requireCampaign(pool, campaignId));
     },
 
-    /** Freezes content and audience as approved: every batch sends exactly this, to the audience these filters select. */
-    async approveCampaign({ campaignId, configVersion, sendAt }: ApproveInput): Promise<void> {
-      if (await freezeCampaign(pool, campaignId, configVersion, sendAt === null ? null : new Date(sendAt))) return;
+    /**
+     * Freezes content and audience as approved: every batch sends exactly this, to the audience these
+     * filters select, on this worker's Mailgun domain. Says whether the send time is still ahead.
+     */
+    async approveCampaign({ campaignId, configVersion, sendAt, send }: ApproveInput): Promise<Approval> {
+      const frozen = await freezeCampaign(pool, campaignId, configVersion, {
+        sendAt: sendAt === null ? null : new Date(sendAt),
+        ...(send === undefined ? {} : { send }),
+        sendingDomain: mailgun.domain,
+      });
+      if (frozen) return { sendAt: frozen.sendAt?.toISOString() ?? null };
       const campaign = await requireCampaign(pool, campaignId);
       throw ApplicationFailure.nonRetryable(
         campaign.configVersion !== configVersion
@@ -69,6 +85,8 @@ export function createLifecycleActivities({ pool, firestore }: ActivityDeps) {
           {
             campaignId: state.campaignId,
             status: state.phase,
+            paused: state.phase === 'paused',
+            failureReason: state.failureReason ?? null,
             configVersion: state.configVersion,
             audienceCount: state.audience?.count ?? null,
             previewedVersion: state.previewedVersion,

@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CAMPAIGN_VARIABLE } from '../common/engagement.js';
 import { addressProblem } from '../common/addresses.js';
 import { batchMarker, splitPart, wholeBatch, type BatchPart, type BatchPlan } from '../common/batches.js';
@@ -8,6 +8,7 @@ import { reportVariables, usedReportVariables } from '../common/financial.js';
 import { findCampaign, type CampaignContent } from '../db/campaigns.js';
 import { linksOf } from '../db/reports.js';
 import * as ledger from '../db/ledger.js';
+import { campaignBudget, domainBudget, recover, reserveSlot, slowDown } from '../db/rate-budget.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
 import type { BatchMessage } from './mailgun.js';
@@ -16,6 +17,8 @@ import { classifyMailgunError } from './mailgun-errors.js';
 export interface SendBatchInput {
   campaignId: string;
   batch: BatchPlan;
+  /** The campaign's own ceiling in messages per second, on top of its domain's shared budget. */
+  ratePerSecond?: number;
 }
 
 /** The user variable that marks every message of a batch part, so Mailgun's logs can tell whether it took it. */
@@ -25,6 +28,13 @@ export const BATCH_MARKER_VARIABLE = 'dn_batch';
 interface PendingPart {
   part: BatchPart;
   attempts: number;
+}
+
+/** What every part of one sendBatch call shares. */
+interface BatchSend {
+  campaignId: string;
+  content: () => Promise<Approved>;
+  ceiling: number | undefined;
 }
 
 type Variables = Record<string, string | number | null>;
@@ -86,6 +96,23 @@ const CONTENT_CACHE_SIZE = 64;
 
 export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
   const contentCache = new Map<string, Promise<Approved>>();
+  const domain = domainBudget(mailgun.domain);
+
+  async function wait(ms: number): Promise<void> {
+    if (ms > 0) await withHeartbeat(Context.current().sleep(ms));
+  }
+
+  /**
+   * Waits, heartbeating, for this request's slot: in the campaign's own budget when it has a
+   * ceiling, then in its domain's, which every campaign and worker sending there shares.
+   * Returns the domain budget's factor (below 1 while Mailgun's 429s slow it).
+   */
+  async function waitForSlot(send: BatchSend, messages: number): Promise<number> {
+    if (send.ceiling !== undefined) await wait((await reserveSlot(pool, campaignBudget(send.campaignId), send.ceiling, messages)).waitMs);
+    const slot = await reserveSlot(pool, domain, mail.ratePerSecond, messages);
+    await wait(slot.waitMs);
+    return slot.factor;
+  }
 
   /**
    * The content frozen at approval, read once per worker: it never changes
@@ -120,22 +147,21 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
   }
 
   /**
-   * Sends one pending part at most once. Malformed addresses are failed (and
-   * suppressed) before the request; if Mailgun still refuses the part for a bad
+   * Sends one pending part at most once, in its slot of the rate budget (waited
+   * for before the part is claimed, so a worker that dies waiting leaves it
+   * pending, not in doubt). Malformed addresses are failed (and suppressed)
+   * before the request; if Mailgun still refuses the part for a bad `to`
    * address, it is split in two and each half is sent the same way, so one bad
    * address costs only itself.
    */
-
-  async function sendPart(
-    campaignId: string,
-    pending: PendingPart,
-    content: () => Promise<Approved>,
-  ): Promise<{ accepted: boolean; recipients: number }> {
+  async function sendPart(send: BatchSend, pending: PendingPart): Promise<{ accepted: boolean; recipients: number }> {
+    const { campaignId, content } = send;
     const { part } = pending;
     const { sendable, malformed } = sortByAddress(await loadBatchRecipients(pool, campaignId, part.firstOrdinal, part.lastOrdinal));
     for (const [problem, ordinals] of malformed) {
       await failRecipients(pool, campaignId, ordinals, `invalid address: ${problem}`, true);
     }
+    const factor = sendable.length > 0 ? await waitForSlot(send, sendable.length) : 1;
     const attempt = await ledger.claim(pool, campaignId, { batch_no: part.batchNo, part: part.part, attempts: pending.attempts }, sendable.length);
     if (attempt === undefined) {
       throw ApplicationFailure.retryable(
@@ -154,22 +180,17 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
     try {
       messageId = await withHeartbeat(mailgun.sendBatch(message));
     } catch (error) {
-      await handleSendError(campaignId, part, attempt, sendable, error, content);
+      await handleSendError(send, part, attempt, sendable, error);
       return { accepted: false, recipients: sendable.length };
     }
     await ledger.markAccepted(pool, campaignId, part, messageId);
+    if (factor < 1) await recover(pool, domain);
     return { accepted: true, recipients: sendable.length };
   }
 
   /** Records a failed request in the ledger, and tells Temporal whether and when to try again. */
-  async function handleSendError(
-    campaignId: string,
-    part: BatchPart,
-    attempt: number,
-    sendable: BatchRecipient[],
-    error: unknown,
-    content: () => Promise<Approved>,
-  ): Promise<void> {
+  async function handleSendError(send: BatchSend, part: BatchPart, attempt: number, sendable: BatchRecipient[], error: unknown): Promise<void> {
+    const { campaignId } = send;
     const failure = classifyMailgunError(error, mail.rateLimitBackoffMs);
     switch (failure.kind) {
       case 'invalid-recipient': {
@@ -182,13 +203,19 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
         if (!(await ledger.split(pool, campaignId, part, attempt, reason, halves))) {
           throw ApplicationFailure.retryable(`batch ${part.batchNo}: the part changed before it could be split`, 'LedgerChanged');
         }
-        for (const half of halves) await sendPart(campaignId, { part: half, attempts: 0 }, content);
+        for (const half of halves) await sendPart(send, { part: half, attempts: 0 });
         return;
       }
-      case 'permanent':
-        await ledger.markFailed(pool, campaignId, part, `Mailgun ${failure.status}: ${failure.message}`, false);
-        return;
+      case 'request-refused': {
+        // About our request (sender, domain, parameters), not a recipient: nothing was sent, no one is failed
+        // or suppressed, and the campaign fails before more batches go out.
+        const reason = `Mailgun refused the campaign's request (${failure.status}): ${failure.message}`;
+        await ledger.markNotSent(pool, campaignId, part, reason, 0, attempt);
+        throw ApplicationFailure.nonRetryable(reason, 'MailgunRefusedRequest');
+      }
       case 'rate-limited':
+        // Mailgun rate-limits the domain: slow its budget for every campaign sending there.
+        await slowDown(pool, domain, failure.retryAfterMs);
         await ledger.markNotSent(pool, campaignId, part, `429: ${failure.message}`, failure.retryAfterMs, attempt);
         throw ApplicationFailure.create({
           type: 'MailgunRateLimited',
@@ -213,18 +240,18 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
      * 'sending': the workflow parks the batch and resolveBatchOutcome proves, from
      * Mailgun's logs, whether it was taken, before anything is sent again.
      */
-    async sendBatch({ campaignId, batch }: SendBatchInput): Promise<BatchStatus> {
+    async sendBatch({ campaignId, batch, ratePerSecond }: SendBatchInput): Promise<BatchStatus> {
       const whole = await ledger.ensurePart(pool, campaignId, wholeBatch(batch));
-      const content = frozenContent(campaignId);
+      const send: BatchSend = { campaignId, content: frozenContent(campaignId), ceiling: ratePerSecond };
       if (whole.state === 'pending') {
-        const sent = await sendPart(campaignId, { part: ledger.partOf(whole), attempts: whole.attempts }, content);
+        const sent = await sendPart(send, { part: ledger.partOf(whole), attempts: whole.attempts });
         // The common case, answered without another query: the whole batch went out in one request,
         // and every recipient of it not in the message has been failed (malformed address).
         if (sent.accepted) return acceptedWhole(batch, sent.recipients, whole.rate_limited_ms);
       } else {
         const { rows } = await ledger.batchParts(pool, campaignId, batch.batchNo);
         for (const row of rows.filter((r) => r.state === 'pending')) {
-          await sendPart(campaignId, { part: ledger.partOf(row), attempts: row.attempts }, content);
+          await sendPart(send, { part: ledger.partOf(row), attempts: row.attempts });
         }
       }
       return ledger.batchStatus(pool, campaignId, batch);

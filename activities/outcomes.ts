@@ -118,6 +118,7 @@ export function createOutcomeActivities({ pool, mailgun, mail }: ActivityDeps) {
      * retry delay, so Temporal polls it without growing the workflow history.
      */
     async resolveBatchOutcome({ campaignId, batch }: ResolveBatchInput): Promise<BatchStatus> {
+      await ledger.markParked(pool, campaignId, batch.batchNo);
       const { rows, now } = await ledger.batchParts(pool, campaignId, batch.batchNo);
       let retryInMs: number | undefined;
       for (const row of rows.filter((r) => r.state === 'sending')) {

@@ -10,17 +10,18 @@ export function createStateActivities({ pool, firestore }: ActivityDeps) {
   return {
     /**
      * Aurora is the truth for a campaign's status. `version` grows with every
-     * write a workflow makes, so a write delayed past a newer one (say, from a
-     * worker that died mid-write) changes nothing.
+     * write the lifecycle makes, so a write delayed past a newer one (say, from a
+     * worker that died mid-write) changes nothing. `failureReason` goes with 'failed'.
      */
-    async setCampaignStatus(campaignId: string, status: CampaignStatus, version: number): Promise<void> {
-      const { found } = await updateCampaignStatus(pool, campaignId, status, version);
+    async setCampaignStatus(campaignId: string, status: CampaignStatus, version: number, failureReason: string | null = null): Promise<void> {
+      const { found } = await updateCampaignStatus(pool, campaignId, status, version, failureReason);
       if (!found) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
     },
 
     /**
-     * Mirrors progress into Firestore `campaigns/{id}` for the CRM's live view.
-     * Absolute counts with set-merge, so a repeated write changes nothing.
+     * Mirrors a send's counts into Firestore `campaigns/{id}.progress` for the CRM's live view.
+     * Absolute counts with set-merge, so a repeated write changes nothing. The status beside
+     * them is the lifecycle's to write (projectLifecycle).
      */
     async projectProgress(progress: SendProgress): Promise<void> {
       await firestore
@@ -29,8 +30,6 @@ export function createStateActivities({ pool, firestore }: ActivityDeps) {
         .set(
           {
             campaignId: progress.campaignId,
-            status: progress.status,
-            paused: progress.paused,
             progress: {
               total: progress.total,
               sent: progress.sent,

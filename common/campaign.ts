@@ -56,8 +56,11 @@ export interface SendOptions {
   batchSize: number;
   /** Batches in flight at once. */
   window: number;
-  /** Messages per second, across the whole campaign. */
-  ratePerSecond: number;
+  /**
+   * This campaign's own ceiling in messages per second, on top of the rate budget of the domain it
+   * sends on (shared by every campaign there); none by default.
+   */
+  ratePerSecond?: number;
   /** Batches one workflow run starts before it continues as new. */
   batchesPerRun: number;
 }
@@ -80,6 +83,19 @@ export interface SendProgress {
   parkedBatches: number[];
   /** Batches no proof came for in time: an operator resolves each (`resolve-batch`). */
   unknownBatches: number[];
+  /** The rate the send gets (read from Aurora; absent before its first batch). */
+  rate?: SendRate;
+}
+
+/** The sending rate of a campaign: its domain's shared budget, and its own ceiling if it has one. */
+export interface SendRate {
+  domain: string;
+  /** The domain's budget as configured, shared by every campaign and worker sending on it. */
+  domainPerSecond: number;
+  /** The domain's budget now: lower after Mailgun's 429s, recovering with every clean batch. */
+  currentPerSecond: number;
+  /** The campaign's own ceiling (its ratePerSecond send option), if it has one. */
+  campaignPerSecond: number | null;
 }
 
 /** How an operator settles a batch whose outcome stayed unknown. */

@@ -89,6 +89,19 @@ export interface SendSummary {
   total: number;
   sent: number;
   failed: number;
+  /** Why the send failed, with status 'failed'. */
+  failureReason?: string;
+}
+
+/** What went wrong, in the words of the failure at the bottom of the chain (say, Mailgun refusing the sender). */
+export function failureReason(error: unknown): string {
+  let cause: unknown = error;
+  let message = String(error);
+  while (cause instanceof Error) {
+    message = cause.message || message;
+    cause = cause.cause;
+  }
+  return message;
 }
 
 /** The lifecycle workflow's `state` query: everything an operator needs to read a campaign in the UI. */
@@ -106,6 +119,8 @@ export interface LifecycleState {
   generated: { generatedContentId: string; cached: boolean; totalTokens: number } | null;
   metrics: CampaignMetrics | null;
   trackingUntil: string | null;
+  /** Why the campaign failed, when it did. */
+  failureReason?: string | null;
 }
 
 export interface LifecycleOptions {
@@ -148,7 +163,10 @@ export function draftPhase(facts: DraftFacts, audience: AudiencePreview | null, 
   return facts.configVersion > 1 ? 'configured' : 'draft';
 }
 
-/** A status version later than `last`, from workflow time: comparable between a campaign's workflows. */
+/**
+ * A status version later than `last`, from workflow time: comparable between a campaign's workflows.
+ * Only for sends under version-1 lifecycles, whose versions are such times; the lifecycle now counts its writes.
+ */
 export function nextStatusVersion(last: number, nowMs: number): number {
   return Math.max(last + 1, nowMs * 1000);
 }

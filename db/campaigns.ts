@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { AudienceFilter, CampaignStatus, CampaignType } from '../common/campaign.js';
+import type { AudienceFilter, CampaignStatus, CampaignType, SendOptions } from '../common/campaign.js';
 import { periodLabel } from '../common/financial.js';
 import type { CampaignChanges, DraftFacts } from '../common/lifecycle.js';
 import { sql } from './queries.js';
@@ -48,6 +48,12 @@ export interface Campaign {
   archivedAt: Date | null;
   generatedContentId: string | null;
   createdAt: Date;
+  /** Why the campaign failed, when it did (e.g. Mailgun refusing its sender). */
+  failureReason: string | null;
+  /** The send tuning frozen at approval. */
+  sendOptions: SendOptions | null;
+  /** The Mailgun domain its batches go out on, whose rate budget they share. */
+  sendingDomain: string | null;
 }
 
 export interface CampaignStats {
@@ -80,6 +86,9 @@ interface CampaignRow {
   archived_at: Date | null;
   generated_content_id: string | null;
   created_at: Date;
+  failure_reason: string | null;
+  send_options: SendOptions | null;
+  sending_domain: string | null;
 }
 
 function toCampaign(row: CampaignRow): Campaign {
@@ -111,6 +120,9 @@ function toCampaign(row: CampaignRow): Campaign {
     archivedAt: row.archived_at,
     generatedContentId: row.generated_content_id,
     createdAt: row.created_at,
+    failureReason: row.failure_reason,
+    sendOptions: row.send_options,
+    sendingDomain: row.sending_domain,
   };
 }
 
@@ -218,10 +230,32 @@ export async function appliedEdit(pool: Pool, campaignId: string, editId: string
   return result.rows[0]?.config_version;
 }
 
-/** Freezes content and audience for sending; false if the campaign moved past `expectedVersion` or has no content. */
-export async function freezeCampaign(pool: Pool, campaignId: string, expectedVersion: number, sendAt: Date | null): Promise<boolean> {
-  const result = await pool.query(sql.freezeCampaign, [campaignId, expectedVersion, sendAt]);
-  return result.rowCount === 1;
+export interface Freeze {
+  /** When to send, if later than now; otherwise the campaign sends at once. */
+  sendAt: Date | null;
+  send?: SendOptions;
+  sendingDomain?: string;
+}
+
+/**
+ * Freezes content and audience for sending. Returns the send time kept (null: now; a time not later
+ * than the database's clock is none), or undefined if the campaign moved past `expectedVersion` or has no content.
+ */
+export async function freezeCampaign(
+  pool: Pool,
+  campaignId: string,
+  expectedVersion: number,
+  { sendAt, send, sendingDomain }: Freeze,
+): Promise<{ sendAt: Date | null } | undefined> {
+  const result = await pool.query<{ send_at: Date | null }>(sql.freezeCampaign, [
+    campaignId,
+    expectedVersion,
+    sendAt,
+    send === undefined ? null : JSON.stringify(send),
+    sendingDomain ?? null,
+  ]);
+  const row = result.rows[0];
+  return row ? { sendAt: row.send_at } : undefined;
 }
 
 export async function markArchived(pool: Pool, campaignId: string): Promise<void> {
@@ -234,8 +268,14 @@ export async function updateCampaignStatus(
   campaignId: string,
   status: CampaignStatus,
   version: number,
+  failureReason: string | null = null,
 ): Promise<{ found: boolean; updated: boolean }> {
-  const result = await pool.query<{ found: boolean; updated: boolean }>(sql.updateCampaignStatus, [campaignId, status, version]);
+  const result = await pool.query<{ found: boolean; updated: boolean }>(sql.updateCampaignStatus, [
+    campaignId,
+    status,
+    version,
+    failureReason,
+  ]);
   return result.rows[0] ?? { found: false, updated: false };
 }
 

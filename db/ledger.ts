@@ -152,6 +152,11 @@ export async function countOutcomeCheck(pool: Pool, campaignId: string, part: Pa
   await pool.query(sql.countOutcomeCheck, key(campaignId, part));
 }
 
+/** The batch's parts of unknown outcome are parked: their proof is being sought (progress shows them). */
+export async function markParked(pool: Pool, campaignId: string, batchNo: number): Promise<void> {
+  await pool.query(sql.markBatchParked, [campaignId, batchNo]);
+}
+
 /** The outcome is unknown; the row stays 'sending' until Mailgun's logs prove it either way. */
 export async function noteError(pool: Pool, campaignId: string, part: PartKey, error: string): Promise<void> {
   await pool.query(sql.noteLedgerError, [...key(campaignId, part), error]);

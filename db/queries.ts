@@ -17,7 +17,8 @@ const CAMPAIGN_COLUMNS = `
   id, name, type, status, subject, body_html, body_text, from_address, audience,
   total_recipients, audience_snapshot_at, send_started_at, send_finished_at,
   config_version, report_year, report_month, send_at, test_address_ids::text[] AS test_address_ids,
-  frozen_content, frozen_audience, approved_at, archived_at, generated_content_id, created_at`;
+  frozen_content, frozen_audience, approved_at, archived_at, generated_content_id, created_at,
+  failure_reason, send_options, sending_domain`;
 
 /**
  * Who an audience filter selects, with its six parameters from $n: subscription statuses text[],
@@ -72,15 +73,18 @@ export const sql = {
     WHERE id = $1 AND config_version = $2 AND send_started_at IS NULL
     RETURNING config_version`,
 
-  // $1 campaign id, $2 the version the approver saw, $3 send_at or null.
-  // Freezes what every batch will send and to whom; a retry finds it frozen already.
+  // $1 campaign id, $2 the version the approver saw, $3 send_at or null, $4 send options jsonb or null,
+  // $5 sending domain or null (null keeps what is there). Freezes what every batch will send and to whom;
+  // a retry finds it frozen already. A send time not later than now is no send time: the campaign sends at once.
   freezeCampaign: `
     UPDATE campaigns SET
       frozen_content = jsonb_strip_nulls(jsonb_build_object(
         'subject', subject, 'html', body_html, 'text', body_text, 'from', from_address)),
-      frozen_audience = audience, approved_at = coalesce(approved_at, now()), send_at = $3, updated_at = now()
+      frozen_audience = audience, approved_at = coalesce(approved_at, now()),
+      send_at = CASE WHEN $3::timestamptz > now() THEN $3::timestamptz END,
+      send_options = coalesce($4::jsonb, send_options), sending_domain = coalesce($5, sending_domain), updated_at = now()
     WHERE id = $1 AND config_version = $2 AND subject IS NOT NULL AND (body_html IS NOT NULL OR body_text IS NOT NULL)
-    RETURNING approved_at`,
+    RETURNING approved_at, send_at`,
 
   // $1 campaign id, $2 generated content id, $3 the version the editor saw, $4 edit id.
   // Takes a generated draft as the content.
@@ -230,13 +234,14 @@ export const sql = {
     INSERT INTO campaign_stats (campaign_id, total) VALUES ($1, $2)
     ON CONFLICT (campaign_id) DO UPDATE SET total = EXCLUDED.total, updated_at = now()`,
 
-  // $1 campaign id, $2 status, $3 the writer's version. A write older than the last one applied changes
-  // nothing; each applied one is also kept in campaign_transitions.
+  // $1 campaign id, $2 status, $3 the writer's version, $4 why it failed (for 'failed'; else null). A write
+  // older than the last one applied changes nothing; each applied one is also kept in campaign_transitions.
   updateCampaignStatus: `
     WITH updated AS (
       UPDATE campaigns SET
         status = $2,
         status_version = $3,
+        failure_reason = CASE WHEN $2 = 'failed' THEN $4 ELSE failure_reason END,
         send_started_at = CASE WHEN $2 = 'sending' THEN coalesce(send_started_at, now()) ELSE send_started_at END,
         send_finished_at = CASE WHEN $2 IN ('sent', 'cancelled', 'failed') AND send_started_at IS NOT NULL
                                 THEN coalesce(send_finished_at, now()) ELSE send_finished_at END,
@@ -248,11 +253,72 @@ export const sql = {
     )
     SELECT EXISTS (SELECT 1 FROM campaigns WHERE id = $1) AS found, EXISTS (SELECT 1 FROM updated) AS updated`,
 
+  // $1 campaign id. A send's progress as Aurora has it: the campaign's status, counters and ledger.
+  selectSendProgress: `
+    SELECT c.status, c.send_options AS "sendOptions", c.sending_domain AS "sendingDomain",
+           c.audience_snapshot_at IS NOT NULL AS "audienceComplete",
+           coalesce(s.total, 0) AS total, coalesce(s.sent, 0) AS sent, coalesce(s.failed, 0) AS failed,
+           coalesce(l.in_flight, 0)::int AS "inFlight", coalesce(l.batches_started, 0)::int AS "batchesStarted",
+           coalesce(l.batches_done, 0)::int AS "batchesDone", coalesce(l.parked, '{}') AS "parkedBatches",
+           coalesce(l.unknown, '{}') AS "unknownBatches"
+    FROM campaigns c
+    LEFT JOIN campaign_stats s ON s.campaign_id = c.id
+    LEFT JOIN LATERAL (
+      SELECT sum(b.in_flight) AS in_flight, count(*) AS batches_started, count(*) FILTER (WHERE b.done) AS batches_done,
+             array_agg(b.batch_no ORDER BY b.batch_no) FILTER (WHERE b.parked) AS parked,
+             array_agg(b.batch_no ORDER BY b.batch_no) FILTER (WHERE b.unknown) AS unknown
+      FROM (
+        SELECT batch_no,
+               sum(coalesce(message_count, recipient_count)) FILTER (WHERE state = 'sending' AND parked_at IS NULL) AS in_flight,
+               bool_and(state IN ('accepted', 'failed', 'split')) AS done,
+               bool_or(state = 'sending' AND parked_at IS NOT NULL) AS parked,
+               bool_or(state = 'unknown') AS unknown
+        FROM send_ledger WHERE campaign_id = c.id GROUP BY batch_no
+      ) b
+    ) l ON true
+    WHERE c.id = $1`,
+
   // $1 campaign id
   selectTransitions: `SELECT status, at FROM campaign_transitions WHERE campaign_id = $1 ORDER BY version`,
 
   // $1 campaign id
   selectStats: `SELECT total, sent, failed, updated_at AS "updatedAt" FROM campaign_stats WHERE campaign_id = $1`,
+
+  // $1 budget (a domain, or campaign:<id>), $2 its rate per second, $3 messages. Reserves the next slot for $3
+  // messages: slots follow one another at the budget's current rate (rate x factor), so every campaign and worker
+  // sending on the budget shares it. Returns how long to wait for the slot, by the database's clock.
+  reserveRateSlot: `
+    INSERT INTO send_rate_budgets AS b (budget, rate_per_second, next_slot_at, reserved)
+    VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3::float8 / $2::float8), $3)
+    ON CONFLICT (budget) DO UPDATE SET
+      rate_per_second = EXCLUDED.rate_per_second,
+      next_slot_at = greatest(b.next_slot_at, clock_timestamp())
+                     + make_interval(secs => $3::float8 / (EXCLUDED.rate_per_second * b.factor)),
+      reserved = b.reserved + $3,
+      updated_at = now()
+    RETURNING greatest(0, ceil(extract(epoch FROM b.next_slot_at - clock_timestamp()) * 1000
+                               - $3::float8 * 1000 / (b.rate_per_second * b.factor)))::int AS "waitMs",
+              b.factor`,
+
+  // $1 budget, $2 Mailgun's Retry-After in ms. A 429: halve the budget's rate (at most once per Retry-After,
+  // however many batches met it; never below 1/32) and start no slot before the Retry-After has passed.
+  slowRateBudget: `
+    UPDATE send_rate_budgets SET
+      factor = CASE WHEN rate_limited_at > clock_timestamp() - make_interval(secs => $2::float8 / 1000) THEN factor
+                    ELSE greatest(1.0 / 32, factor / 2) END,
+      next_slot_at = greatest(next_slot_at, clock_timestamp() + make_interval(secs => $2::float8 / 1000)),
+      rate_limits = rate_limits + 1, rate_limited_at = clock_timestamp(), updated_at = now()
+    WHERE budget = $1`,
+
+  // $1 budget. A clean batch after a slowdown brings back a tenth of the configured rate.
+  recoverRateBudget: `
+    UPDATE send_rate_budgets SET factor = least(1, factor + 0.1), updated_at = now() WHERE budget = $1 AND factor < 1`,
+
+  // $1 budget
+  selectRateBudget: `
+    SELECT budget, rate_per_second AS "ratePerSecond", rate_per_second * factor AS "currentPerSecond",
+           rate_limits::int AS "rateLimits", rate_limited_at AS "rateLimitedAt"
+    FROM send_rate_budgets WHERE budget = $1`,
 
   // $1 campaign id, $2 first ordinal, $3 last ordinal. Recipients not already failed.
   selectBatchRecipients: `
@@ -301,9 +367,14 @@ export const sql = {
   claimLedgerPart: `
     UPDATE send_ledger SET state = 'sending', attempts = attempts + 1, message_count = $5,
       first_attempt_at = coalesce(first_attempt_at, now()), last_attempt_at = now(),
-      probe_message_id = NULL, probe_sent_at = NULL
+      probe_message_id = NULL, probe_sent_at = NULL, parked_at = NULL
     WHERE campaign_id = $1 AND batch_no = $2 AND part = $3 AND state = 'pending' AND attempts = $4
     RETURNING attempts`,
+
+  // $1 campaign id, $2 batch no. Its parts of unknown outcome are parked: their proof is being sought.
+  markBatchParked: `
+    UPDATE send_ledger SET parked_at = coalesce(parked_at, now())
+    WHERE campaign_id = $1 AND batch_no = $2 AND state = 'sending'`,
 
   // $1 campaign id, $2 batch no, $3 part, $4 mailgun message id or null, $5 resolved_by (null keeps an earlier one).
   // Counts the part's recipients as sent exactly once.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isDomainName, parseMailbox, senderProblem } from '../common/addresses.js';
 import type { SendOptions } from '../common/campaign.js';
 import { MISSING_REPORTS_POLICIES, SIGNING_FAILURE_POLICIES } from '../common/financial.js';
 import type { LifecycleOptions } from '../common/lifecycle.js';
@@ -21,6 +22,43 @@ const nonNegativeInt = z.coerce.number().int().nonnegative();
 
 export const LOCAL_DATABASE_URL = 'postgres://postgres:postgres@127.0.0.1:55432/campaigns';
 
+function commaList(value: string): string[] {
+  return value.split(',').map((item) => item.trim()).filter(Boolean);
+}
+
+/** Comma-separated domain names, lower-cased, each once. */
+const domainList = z.string().transform((value, ctx) => {
+  const domains = commaList(value).map((domain) => domain.toLowerCase());
+  if (domains.length === 0) ctx.addIssue('must list at least one domain');
+  for (const domain of domains.filter((d) => !isDomainName(d))) ctx.addIssue(`${domain} is not a domain name`);
+  for (const domain of domains.filter((d, i) => domains.indexOf(d) !== i)) ctx.addIssue(`${domain} is listed twice`);
+  return domains;
+});
+
+/** `domain=messagesPerSecond` pairs, comma-separated: each domain once (lower-cased), each rate a positive number. */
+const domainRates = z.string().transform((value, ctx) => {
+  const rates: Record<string, number> = {};
+  const entries = commaList(value);
+  if (entries.length === 0) ctx.addIssue('must list domain=messagesPerSecond pairs, e.g. mg.distronation.com=500');
+  for (const entry of entries) {
+    const eq = entry.indexOf('=');
+    const domain = entry.slice(0, eq).trim().toLowerCase();
+    const rate = entry.slice(eq + 1).trim();
+    if (eq < 0) ctx.addIssue(`${entry}: must be domain=messagesPerSecond`);
+    else if (!isDomainName(domain)) ctx.addIssue(`${entry}: ${domain || '(nothing)'} is not a domain name`);
+    else if (!/^\d+(?:\.\d+)?$/.test(rate) || Number(rate) <= 0) ctx.addIssue(`${entry}: the rate must be a positive number of messages per second`);
+    else if (Object.hasOwn(rates, domain)) ctx.addIssue(`${domain} is listed twice`);
+    else rates[domain] = Number(rate);
+  }
+  return rates;
+});
+
+/** A mailbox, `addr@domain` or `Display Name <addr@domain>`. */
+const mailbox = z.string().superRefine((value, ctx) => {
+  const parsed = parseMailbox(value);
+  if (typeof parsed === 'string') ctx.addIssue(parsed);
+});
+
 const configSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -37,8 +75,11 @@ const configSchema = z.object({
 
   MAILGUN_API_KEY: z.string().min(1).optional(),
   MAILGUN_DOMAIN: z.string().min(1).default('mg.distronation.com'),
+  /** Further domains a campaign's `from` may be on (comma-separated); MAILGUN_DOMAIN is always one. */
+  MAILGUN_FROM_DOMAINS: domainList.optional(),
   MAILGUN_URL: z.url().default('https://api.mailgun.net'),
-  MAILGUN_FROM: z.string().min(3).default('Distro Nation <no-reply@mg.distronation.com>'),
+  /** The sender of campaigns that name none: a mailbox on one of the sender domains (checked in loadConfig). */
+  MAILGUN_FROM: mailbox.default('Distro Nation <no-reply@mg.distronation.com>'),
   MAILGUN_TIMEOUT_MS: positiveInt.default(30_000),
   /** The least time after an ambiguous send attempt (and its timeout) before Mailgun's logs are asked about it. */
   MAILGUN_EVENTS_SETTLE_MS: nonNegativeInt.default(30_000),
@@ -109,7 +150,10 @@ const configSchema = z.object({
 
   SEND_BATCH_SIZE: positiveInt.max(1000, 'Mailgun accepts at most 1000 recipients per call').default(1000),
   SEND_WINDOW: positiveInt.max(64).default(4),
+  /** The sending rate budget of a domain not in SEND_DOMAIN_RATES, shared by every campaign and worker sending on it. */
   SEND_RATE_PER_SECOND: positiveInt.default(500),
+  /** Per-domain budgets, `domain=messagesPerSecond,...`; a domain not listed gets SEND_RATE_PER_SECOND. */
+  SEND_DOMAIN_RATES: domainRates.optional(),
   SEND_BATCHES_PER_RUN: positiveInt.max(2000).default(200),
 
   /** How long a campaign stays open after sending, refreshing its analytics, before it is analysed and archived. */
@@ -156,7 +200,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
     );
   }
-  return parsed.data;
+  const config = parsed.data;
+  const problem = senderProblem(config.MAILGUN_FROM, senderDomains(config));
+  if (problem) throw new ConfigError([`MAILGUN_FROM: ${problem} (MAILGUN_FROM_DOMAINS lists further domains)`]);
+  return config;
 }
 
 /** Like loadConfig, but for process entry points: print the problems and exit 1. */
@@ -204,7 +251,18 @@ export function sendDefaults(config: Config): SendOptions {
   return {
     batchSize: config.SEND_BATCH_SIZE,
     window: config.SEND_WINDOW,
-    ratePerSecond: config.SEND_RATE_PER_SECOND,
     batchesPerRun: config.SEND_BATCHES_PER_RUN,
   };
+}
+
+/** The domains a campaign's `from` may be on, lower-cased: MAILGUN_DOMAIN and MAILGUN_FROM_DOMAINS. */
+export function senderDomains(config: Pick<Config, 'MAILGUN_DOMAIN' | 'MAILGUN_FROM_DOMAINS'>): string[] {
+  return [...new Set([config.MAILGUN_DOMAIN.toLowerCase(), ...(config.MAILGUN_FROM_DOMAINS ?? [])])];
+}
+
+/** The messages-per-second budget of a sending domain: its SEND_DOMAIN_RATES entry, else SEND_RATE_PER_SECOND. */
+export function domainRate(config: Pick<Config, 'SEND_DOMAIN_RATES' | 'SEND_RATE_PER_SECOND'>, domain: string): number {
+  const rates = config.SEND_DOMAIN_RATES ?? {};
+  const key = domain.toLowerCase();
+  return (Object.hasOwn(rates, key) ? rates[key] : undefined) ?? config.SEND_RATE_PER_SECOND;
 }

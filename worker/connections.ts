@@ -10,7 +10,7 @@ import type { ReportsDeps } from '../activities/financial.js';
 import { createMailgunGateway } from '../activities/mailgun.js';
 import { createOpenAIWriter, DraftError, type ContentWriter } from '../activities/openai.js';
 import { createPool } from '../db/pool.js';
-import { requireSetting, type Config } from './config.js';
+import { domainRate, requireSetting, type Config } from './config.js';
 
 export interface FirestoreHandle {
   firestore: Firestore;
@@ -131,6 +131,7 @@ export function openActivityDeps(config: Config): WorkerResources {
         outcomeMaxWaitMs: config.MAILGUN_OUTCOME_MAX_WAIT_MS,
         probeRecipient: config.MAILGUN_PROBE_RECIPIENT ?? `outcome-probe@${config.MAILGUN_DOMAIN}`,
         rateLimitBackoffMs: config.MAILGUN_RATE_LIMIT_BACKOFF_MS,
+        ratePerSecond: domainRate(config, config.MAILGUN_DOMAIN),
       },
     },
     async close() {

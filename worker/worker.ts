@@ -19,5 +19,8 @@ export async function createWorker(
     activities: createActivities(deps),
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
     shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
+    // Heartbeats reach the server every 2 s (not 80 % of the heartbeat timeout), so a pause or cancel
+    // reaches a batch waiting for its rate slot within seconds, before it sends.
+    maxHeartbeatThrottleInterval: '2 seconds',
   });
 }

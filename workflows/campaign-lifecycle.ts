@@ -22,8 +22,8 @@ import { sendWorkflowId, type CampaignStatus, type SendOptions } from '../common
 import { parsePeriod } from '../common/financial.js';
 import {
   draftPhase,
+  failureReason,
   isEditable,
-  nextStatusVersion,
   type ApproveRequest,
   type AudiencePreview,
   type CampaignMetrics,
@@ -50,17 +50,24 @@ import {
 } from './campaign-lifecycle-api.js';
 import { cancelSendSignal, pauseSendSignal, resumeSendSignal } from './campaign-send-api.js';
 import { campaignSend } from './campaign-send.js';
+import { campaignLifecycleV1 } from './legacy/campaign-lifecycle-v1.js';
 import { LatestValueWriter } from './latest-value-writer.js';
 import { prepareReportLinks } from './report-links.js';
 
 // ---------------------------------------------------------------- activities
 // Short start-to-close timeouts, or heartbeats: a worker that dies anywhere costs seconds.
 
-const { describeDraft, saveConfig, approveCampaign, archiveCampaign, setCampaignStatus, projectLifecycle, refreshAnalytics } =
-  proxyActivities<Activities>({
-    startToCloseTimeout: '30 seconds',
-    retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
-  });
+const { describeDraft, saveConfig, approveCampaign, archiveCampaign, refreshAnalytics } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
+});
+
+// The campaign's status and its Firestore copy: one row or document each, so 10 s is plenty, and a
+// worker killed mid-write costs no more than that.
+const { setCampaignStatus, projectLifecycle } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
+});
 
 // Pages through Mailgun's logs, heartbeating with where it got to; a Mailgun outage gives up
 // after a few tries (the webhooks still count, and the next refresh tries again).
@@ -88,11 +95,19 @@ const { generateContent } = proxyActivities<Activities>({
 
 /** Most refreshes a tracking window makes, however short the refresh interval: the history stays small. */
 const MAX_REFRESHES = 500;
-const SEND_PHASES: readonly CampaignStatus[] = ['sending', 'paused', 'needs-attention'];
+/**
+ * The statuses of a send only the send child knows of; it reports them and the lifecycle records them
+ * at once (a final one too: the child may still be finishing its Firestore projection).
+ */
+const SEND_PHASES: readonly CampaignStatus[] = ['sending', 'paused', 'needs-attention', 'sent', 'cancelled', 'failed'];
+
+/** Runs recorded before this marker are version 1 (workflows/legacy): they decided from workflow time. */
+export const LIFECYCLE_PATCH = 'lifecycle-owns-status';
 
 function refuse(type: (typeof REFUSALS)[keyof typeof REFUSALS], message: string): never {
   throw ApplicationFailure.create({ type, message, nonRetryable: true });
 }
+
 
 // ---------------------------------------------------------------- the workflow
 
@@ -105,8 +120,14 @@ function refuse(type: (typeof REFUSALS)[keyof typeof REFUSALS], message: string)
  * sending it stays open for the tracking window, refreshing the analytics,
  * then stores the final figures and archives the campaign. Its history holds
  * the campaign id, versions, flags and counts: content and people live in Aurora.
+ *
+ * It alone writes the campaign's status (Aurora, Firestore, its search
+ * attribute), the send phases included: its child reports them. Whether and
+ * how long to wait is decided by timers, whose firing is in the history,
+ * never by a difference of workflow clock readings.
  */
 export async function campaignLifecycle(input: LifecycleInput): Promise<LifecycleResult> {
+  if (!patched(LIFECYCLE_PATCH)) return campaignLifecycleV1(input);
   const { campaignId, options } = input;
   let facts: DraftFacts = input.facts;
   let phase: CampaignStatus = 'draft';
@@ -124,6 +145,8 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   let send: SendSummary | null = null;
   let metrics: CampaignMetrics | null = null;
   let trackingUntil: string | null = null;
+  let failure: string | null = null;
+  /** Counts the status writes: a write delayed past a later one changes nothing. */
   let statusVersion = 0;
 
   const state = (): LifecycleState => ({
@@ -139,21 +162,19 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     generated,
     metrics,
     trackingUntil,
+    failureReason: failure,
   });
 
   // Aurora's status and Firestore's copy are written in the background, in order, latest value wins.
-  const statusWriter = new LatestValueWriter(() =>
-    setCampaignStatus(campaignId, phase, (statusVersion = nextStatusVersion(statusVersion, Date.now()))),
-  );
+  const statusWriter = new LatestValueWriter(() => setCampaignStatus(campaignId, phase, ++statusVersion, failure));
   const projector = new LatestValueWriter(() => projectLifecycle(state()));
 
-  /** Moves to `next`; while sending, the child writes Aurora's status itself and is only mirrored here. */
-  function enter(next: CampaignStatus, { write = true } = {}): void {
+  function enter(next: CampaignStatus): void {
     const changed = next !== phase;
     phase = next;
     upsertSearchAttributes([{ key: CampaignStatusAttr, value: phase }]);
     setCurrentDetails(details());
-    if (write && changed) statusWriter.request();
+    if (changed) statusWriter.request();
     projector.request();
   }
 
@@ -195,17 +216,18 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   }
 
   async function approve(request: ApproveRequest): Promise<void> {
-    const sendAt = request.sendAt ?? facts.sendAt;
-    const later = sendAt !== null && Date.parse(sendAt) > Date.now() ? sendAt : null;
+    const requested = request.sendAt ?? facts.sendAt;
     const version = facts.configVersion;
-    await edit(() =>
-      approveCampaign.executeWithOptions({ summary: `Freeze content and audience of version ${version}${later ? `, to send at ${later}` : ''}` }, [
-        { campaignId, configVersion: version, sendAt: later },
+    const send = { ...options.sendDefaults, ...request.send };
+    // Whether the send time is still ahead is the activity's call (the database's clock): its answer is in the history.
+    const { sendAt } = await edit(() =>
+      approveCampaign.executeWithOptions({ summary: `Freeze content and audience of version ${version}${requested ? `, to send at ${requested}` : ''}` }, [
+        { campaignId, configVersion: version, sendAt: requested, send },
       ]),
     );
-    approval = { version: facts.configVersion, sendAt: later, send: { ...options.sendDefaults, ...request.send } };
+    approval = { version, sendAt, send };
     approvals++;
-    enter(later ? 'scheduled' : 'approved');
+    enter(sendAt ? 'scheduled' : 'approved');
   }
 
   setHandler(stateQuery, state);
@@ -342,8 +364,10 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   );
 
   setHandler(sendStatusSignal, (summary) => {
+    if (sendDone) return; // the result has the last word
     send = summary;
-    if (SEND_PHASES.includes(summary.status)) enter(summary.status, { write: false });
+    if (summary.failureReason !== undefined) failure = summary.failureReason;
+    if (SEND_PHASES.includes(summary.status)) enter(summary.status);
   });
 
   try {
@@ -369,29 +393,34 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   } catch (error) {
     if (!isCancellation(error)) {
       await CancellationScope.nonCancellable(async () => {
+        failure = failureReason(error);
         enter('failed');
         await statusWriter.drain();
+        await projector.drain();
       });
       throw error;
     }
     // Cancelled from Temporal itself (UI, CLI): the send child was cancelled with it and lands its batches.
     await CancellationScope.nonCancellable(async () => {
       cancelRequested = true;
-      enter('cancelled', { write: true });
+      enter('cancelled');
       await statusWriter.drain();
       await projector.drain();
     });
     throw error;
   }
 
-  /** Waits for approval, and for its send time (a durable timer); false if the campaign was cancelled first. */
+  /**
+   * Waits for approval, and for its send time (a durable timer); false if the campaign was cancelled first.
+   * A scheduled approval always waits on a timer, however close its time: the timer firing decides, not the clock.
+   */
   async function untilTimeToSend(): Promise<boolean> {
     for (;;) {
       await condition(() => cancelRequested || approval !== undefined);
       if (cancelRequested || !approval) return false;
+      if (approval.sendAt === null) return true;
       const seen = approvals;
-      const waitMs = approval.sendAt === null ? 0 : Date.parse(approval.sendAt) - Date.now();
-      if (waitMs <= 0) return true;
+      const waitMs = Math.max(1, Date.parse(approval.sendAt) - Date.now());
       // Woken early by a cancel, a withdrawal or a new approval: look again.
       if (!(await condition(() => cancelRequested || approvals !== seen, waitMs))) return true;
     }
@@ -413,7 +442,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     enter('sending');
     child = await startChild(campaignSend, {
       workflowId: sendWorkflowId(campaignId),
-      args: [{ campaignId, options: sendOptions }],
+      args: [{ campaignId, options: sendOptions, lifecycleOwnsStatus: true }],
       // A cancelled campaign lets the send land its in-flight batches; it is never cut off.
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       typedSearchAttributes: [
@@ -436,28 +465,34 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     }
     sendDone = true;
     send = { status: result.status, total: result.total, sent: result.sent, failed: result.failed };
+    if (result.status === 'sent') enter('sent');
     return result.status;
   }
 
-  /** Stays open for the tracking window, refreshing the analytics; timers are durable, so restarts cost nothing. */
+  /**
+   * Stays open for the tracking window, refreshing the analytics. One timer marks the window's end and
+   * another the next refresh: which fires first is in the history, so the loop never reads the clock.
+   */
   async function track(): Promise<void> {
-    const end = Date.now() + options.trackingWindowMs;
     const every = Math.max(options.analyticsRefreshMs, Math.ceil(options.trackingWindowMs / MAX_REFRESHES));
-    trackingUntil = new Date(end).toISOString();
+    trackingUntil = new Date(Date.now() + options.trackingWindowMs).toISOString(); // shown, never compared
+    let over = false;
+    void sleep(options.trackingWindowMs).then(
+      () => (over = true),
+      () => undefined, // cancelled with the campaign
+    );
     enter('tracking');
     for (;;) {
       await reconcile();
       metrics = await refreshAnalytics.executeWithOptions({ summary: 'Refresh analytics while tracking' }, [{ campaignId, final: false }]);
       projector.request();
-      const left = end - Date.now();
-      if (left <= 0) return;
-      await sleep(Math.min(every, left));
+      if (over) return;
+      await condition(() => over, every);
     }
   }
 
   /** Records the events Mailgun's logs show and the webhooks missed. A failure leaves the counters as the webhooks made them. */
   async function reconcile(): Promise<void> {
-    if (!patched('reconcile-mailgun-events')) return;
     try {
       await reconcileEvents.executeWithOptions({ summary: 'Reconcile with Mailgun’s logs' }, [{ campaignId }]);
     } catch (error) {
@@ -467,7 +502,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   }
 
   async function complete(status: LifecycleResult['status']): Promise<LifecycleResult> {
-    if (status === 'cancelled') enter('cancelled', { write: child === undefined }); // a cancelled send wrote it itself
+    if (status === 'cancelled') enter('cancelled');
     await statusWriter.drain();
     await projector.drain();
     await condition(allHandlersFinished);

@@ -5,39 +5,30 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BatchResolution, SendOptions, SendProgress } from '../common/campaign.js';
 import type { RateGovernorState } from '../common/rate-governor.js';
+import type { SendBookState } from '../common/send-book.js';
+
+export type { OpenBatch } from '../common/send-book.js';
 
 export const CAMPAIGN_SEND_WORKFLOW = 'campaignSend';
 
 export interface CampaignSendInput {
   campaignId: string;
   options: SendOptions;
+  /**
+   * Set by the lifecycle, which alone writes the campaign's status: the send only reports to it.
+   * Sends started by lifecycles from before that (version 1) write Aurora's status themselves.
+   */
+  lifecycleOwnsStatus?: boolean;
   /** Set only by continue-as-new: where the previous run stopped. */
   carried?: CarriedState;
 }
 
-/** A batch started but not done when a run continued as new, and what it still needs. */
-export interface OpenBatch {
-  batchNo: number;
-  /** What the batch had counted so far. */
-  sent: number;
-  failed: number;
-  needs: 'send' | 'resolve' | 'operator';
-}
-
 /** Everything a continued run needs; ids and counts only, never recipients. */
-export interface CarriedState {
-  /** Recipients frozen so far (all of them once audienceComplete). */
-  total: number;
-  nextBatch: number;
-  sent: number;
-  failed: number;
-  batchesDone: number;
-  paused: boolean;
-  cancelRequested: boolean;
-  rate: RateGovernorState;
-  statusVersion: number;
-  audienceComplete: boolean;
-  open: OpenBatch[];
+export interface CarriedState extends SendBookState {
+  /** Carried by runs of version 1, which paced batch starts themselves; ignored since. */
+  rate?: RateGovernorState;
+  /** The version of the last status a send writing its own status wrote (see lifecycleOwnsStatus). */
+  statusVersion?: number;
 }
 
 export interface CampaignSendResult {

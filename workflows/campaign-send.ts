@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   allHandlersFinished,
   CancellationScope,
   condition,
@@ -6,19 +7,18 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
-  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { batchCount, planBatch, type BatchPlan } from '../common/batches.js';
-import { BATCH_RESOLUTIONS, type CampaignStatus, type SendProgress } from '../common/campaign.js';
-import { nextStatusVersion } from '../common/lifecycle.js';
-import { routeBatch, type BatchStatus } from '../common/ledger.js';
+import { BATCH_RESOLUTIONS, type SendProgress } from '../common/campaign.js';
+import { failureReason, nextStatusVersion } from '../common/lifecycle.js';
+import type { BatchStatus } from '../common/ledger.js';
 import { CampaignStatusAttr } from '../common/search-attributes.js';
-import { RateGovernor } from '../common/rate-governor.js';
+import { SendBook, type FinalStatus, type FollowUp } from '../common/send-book.js';
 import { sendStatusSignal } from './campaign-lifecycle-api.js';
 import {
   cancelSendSignal,
@@ -31,10 +31,9 @@ import {
   resumeUpdate,
   type CampaignSendInput,
   type CampaignSendResult,
-  type CarriedState,
-  type OpenBatch,
   type ResolveBatchRequest,
 } from './campaign-send-api.js';
+import { campaignSendV1 } from './legacy/campaign-send-v1.js';
 import { LatestValueWriter } from './latest-value-writer.js';
 
 // ---------------------------------------------------------------- activities
@@ -47,9 +46,14 @@ const { snapshotAudiencePage } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
+// sendBatch waits (heartbeating) for its slot in the domain's rate budget before it sends: on a
+// busy domain that can take minutes, hence the long start-to-close; a dead worker is noticed by heartbeat.
+// A cancel request reaching it while it waits gives the batch back unsent; once it has claimed the
+// batch it finishes, and the workflow waits for whichever happened.
 const { sendBatch } = proxyActivities<Activities>({
-  startToCloseTimeout: '3 minutes',
+  startToCloseTimeout: '1 hour',
   heartbeatTimeout: '10 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
@@ -65,249 +69,190 @@ const { setCampaignStatus, projectProgress, resolveUnknownBatch, abandonParkedBa
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
 });
 
-// ---------------------------------------------------------------- the workflow
+// ---------------------------------------------------------------- helpers
 
-interface Counted {
-  sent: number;
-  failed: number;
+/** Runs recorded before this marker are version 1 (workflows/legacy): they paced themselves on workflow time. */
+export const SEND_ENGINE_PATCH = 'send-paced-by-domain-budget';
+
+function validateResolveBatch(book: SendBook) {
+  return ({ batchNo, as }: ResolveBatchRequest): void => {
+    if (!(BATCH_RESOLUTIONS as readonly string[]).includes(as)) {
+      throw new Error(`as: must be one of ${BATCH_RESOLUTIONS.join(', ')}, got ${JSON.stringify(as)}`);
+    }
+    if (!book.awaitsDecision(batchNo)) {
+      const waiting = book.unknownBatches();
+      throw new Error(
+        `batchNo: batch ${JSON.stringify(batchNo)} is not waiting for an operator` +
+          (waiting.length ? `; batches that are: ${waiting.join(', ')}` : '; no batch is'),
+      );
+    }
+  };
 }
+
+// ---------------------------------------------------------------- the workflow
 
 /**
  * Sends one campaign to its frozen audience, each recipient at most once.
  *
  * The audience is snapshotted once, a page at a time, and cut into fixed
  * batches; a batch goes out as soon as the page holding it is committed, so
- * sending overlaps the snapshot. Batches go through a sliding window of
- * `window` concurrent sendBatch activities, paced to
- * `ratePerSecond` and slowed when Mailgun answers 429. Exactly-once lives in the
- * activities' send ledger; this workflow decides which batch goes next.
+ * sending overlaps the snapshot. Up to `window` sendBatch activities run at
+ * once, and nothing else decides timing: each waits for its slot in the rate
+ * budget of its sending domain (in Aurora, shared by every campaign and
+ * worker), so no command here depends on what time the workflow thinks it is.
+ * Exactly-once lives in the activities' send ledger; the bookkeeping of which
+ * batch goes next is the pure SendBook.
  *
  * A batch whose request ended without a clear answer is parked outside the
  * window while resolveBatchOutcome waits for Mailgun's logs to prove what
  * happened; the rest of the campaign keeps sending. A batch no proof comes for
  * waits for an operator (`resolveBatch`), and the send finishes only when every
  * batch is settled. It continues as new every `batchesPerRun` batches (after
- * draining its window), carrying open batches by number, so the history stays a
- * few thousand events even for a million recipients.
+ * draining its window), so the history stays a few thousand events even for a
+ * million recipients. The lifecycle owns the campaign's status: this workflow
+ * reports its own (sending, paused, needs-attention) to it.
  */
 export async function campaignSend(input: CampaignSendInput): Promise<CampaignSendResult> {
-  const { campaignId, options } = input;
-  const carried = input.carried ?? initialState();
-  let { total, nextBatch, sent, failed, batchesDone, paused, cancelRequested, statusVersion, audienceComplete } = carried;
-  let batchesTotal = batchCount(total, options.batchSize);
-  const governor = new RateGovernor(options.ratePerSecond, carried.rate);
-  /** Batches started and not done, with what they had counted so far. */
-  const open = new Map<number, Counted>();
-  /** sendBatch running: each holds a window slot. batchNo -> recipients. */
-  const inFlight = new Map<number, number>();
-  /** Outcome unknown, resolveBatchOutcome running: outside the window. */
-  const parked = new Set<number>();
-  /** No proof in time: waiting for an operator. */
-  const unknown = new Set<number>();
-  /** Unknown batches an operator's decision is being recorded for. */
-  const resolving = new Set<number>();
-  /** Batches with parts proven unsent: they go before new batches. */
-  const resendQueue: number[] = [];
+  if (!patched(SEND_ENGINE_PATCH)) return campaignSendV1(input);
+  const { campaignId, options, lifecycleOwnsStatus = false } = input;
+  const book = new SendBook(options.batchSize, input.carried);
   const resolution = new CancellationScope();
-  let startedThisRun = 0;
-  /** A batch failed in a way retrying cannot fix (e.g. the campaign lost its content). */
+  /** The scope of each sendBatch running: pause and cancel withdraw those still waiting for their slot. */
+  const running = new Map<number, CancellationScope>();
+  /** A batch failed in a way retrying cannot fix (Mailgun refusing the sender, the campaign losing its content). */
   let fatal: Error | undefined;
-  let finalStatus: 'sent' | 'cancelled' | 'failed' | undefined;
 
-  const plan = (batchNo: number): BatchPlan => planBatch(total, options.batchSize, batchNo);
-  const stopping = (): boolean => cancelRequested || fatal !== undefined;
-  /** Batches whose recipients are frozen: all of them once the snapshot is complete, else the full ones so far. */
-  const sendable = (): number => (audienceComplete ? batchesTotal : Math.floor(total / options.batchSize));
-  const hasWork = (): boolean => resendQueue.length > 0 || nextBatch < sendable();
-  const settled = (): boolean =>
-    audienceComplete && !hasWork() && inFlight.size === 0 && parked.size === 0 && unknown.size === 0;
-  const status = (): CampaignStatus =>
-    finalStatus ??
-    (cancelRequested ? 'cancelled' : unknown.size > 0 ? 'needs-attention' : paused ? 'paused' : 'sending');
-  const progress = (): SendProgress => ({
-    campaignId,
-    status: status(),
-    total,
-    sent,
-    failed,
-    inFlight: [...inFlight.values()].reduce((a, b) => a + b, 0),
-    paused,
-    batchesTotal: sendable(),
-    batchesDone,
-    audienceComplete,
-    parkedBatches: [...parked].sort((a, b) => a - b),
-    unknownBatches: [...unknown].sort((a, b) => a - b),
-  });
+  const stopping = (): boolean => book.cancelled || fatal !== undefined;
+  const progress = (): SendProgress => ({ campaignId, status: book.status(), ...book.counts() });
 
-  // Aurora status and the Firestore projection are written in the background, in order, latest value wins.
-  const statusWriter = new LatestValueWriter(() =>
-    setCampaignStatus(campaignId, status(), (statusVersion = nextStatusVersion(statusVersion, Date.now()))),
-  );
+  // Written in the background, in order, latest value wins: the Firestore projection of the counts,
+  // and the lifecycle (this send's parent), told each status change.
   const projector = new LatestValueWriter(() => projectProgress(progress()));
-  // A send started by a campaign's lifecycle workflow tells it each status change.
   const parent = workflowInfo().parent;
   const reporter = new LatestValueWriter(async () => {
     if (!parent) return;
-    await getExternalWorkflowHandle(parent.workflowId, parent.runId).signal(sendStatusSignal, { status: status(), total, sent, failed });
+    const { total, sent, failed } = book.counts();
+    const why = fatal === undefined ? {} : { failureReason: failureReason(fatal) };
+    await getExternalWorkflowHandle(parent.workflowId, parent.runId).signal(sendStatusSignal, { status: book.status(), total, sent, failed, ...why });
   });
+  // Only under a version-1 lifecycle, which leaves the send phases to the send: versions stay comparable with its own.
+  let statusVersion = input.carried?.statusVersion ?? 0;
+  const ownStatus = lifecycleOwnsStatus
+    ? undefined
+    : new LatestValueWriter(() => setCampaignStatus(campaignId, book.status(), (statusVersion = nextStatusVersion(statusVersion, Date.now()))));
+  // Drained in this order: the lifecycle hears of the end before Firestore (which may be down) has it.
+  const writers = [reporter, ...(ownStatus ? [ownStatus] : []), projector];
+
   const statusChanged = (): void => {
-    upsertSearchAttributes([{ key: CampaignStatusAttr, value: status() }]);
-    statusWriter.request();
-    projector.request();
-    reporter.request();
+    upsertSearchAttributes([{ key: CampaignStatusAttr, value: book.status() }]);
+    for (const writer of writers) writer.request();
   };
-
-  /** Takes a batch's latest status into the counts and sends it where it needs to go next. */
-  const route = (batch: BatchStatus): void => {
-    const before = open.get(batch.batchNo) ?? { sent: 0, failed: 0 };
-    sent += batch.sent - before.sent;
-    failed += batch.failed - before.failed;
-    const next = routeBatch(batch);
-    if (next === 'done') {
-      open.delete(batch.batchNo);
-      batchesDone++;
-    } else {
-      open.set(batch.batchNo, { sent: batch.sent, failed: batch.failed });
-    }
-    if (next === 'send') resendQueue.push(batch.batchNo);
-    if (next === 'resolve') park(batch.batchNo);
-    if (next === 'operator') {
-      unknown.add(batch.batchNo);
-      log.warn('batch outcome unknown: waiting for an operator', { campaignId, batchNo: batch.batchNo });
-      statusChanged();
-    }
-    projector.request();
+  const steered = (changed: boolean): SendProgress => {
+    if (changed) statusChanged();
+    return progress();
   };
-
+  /** Pause and cancel stop what has not gone out yet: batches still waiting for their slot are withdrawn. */
+  const held = (changed: boolean): SendProgress => {
+    if (changed) for (const scope of running.values()) scope.cancel();
+    return steered(changed);
+  };
   const fail = (error: unknown): void => {
     fatal ??= error instanceof Error ? error : new Error(String(error));
   };
 
-  const launch = (batchNo: number): void => {
-    const batch = plan(batchNo);
-    inFlight.set(batchNo, batch.size);
-    startedThisRun++;
-    governor.started(batch.size, Date.now());
-    // Batches are never cancelled half-way: once started they finish and land in the ledger.
-    void CancellationScope.nonCancellable(() => sendBatch({ campaignId, batch })).then((outcome) => {
-      inFlight.delete(batchNo);
-      governor.observe(outcome.rateLimitedMs, Date.now());
-      route(outcome);
-    }, (error: unknown) => {
-      inFlight.delete(batchNo);
-      fail(error);
-    });
-  };
+  /** Does what the book says a batch needs next. */
+  function follow(batchNo: number, next: FollowUp): void {
+    if (next === 'park') seekProof(batchNo);
+    if (next === 'operator') {
+      log.warn('batch outcome unknown: waiting for an operator', { campaignId, batchNo });
+      statusChanged();
+    }
+    projector.request();
+  }
 
-  function park(batchNo: number): void {
-    parked.add(batchNo);
-    if (cancelRequested || fatal !== undefined) return; // abandoned below, not resolved
-    void resolution.run(() => resolveBatchOutcome({ campaignId, batch: plan(batchNo) })).then((outcome) => {
-      parked.delete(batchNo);
-      route(outcome);
-    }, (error: unknown) => {
-      if (!isCancellation(error)) fail(error); // a cancelled resolution leaves the batch parked, to be abandoned
-    });
+  function launch(): void {
+    const batch = book.launch();
+    const ceiling = options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond };
+    const scope = new CancellationScope();
+    running.set(batch.batchNo, scope);
+    // Batches are never cancelled half-way: a sendBatch that has claimed its batch finishes and lands in the ledger.
+    void scope
+      .run(() => sendBatch({ campaignId, batch, ...ceiling }))
+      .then(
+        (status) => follow(batch.batchNo, book.landed(status)),
+        (error: unknown) => {
+          if (isCancellation(error)) return book.withdrawn(batch.batchNo);
+          book.lost(batch.batchNo);
+          fail(error);
+        },
+      )
+      .finally(() => running.delete(batch.batchNo));
+  }
+
+  function seekProof(batchNo: number): void {
+    if (stopping()) return; // abandoned below, not resolved
+    void resolution.run(() => resolveBatchOutcome({ campaignId, batch: book.plan(batchNo) })).then(
+      (status) => follow(batchNo, book.proven(status)),
+      (error: unknown) => {
+        if (!isCancellation(error)) fail(error); // a cancelled resolution leaves the batch parked, to be abandoned
+      },
+    );
   }
 
   /** A cancelled or failed send stops waiting for proof: parked parts become 'unknown'. */
   async function abandonParked(): Promise<void> {
     resolution.cancel();
-    for (const batchNo of [...parked]) {
-      const outcome = await abandonParkedBatch({ campaignId, batch: plan(batchNo) });
-      parked.delete(batchNo);
-      route(outcome);
+    for (const batchNo of book.parkedBatches()) {
+      follow(batchNo, book.proven(await abandonParkedBatch({ campaignId, batch: book.plan(batchNo) })));
     }
   }
 
-  const pause = (): SendProgress => {
-    if (!paused && !cancelRequested && finalStatus === undefined) {
-      paused = true;
-      statusChanged();
+  async function decide({ batchNo, as }: ResolveBatchRequest): Promise<SendProgress> {
+    if (!book.awaitsDecision(batchNo)) return progress(); // a second request: already handled
+    book.beginDecision(batchNo);
+    let status: BatchStatus;
+    try {
+      status = await CancellationScope.nonCancellable(() => resolveUnknownBatch({ campaignId, batch: book.plan(batchNo), as }));
+    } catch (error) {
+      book.decisionFailed(batchNo);
+      throw error;
     }
-    return progress();
-  };
-  const resume = (): SendProgress => {
-    if (paused && !cancelRequested && finalStatus === undefined) {
-      paused = false;
-      statusChanged();
-    }
-    return progress();
-  };
-  const cancel = (): SendProgress => {
-    if (!cancelRequested && finalStatus === undefined) {
-      cancelRequested = true;
-      statusChanged();
-    }
-    return progress();
-  };
+    follow(batchNo, book.decided(status));
+    return steered(true);
+  }
+
   setHandler(progressQuery, progress);
-  setHandler(pauseUpdate, pause);
-  setHandler(resumeUpdate, resume);
-  setHandler(cancelUpdate, cancel);
-  setHandler(pauseSendSignal, () => void pause());
-  setHandler(resumeSendSignal, () => void resume());
-  setHandler(cancelSendSignal, () => void cancel());
-  setHandler(
-    resolveBatchUpdate,
-    async ({ batchNo, as }) => {
-      if (!unknown.has(batchNo) || resolving.has(batchNo)) return progress(); // a second request: already handled
-      resolving.add(batchNo); // stays unknown (the send cannot finish) until the ledger says what is next
-      try {
-        const outcome = await CancellationScope.nonCancellable(() => resolveUnknownBatch({ campaignId, batch: plan(batchNo), as }));
-        unknown.delete(batchNo);
-        route(outcome);
-      } finally {
-        resolving.delete(batchNo);
-      }
-      statusChanged();
-      return progress();
-    },
-    {
-      validator: (request: ResolveBatchRequest) => {
-        const { batchNo, as } = request;
-        if (!(BATCH_RESOLUTIONS as readonly string[]).includes(as)) {
-          throw new Error(`as: must be one of ${BATCH_RESOLUTIONS.join(', ')}, got ${JSON.stringify(as)}`);
-        }
-        if (!unknown.has(batchNo) || resolving.has(batchNo)) {
-          const waiting = [...unknown].sort((a, b) => a - b);
-          throw new Error(
-            `batchNo: batch ${JSON.stringify(batchNo)} is not waiting for an operator` +
-              (waiting.length ? `; batches that are: ${waiting.join(', ')}` : '; no batch is'),
-          );
-        }
-      },
-    },
-  );
+  setHandler(pauseUpdate, () => held(book.pause()));
+  setHandler(resumeUpdate, () => steered(book.resume()));
+  setHandler(cancelUpdate, () => held(book.cancel()));
+  setHandler(pauseSendSignal, () => void held(book.pause()));
+  setHandler(resumeSendSignal, () => void steered(book.resume()));
+  setHandler(cancelSendSignal, () => void held(book.cancel()));
+  setHandler(resolveBatchUpdate, decide, { validator: validateResolveBatch(book) });
 
   let rollOver = false;
-
   try {
     if (!input.carried) statusChanged();
     void freezeAudience();
-    reopen(carried.open);
+    for (const batchNo of book.parkedBatches()) seekProof(batchNo); // parked by the previous run
+    if (book.unknownBatches().length > 0) statusChanged();
     projector.request();
     for (;;) {
-      await condition(() => stopping() || settled() || (hasWork() && !paused && inFlight.size < options.window));
-      if (stopping() || settled()) break;
-      if (startedThisRun >= options.batchesPerRun || workflowInfo().continueAsNewSuggested) {
+      await condition(() => stopping() || book.settled() || book.canLaunch(options.window));
+      if (stopping() || book.settled()) break;
+      if (book.launchedThisRun >= options.batchesPerRun || workflowInfo().continueAsNewSuggested) {
         rollOver = true;
         break;
       }
-      const waitMs = governor.delayBeforeNext(Date.now());
-      if (waitMs > 0) {
-        await sleep(waitMs);
-        continue; // pause or cancel may have arrived meanwhile
-      }
-      launch(resendQueue.shift() ?? nextBatch++);
+      launch();
     }
-    await CancellationScope.nonCancellable(() => condition(() => inFlight.size === 0));
+    await CancellationScope.nonCancellable(() => condition(() => book.inFlightBatches === 0));
   } catch (error) {
     if (!isCancellation(error)) throw error;
     // Cancelled from Temporal itself (UI, CLI): let in-flight batches land, then record it.
     await CancellationScope.nonCancellable(async () => {
-      await condition(() => inFlight.size === 0);
-      cancelRequested = true;
+      await condition(() => book.inFlightBatches === 0);
+      book.cancel();
       await abandonParked();
       await finish('cancelled');
     });
@@ -319,27 +264,28 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     await finish('failed');
     throw fatal;
   }
-  if (cancelRequested) {
+  if (book.cancelled) {
     await abandonParked();
     return complete('cancelled');
   }
   if (rollOver) {
     await condition(allHandlersFinished);
-    await statusWriter.drain();
-    await projector.drain();
-    await reporter.drain();
-    return continueAsNew<typeof campaignSend>({ campaignId, options, carried: carry() });
+    for (const writer of writers) await writer.drain();
+    return continueAsNew<typeof campaignSend>({
+      campaignId,
+      options,
+      ...(lifecycleOwnsStatus ? { lifecycleOwnsStatus } : {}),
+      carried: { ...book.carry(), ...(ownStatus ? { statusVersion } : {}) },
+    });
   }
   return complete('sent');
 
   /** Freezes the audience page by page, in the background; each page's batches may go out at once. */
   async function freezeAudience(): Promise<void> {
     try {
-      while (!audienceComplete && !stopping()) {
+      while (!book.counts().audienceComplete && !stopping()) {
         const page = await snapshotAudiencePage(campaignId);
-        total = page.frozen;
-        audienceComplete = page.complete;
-        if (audienceComplete) batchesTotal = batchCount(total, options.batchSize);
+        book.audienceFrozen(page.frozen, page.complete);
         projector.request();
       }
     } catch (error) {
@@ -347,62 +293,16 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     }
   }
 
-  /** A continued run picks up the batches its predecessor left open. */
-  function reopen(batches: OpenBatch[]): void {
-    for (const { batchNo, sent: s, failed: f, needs } of batches) {
-      open.set(batchNo, { sent: s, failed: f });
-      if (needs === 'send') resendQueue.push(batchNo);
-      if (needs === 'resolve') park(batchNo);
-      if (needs === 'operator') unknown.add(batchNo);
-    }
-    if (unknown.size > 0) statusChanged();
-  }
-
-  function carry(): CarriedState {
-    const needs = (batchNo: number): OpenBatch['needs'] =>
-      unknown.has(batchNo) ? 'operator' : parked.has(batchNo) ? 'resolve' : 'send';
-    return {
-      total,
-      nextBatch,
-      sent,
-      failed,
-      batchesDone,
-      paused,
-      cancelRequested,
-      rate: governor.state(),
-      statusVersion,
-      audienceComplete,
-      open: [...open].map(([batchNo, counted]) => ({ batchNo, ...counted, needs: needs(batchNo) })),
-    };
-  }
-
   async function complete(outcome: 'sent' | 'cancelled'): Promise<CampaignSendResult> {
     await finish(outcome);
     await condition(allHandlersFinished);
-    return { campaignId, status: outcome, total, sent, failed, unknownBatches: [...unknown].sort((a, b) => a - b) };
+    const { total, sent, failed, unknownBatches } = book.counts();
+    return { campaignId, status: outcome, total, sent, failed, unknownBatches };
   }
 
-  async function finish(final: 'sent' | 'cancelled' | 'failed'): Promise<void> {
-    finalStatus = final;
+  async function finish(final: FinalStatus): Promise<void> {
+    book.close(final);
     statusChanged();
-    await statusWriter.drain();
-    await projector.drain();
-    await reporter.drain();
+    for (const writer of writers) await writer.drain();
   }
-}
-
-function initialState(): CarriedState {
-  return {
-    total: 0,
-    nextBatch: 0,
-    sent: 0,
-    failed: 0,
-    batchesDone: 0,
-    paused: false,
-    cancelRequested: false,
-    rate: RateGovernor.initialState(),
-    statusVersion: 0,
-    audienceComplete: false,
-    open: [],
-  };
 }
