@@ -240,7 +240,9 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     for (;;) {
       await condition(() => stopping() || book.settled() || book.canLaunch(options.window));
       if (stopping() || book.settled()) break;
-      if (book.launchedThisRun >= options.batchesPerRun || workflowInfo().continueAsNewSuggested) {
+      // A count decides, not the server's continueAsNewSuggested: a task run inside a query (see README,
+      // "What a watcher's read costs") would see that flag as stale as its clock.
+      if (book.launchedThisRun >= options.batchesPerRun) {
         rollOver = true;
         break;
       }
