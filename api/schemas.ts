@@ -13,6 +13,15 @@ const decimalId = z.string().regex(/^[1-9]\d{0,18}$/, 'must be a positive intege
 
 export const CampaignParams = z.object({ id: decimalId.openapi({ example: '42' }) });
 
+/** `?live=true`: ask the running workflow (a Temporal query) instead of Aurora. */
+export const LiveQuery = z.object({
+  live: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => v === 'true')
+    .openapi({ description: 'true: ask the running workflow (a Temporal query) instead of Aurora, which answers by default' }),
+});
+
 export const BatchParams = CampaignParams.extend({
   batchNo: z
     .string()
@@ -50,6 +59,7 @@ export const CampaignSchema = z
     status,
     configVersion: z.number().int(),
     totalRecipients: z.number().int().nullable(),
+    failureReason: z.string().nullable(),
     createdAt: z.string(),
   })
   .openapi('Campaign');
@@ -65,8 +75,22 @@ export const SendProgressSchema = z
     total: z.number().int(),
     sent: z.number().int(),
     failed: z.number().int(),
+    inFlight: z.number().int(),
     paused: z.boolean(),
+    batchesTotal: z.number().int(),
+    batchesDone: z.number().int(),
+    audienceComplete: z.boolean(),
+    parkedBatches: z.array(z.number().int()),
     unknownBatches: z.array(z.number().int()),
+    rate: z
+      .object({
+        domain: z.string(),
+        domainPerSecond: z.number(),
+        currentPerSecond: z.number(),
+        campaignPerSecond: z.number().nullable(),
+      })
+      .optional()
+      .openapi({ description: "The domain's shared rate budget (as configured and as Mailgun's 429s have left it) and the campaign's own ceiling" }),
   })
   .openapi('SendProgress');
 

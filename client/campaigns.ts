@@ -8,6 +8,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
+import { senderProblem } from '../common/addresses.js';
 import {
   isCampaignId,
   lifecycleWorkflowId,
@@ -32,6 +33,7 @@ import {
 } from '../db/campaigns.js';
 import { saveTestAddresses } from '../db/drafts.js';
 import { ledgerSummary, unsettledParts, type LedgerSummary, type UnsettledPart } from '../db/ledger.js';
+import { readSendProgress } from '../db/progress.js';
 import { listUsers, userIdsByEmail, type UserListItem } from '../db/users.js';
 import type { campaignLifecycle } from '../workflows/campaign-lifecycle.js';
 import {
@@ -87,6 +89,8 @@ export interface CampaignClientDeps {
   taskQueue: string;
   /** What every campaign's lifecycle workflow is started with (send defaults, tracking window). */
   lifecycle: LifecycleOptions;
+  /** The domains a campaign's `from` may be on, lower-cased (worker/config.ts senderDomains). */
+  senderDomains: string[];
 }
 
 export interface CampaignReport {
@@ -99,8 +103,19 @@ export interface CampaignReport {
   failedRecipients: FailedRecipient[];
   /** Every status the campaign went through, when. */
   transitions: Array<{ status: CampaignStatus; at: Date }>;
-  /** The lifecycle workflow's own view (phase, versions, metrics); null once Temporal no longer keeps it. */
+  /**
+   * The lifecycle workflow's own view (phase, versions, metrics), asked of Temporal only with `live`;
+   * null otherwise, and once Temporal no longer keeps the workflow.
+   */
   lifecycle: LifecycleState | null;
+}
+
+export interface ReadOptions {
+  /**
+   * Ask the running workflow (a Temporal query) instead of Aurora. Aurora answers every read by
+   * default: it holds the same counts, costs one SQL statement and never involves a worker.
+   */
+  live?: boolean;
 }
 
 export interface CreateOptions {
@@ -131,6 +146,7 @@ export class CampaignClient {
    */
   async create(input: NewCampaignInput, options: CreateOptions = {}): Promise<string> {
     const campaign = parseInput(newCampaignSchema, input, 'campaign');
+    this.checkSender(campaign.content?.from, 'campaign.content.from');
     const temporal = this.temporal();
     const testAddressIds = (await saveTestAddresses(this.deps.pool, campaign.testAddresses ?? [])).map((a) => a.id);
     const { id } = await insertCampaign(this.deps.pool, {
@@ -154,6 +170,7 @@ export class CampaignClient {
    */
   async sendMail(input: SendMailInput, idempotencyKey?: string): Promise<{ campaignId: string; recipientCount: number }> {
     const mail = parseInput(sendMailSchema, input, 'body');
+    this.checkSender(mail.from, 'body.from');
     const audience = mail.sendAll ? { emailType: mail.campaign.type } : { userIds: await this.knownUsers(mail.to) };
     const content = { subject: mail.subject, html: mail.html, from: mail.from, ...(mail.text === undefined ? {} : { text: mail.text }) };
     const campaignId = await this.create(
@@ -176,7 +193,8 @@ export class CampaignClient {
     return { campaignId, recipientCount };
   }
 
-  async get(campaignId: string): Promise<CampaignReport> {
+  /** The campaign as Aurora has it; with `live`, the lifecycle workflow's own view too. */
+  async get(campaignId: string, { live = false }: ReadOptions = {}): Promise<CampaignReport> {
     const campaign = await this.requireCampaign(campaignId);
     const [stats, ledger, unsettled, failed, transitions, lifecycle] = await Promise.all([
       findCampaignStats(this.deps.pool, campaignId),
@@ -184,7 +202,7 @@ export class CampaignClient {
       unsettledParts(this.deps.pool, campaignId),
       failedRecipients(this.deps.pool, campaignId),
       campaignTransitions(this.deps.pool, campaignId),
-      this.deps.temporal ? this.lifecycleState(campaignId) : Promise.resolve(null),
+      live ? this.lifecycleState(campaignId) : Promise.resolve(null),
     ]);
     return { campaign, stats, ledger, unsettled, failedRecipients: failed, transitions, lifecycle };
   }
@@ -216,6 +234,7 @@ export class CampaignClient {
   /** Edits a draft under the version the editor saw: a stale version is a `conflict`; after sending began, `wrong-phase`. */
   async configure(campaignId: string, input: ConfigureInput): Promise<LifecycleState> {
     const { expectedVersion, changes } = parseInput(configureSchema, input, 'configure');
+    this.checkSender(changes.from, 'configure.changes.from');
     const { testAddresses, ...rest } = changes;
     const testAddressIds =
       testAddresses === undefined ? undefined : (await saveTestAddresses(this.deps.pool, testAddresses)).map((a) => a.id);
@@ -253,9 +272,19 @@ export class CampaignClient {
     return { workflowId: sendWorkflowId(campaignId), lifecycleWorkflowId: lifecycleWorkflowId(campaignId) };
   }
 
-  /** Live counts from the send workflow. */
-  progress(campaignId: string): Promise<SendProgress> {
-    return this.steerSend(campaignId, (h) => h.query(progressQuery));
+  /**
+   * A send's counts, status and rate, from Aurora (one statement; no worker involved), or with
+   * `live` from the send workflow itself (a Temporal query: it works on a finished send too).
+   * A campaign never approved has no send: `not-started`.
+   */
+  async progress(campaignId: string, { live = false }: ReadOptions = {}): Promise<SendProgress> {
+    const campaign = await this.requireCampaign(campaignId);
+    if (campaign.approvedAt === null) throw new CampaignError(`campaign ${campaignId} has no send yet: approve it first`, 'not-started');
+    const stored = await readSendProgress(this.deps.pool, campaignId);
+    if (!stored) throw new CampaignError(`campaign ${campaignId} does not exist`, 'not-found');
+    if (!live) return stored;
+    const progress = await this.steerSend(campaignId, (h) => h.query(progressQuery));
+    return stored.rate ? { ...progress, rate: stored.rate } : progress;
   }
 
   pause(campaignId: string): Promise<SendProgress> {
@@ -356,6 +385,12 @@ export class CampaignClient {
       throw new InvalidInputError(unknown.slice(0, 10).map(([i, email]) => ({ field: `body.to.${i}`, message: `${email} is not a known user` })));
     }
     return [...new Set(emails.map((email) => ids.get(email.toLowerCase()) as string))];
+  }
+
+  /** A `from` (when set) must be on a domain this deployment sends from: refused, naming `field`, before anything is written. */
+  private checkSender(from: string | null | undefined, field: string): void {
+    const problem = typeof from === 'string' ? senderProblem(from, this.deps.senderDomains) : undefined;
+    if (problem) throw new InvalidInputError([{ field, message: problem }]);
   }
 
   private temporal(): Client {

@@ -11,7 +11,7 @@ import {
 } from '../common/campaign.js';
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
-import { ConfigError, financialRunOptions, lifecycleOptions, loadConfig, type Config } from '../worker/config.js';
+import { ConfigError, financialRunOptions, lifecycleOptions, loadConfig, senderDomains, type Config } from '../worker/config.js';
 import { AnalyticsClient } from './analytics.js';
 import { CampaignClient, CampaignError } from './campaigns.js';
 import { FinancialSchedules } from './schedules.js';
@@ -73,6 +73,7 @@ async function withSession<T>(needsTemporal: boolean, run: (session: Session) =>
       ...(temporal ? { temporal } : {}),
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       lifecycle: lifecycleOptions(config),
+      senderDomains: senderDomains(config),
     });
     return await run({ config, campaigns, analytics: new AnalyticsClient({ pool }), temporal });
   } finally {
@@ -171,7 +172,7 @@ function withSendTuning(command: Command): Command {
   return command
     .option('--batch-size <n>', 'recipients per Mailgun call (max 1000)', positiveInt('--batch-size'))
     .option('--window <n>', 'batches in flight at once', positiveInt('--window'))
-    .option('--rate <n>', 'messages per second', positiveInt('--rate'));
+    .option('--rate <n>', "this campaign's own ceiling in messages per second (its domain's budget applies anyway)", positiveInt('--rate'));
 }
 
 export function buildProgram(): Command {
@@ -258,10 +259,22 @@ export function buildProgram(): Command {
       });
     });
 
+  const liveOption = () => new Option('--live', "ask the running workflow (a Temporal query) instead of Aurora");
   campaign
     .command('show <campaignId>')
-    .description('the campaign, its Aurora stats and ledger, failed recipients, transitions and lifecycle state')
-    .action(async (id: string) => print(await withSession(true, ({ campaigns }) => campaigns.get(id))));
+    .description('the campaign, its Aurora stats and ledger, failed recipients and transitions (with --live, the lifecycle state too)')
+    .addOption(liveOption())
+    .action(async (id: string, opts: { live?: boolean }) =>
+      print(await withSession(opts.live === true, ({ campaigns }) => campaigns.get(id, { live: opts.live === true }))),
+    );
+
+  campaign
+    .command('progress <campaignId>')
+    .description('total, sent, failed, in flight, paused, parked and unknown batches, and the sending rate (from Aurora unless --live)')
+    .addOption(liveOption())
+    .action(async (id: string, opts: { live?: boolean }) =>
+      print(await withSession(opts.live === true, ({ campaigns }) => campaigns.progress(id, { live: opts.live === true }))),
+    );
 
   campaign
     .command('list')
@@ -273,7 +286,6 @@ export function buildProgram(): Command {
     .action(async (opts: ListCampaignsInput) => print(await withSession(false, ({ campaigns }) => campaigns.list(opts))));
 
   for (const [name, description] of [
-    ['progress', 'total, sent, failed, in flight, paused, parked and unknown batches'],
     ['pause', 'stop starting new batches; in-flight batches finish'],
     ['resume', 'continue a paused send'],
     ['cancel', 'stop the campaign for good (while sending, once in-flight batches land)'],

@@ -10,6 +10,7 @@ import {
   json,
   jsonBody,
   LifecycleStateSchema,
+  LiveQuery,
   SendProgressSchema,
 } from '../schemas.js';
 
@@ -52,8 +53,8 @@ const progress = createRoute({
   method: 'get',
   path: '/campaigns/{id}/progress',
   tags,
-  summary: 'Live counts of the send',
-  request: { params: CampaignParams },
+  summary: 'Counts, status and rate of the send (from Aurora unless live=true)',
+  request: { params: CampaignParams, query: LiveQuery },
   responses: { 200: json(SendProgressSchema, 'Send progress'), ...errors(400, 404, 409) },
 });
 
@@ -80,5 +81,5 @@ export function campaignActionRoutes(campaigns: CampaignClient) {
       const { id, batchNo } = c.req.valid('param');
       return c.json(await campaigns.resolveBatch(id, batchNo, c.req.valid('json').as), 200);
     })
-    .openapi(progress, async (c) => c.json(await campaigns.progress(c.req.valid('param').id), 200));
+    .openapi(progress, async (c) => c.json(await campaigns.progress(c.req.valid('param').id, c.req.valid('query')), 200));
 }

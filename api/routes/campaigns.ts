@@ -11,6 +11,7 @@ import {
   json,
   jsonBody,
   LifecycleStateSchema,
+  LiveQuery,
 } from '../schemas.js';
 
 const tags = ['Campaigns'];
@@ -37,8 +38,8 @@ const get = createRoute({
   method: 'get',
   path: '/campaigns/{id}',
   tags,
-  summary: 'A campaign with its stats, ledger, failures, transitions and lifecycle state',
-  request: { params: CampaignParams },
+  summary: 'A campaign with its stats, ledger, failures and transitions (from Aurora); live=true adds the lifecycle state',
+  request: { params: CampaignParams, query: LiveQuery },
   responses: { 200: json(CampaignReportSchema, 'The campaign report'), ...errors(400, 404) },
 });
 
@@ -59,6 +60,6 @@ export function campaignRoutes(campaigns: CampaignClient) {
       return c.json({ campaignId }, 201);
     })
     .openapi(list, async (c) => c.json(await campaigns.list(c.req.valid('query')), 200))
-    .openapi(get, async (c) => c.json(await campaigns.get(c.req.valid('param').id), 200))
+    .openapi(get, async (c) => c.json(await campaigns.get(c.req.valid('param').id, c.req.valid('query')), 200))
     .openapi(configure, async (c) => c.json(await campaigns.configure(c.req.valid('param').id, c.req.valid('json')), 200));
 }
