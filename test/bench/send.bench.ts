@@ -1,5 +1,6 @@
 /**
- * npm run bench:send [-- --users N --runs R --window W --batch-size B --rate R --batches-per-run P]
+ * npm run bench:send [-- --users N --runs R --window W --batch-size B --rate R --batches-per-run P
+ *                       --shared-rate S --shared-runs K]
  *
  * How fast the pipeline sends, next to how fast its own client and server allow.
  *
@@ -14,6 +15,11 @@
  * - baseline (test/bench/raw-baseline.ts): mailgun.js alone, in this process, pushing
  *   the same N recipients with the same message shape, batch size and window to
  *   the same server. Recipients/s = N / (first request → last response).
+ *
+ * The worker's domain budget (SEND_RATE_PER_SECOND) is `--rate`, high by default, so
+ * the pipeline sends as fast as it can. Then `--shared-runs` times (default `--runs`)
+ * it restarts the worker with a budget of `--shared-rate` and sends two campaigns of N
+ * at once on the one domain: their combined paced rate should be the budget (± 5 %).
  *
  * and their ratio, pipeline/baseline, per run. The two measurements of a run
  * alternate in order (odd runs baseline first, even runs pipeline first), so
@@ -31,7 +37,7 @@
  */
 import { parseArgs } from 'node:util';
 import { sendWorkflowId } from '../../common/campaign.js';
-import { deliveryReport } from '../helpers/delivery.js';
+import { acceptedFor, acceptedRate, deliveryReport } from '../helpers/delivery.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { seedUsers, type SeedProfile } from '../../local-stack/seed.js';
 import { minMedianMax, round, samplePeakRss } from './figures.js';
@@ -42,8 +48,22 @@ interface BenchOptions {
   runs: number;
   window: number;
   batchSize: number;
+  /** The domain's budget while the pipeline is measured against the raw baseline. */
   rate: number;
   batchesPerRun: number;
+  /** The domain's budget while two campaigns share it. */
+  sharedRate: number;
+  sharedRuns: number;
+}
+
+interface SharedFigures {
+  run: number;
+  /** Both campaigns together, paced (see acceptedRate). */
+  combinedPerSecond: number;
+  ratio: number;
+  perCampaignPerSecond: number[];
+  duplicates: number;
+  missing: number;
 }
 
 interface PipelineFigures {
@@ -90,6 +110,8 @@ function parseOptions(): BenchOptions {
       'batch-size': { type: 'string', default: '1000' },
       rate: { type: 'string', default: '1000000' },
       'batches-per-run': { type: 'string', default: '200' },
+      'shared-rate': { type: 'string', default: '10000' },
+      'shared-runs': { type: 'string' },
     },
   });
   const options = {
@@ -99,9 +121,11 @@ function parseOptions(): BenchOptions {
     batchSize: Number(values['batch-size']),
     rate: Number(values.rate),
     batchesPerRun: Number(values['batches-per-run']),
+    sharedRate: Number(values['shared-rate']),
+    sharedRuns: Number(values['shared-runs'] ?? values.runs),
   };
   for (const [name, value] of Object.entries(options)) {
-    if (!(value > 0)) throw new Error(`--${name} must be a positive number, got ${value}`);
+    if (!(value > 0) && !(name === 'sharedRuns' && value === 0)) throw new Error(`--${name} must be a positive number, got ${value}`);
   }
   return options;
 }
@@ -124,12 +148,7 @@ async function measurePipeline(h: Harness, profiles: SeedProfile[], options: Ben
   h.mailgun.reset();
   const campaignId = await h.campaigns.create({ name: `bench ${options.users} run ${run}`, type: 'newsletter', content: CONTENT, audience: {} });
   const started = Date.now();
-  await h.campaigns.startSend(campaignId, {
-    batchSize: options.batchSize,
-    window: options.window,
-    ratePerSecond: options.rate,
-    batchesPerRun: options.batchesPerRun,
-  });
+  await h.campaigns.startSend(campaignId, { batchSize: options.batchSize, window: options.window, batchesPerRun: options.batchesPerRun });
   const result = await h.campaigns.result(campaignId);
   const finished = Date.now();
 
@@ -156,6 +175,27 @@ async function measurePipeline(h: Harness, profiles: SeedProfile[], options: Ben
   };
 }
 
+/** Two campaigns over the same N users at once, on one domain whose budget is `--shared-rate`. */
+async function measureShared(h: Harness, profiles: SeedProfile[], options: BenchOptions, run: number): Promise<SharedFigures> {
+  h.mailgun.reset();
+  const campaignIds = await Promise.all(
+    ['A', 'B'].map((name) => h.campaigns.create({ name: `shared ${name} run ${run}`, type: 'newsletter', content: CONTENT, audience: {} })),
+  );
+  const tuning = { batchSize: options.batchSize, window: options.window, batchesPerRun: options.batchesPerRun };
+  await Promise.all(campaignIds.map((id) => h.campaigns.startSend(id, tuning)));
+  await Promise.all(campaignIds.map((id) => h.campaigns.result(id)));
+  const combined = acceptedRate(acceptedFor(h.mailgun, ...campaignIds));
+  const reports = campaignIds.map((id) => deliveryReport(h.mailgun, id, profiles));
+  return {
+    run,
+    combinedPerSecond: Math.round(combined),
+    ratio: round(combined / options.sharedRate, 3),
+    perCampaignPerSecond: campaignIds.map((id) => Math.round(acceptedRate(acceptedFor(h.mailgun, id)))),
+    duplicates: reports.reduce((n, r) => n + r.duplicates.length, 0),
+    missing: reports.reduce((n, r) => n + r.missing.length, 0),
+  };
+}
+
 /** Both measurements of one run, in alternating order (see the module comment). */
 async function measureRun(h: Harness, profiles: SeedProfile[], options: BenchOptions, run: number): Promise<RunFigures> {
   const baselineFirst = run % 2 === 1;
@@ -179,7 +219,7 @@ function describeRun({ run, order, pipeline, baseline, ratio }: RunFigures): str
   );
 }
 
-function summarise(options: BenchOptions, runs: RunFigures[], workerPeakRssMb: number) {
+function summarise(options: BenchOptions, runs: RunFigures[], shared: SharedFigures[], workerPeakRssMb: number, historiesReplayed: number) {
   const sum = (pick: (p: PipelineFigures) => number) => runs.reduce((total, r) => total + pick(r.pipeline), 0);
   const last = runs.at(-1)?.pipeline;
   return {
@@ -209,6 +249,18 @@ function summarise(options: BenchOptions, runs: RunFigures[], workerPeakRssMb: n
     duplicates: sum((p) => p.duplicates),
     missing: sum((p) => p.missing),
     unexpected: sum((p) => p.unexpected),
+    sharedBudget: {
+      campaigns: 2,
+      recipientsEach: options.users,
+      domainRatePerSecond: options.sharedRate,
+      runs: shared.length,
+      combinedPerSecond: minMedianMax(shared.map((s) => s.combinedPerSecond)),
+      ratio: minMedianMax(shared.map((s) => s.ratio), 3),
+      perRun: shared,
+      duplicates: shared.reduce((n, s) => n + s.duplicates, 0),
+      missing: shared.reduce((n, s) => n + s.missing, 0),
+    },
+    historiesReplayed,
     machine: MACHINE,
     baseline: 'mailgun.js alone, in the bench process (which also runs the Mailgun server), same batches and window',
   };
@@ -221,7 +273,7 @@ try {
   const profiles = await seedUsers(h.pool, options.users, { mixed: false });
   console.log(`seeded ${options.users} users in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
 
-  const worker = await h.spawnWorker();
+  const worker = await h.spawnWorker({ SEND_RATE_PER_SECOND: String(options.rate) });
   const rss = samplePeakRss(worker.process.pid ?? 0);
   const runs: RunFigures[] = [];
   for (let run = 1; run <= options.runs; run++) {
@@ -231,7 +283,19 @@ try {
   const workerPeakRssMb = rss.stop();
   await worker.stop();
 
-  console.log(JSON.stringify(summarise(options, runs, workerPeakRssMb), null, 2));
+  const shared: SharedFigures[] = [];
+  if (options.sharedRuns > 0) {
+    const sharing = await h.spawnWorker({ SEND_RATE_PER_SECOND: String(options.sharedRate) });
+    for (let run = 1; run <= options.sharedRuns; run++) {
+      shared.push(await measureShared(h, profiles, options, run));
+      const last = shared.at(-1) as SharedFigures;
+      console.log(`shared run ${run}: two campaigns together ${last.combinedPerSecond}/s on a ${options.sharedRate}/s budget, ratio ${last.ratio}`);
+    }
+    await sharing.stop();
+  }
+  const historiesReplayed = await h.replayAll();
+
+  console.log(JSON.stringify(summarise(options, runs, shared, workerPeakRssMb, historiesReplayed), null, 2));
 } finally {
   await h.stop();
 }

@@ -9,7 +9,7 @@ import type { Pool } from 'pg';
 import { CampaignClient } from '../../client/campaigns.js';
 import { connectClient } from '../../client/temporal.js';
 import { createPool } from '../../db/pool.js';
-import { lifecycleOptions, loadConfig, type Config } from '../../worker/config.js';
+import { lifecycleOptions, loadConfig, senderDomains, type Config } from '../../worker/config.js';
 import { connectFirestore, openActivityDeps, type FirestoreHandle } from '../../worker/connections.js';
 import { createWorker } from '../../worker/worker.js';
 import { bundleWorkflows } from '../../scripts/bundle-workflows.js';
@@ -18,6 +18,7 @@ import { after, before } from 'node:test';
 import type { MailgunServer } from '../../local-stack/mailgun-server.js';
 import { seedUsers, type SeedOptions, type SeedProfile } from '../../local-stack/seed.js';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local-stack/stack.js';
+import { replayEveryHistory } from './replay.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -32,6 +33,10 @@ const TEST_SETTINGS: Record<string, string> = {
   // Campaigns archive a few seconds after sending instead of 72 hours.
   TRACKING_WINDOW_MS: '3000',
   ANALYTICS_REFRESH_MS: '1000',
+  // The stand-in's domain is MAILGUN_DOMAIN; the default MAILGUN_FROM and the tests' senders are on the production one.
+  MAILGUN_FROM_DOMAINS: 'mg.distronation.com',
+  // The domain's shared budget stays out of the way: tests that pace a send give the campaign its own ceiling.
+  SEND_RATE_PER_SECOND: '100000',
 };
 
 export interface RunningWorker {
@@ -57,6 +62,8 @@ export interface Harness {
   /** An in-process worker; `settings` override the harness's for this worker only. */
   startWorker(settings?: Record<string, string>): Promise<RunningWorker>;
   spawnWorker(extraEnv?: Record<string, string>): Promise<ChildWorker>;
+  /** Replays every history on this Temporal server through the current workflow code; throws on any that does not replay. */
+  replayAll(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -84,6 +91,7 @@ export async function startHarness(options: LocalStackOptions & { settings?: Rec
     temporal,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     lifecycle: lifecycleOptions(config),
+    senderDomains: senderDomains(config),
   });
   const workers = new Set<RunningWorker>();
   const mailgun = stack.mailgun;
@@ -107,6 +115,13 @@ export async function startHarness(options: LocalStackOptions & { settings?: Rec
       const worker = await spawnWorkerProcess({ ...env, ...extraEnv });
       workers.add(worker);
       return worker;
+    },
+    async replayAll() {
+      const { replayed, failures } = await replayEveryHistory(temporal, await workflowBundle());
+      if (failures.length > 0) {
+        throw new Error(`${failures.length} of ${replayed} workflow histories do not replay on the current code:\n${failures.join('\n')}`);
+      }
+      return replayed;
     },
     async stop() {
       await Promise.allSettled([...workers].map((w) => w.stop()));
@@ -216,7 +231,8 @@ export interface FileHarness {
 /**
  * One harness for a whole test file: registers node:test hooks that start the
  * stack, seed `users` users and (unless `worker: false`) an in-process worker
- * before the first test, and stop everything after the last.
+ * before the first test, and after the last replay every workflow history the
+ * file's tests produced (failing the file on any nondeterminism) and stop everything.
  */
 export function harnessForFile(
   options: LocalStackOptions & { settings?: Record<string, string>; users?: number; seed?: SeedOptions; worker?: boolean } = {},
@@ -230,7 +246,11 @@ export function harnessForFile(
     if (worker) await harness.startWorker();
   });
   after(async () => {
-    await harness?.stop();
+    try {
+      await harness?.replayAll();
+    } finally {
+      await harness?.stop();
+    }
   });
   return {
     get h() {

@@ -234,6 +234,24 @@ describe('trigger HTTP API', () => {
     await waitFor(() => received().length === to.length, { what: 'the send-mail campaign to be sent' });
     assert.deepEqual(received().map((m) => m.recipient).sort(), [...to].sort());
 
+    // Progress from Aurora by default, from the send workflow itself with live=true: the same counts.
+    type Progress = { status: string; total: number; sent: number; rate?: { domainPerSecond: number } };
+    const stored = await waitFor(async () => {
+      const answer = await call<Progress>('GET', `/campaigns/${campaignId}/progress`);
+      return answer.body.sent === to.length ? answer : undefined;
+    }, { what: 'Aurora to count the send' });
+    assert.equal(stored.status, 200);
+    assert.ok((stored.body.rate?.domainPerSecond ?? 0) > 0, 'with the domain’s rate budget');
+    const live = await waitFor(async () => {
+      const answer = await call<Progress>('GET', `/campaigns/${campaignId}/progress?live=true`);
+      return answer.body.status === 'sent' ? answer : undefined;
+    }, { what: 'the send to finish' });
+    assert.deepEqual([live.body.total, live.body.sent], [to.length, to.length]);
+    const report = await call<{ lifecycle: unknown }>('GET', `/campaigns/${campaignId}`);
+    assert.equal(report.body.lifecycle, null, 'a plain read does not ask Temporal');
+    const liveReport = await call<{ lifecycle: { campaignId: string } | null }>('GET', `/campaigns/${campaignId}?live=true`);
+    assert.equal(liveReport.body.lifecycle?.campaignId, campaignId);
+
     const rowsBefore = await campaignRows();
     const unknown = await call('POST', '/send-mail', { body: sendMail(`${name} unknown`, [to[0] ?? '', 'nobody@example.com']) });
     assert.equal(unknown.status, 400);
@@ -249,6 +267,13 @@ describe('trigger HTTP API', () => {
     assert.equal(reportsForNewsletter.status, 400);
     assert.deepEqual(reportsForNewsletter.body.error.fields?.map((f) => f.field), ['attachReporting']);
     assert.match(reportsForNewsletter.body.error.fields?.[0]?.message ?? '', /financial campaigns only/);
+    const foreignSender = await call('POST', '/send-mail', { body: { ...sendMail(`${name} foreign`, to), from: 'Someone <news@other.example>' } });
+    assert.equal(foreignSender.status, 400);
+    assert.match(foreignSender.body.error.fields?.[0]?.field ?? '', /(^|\.)from$/);
+    assert.match(foreignSender.body.error.fields?.[0]?.message ?? '', /domain this deployment sends from/);
+    const bareName = await call('POST', '/send-mail', { body: { ...sendMail(`${name} bare`, to), from: 'Distro Nation' } });
+    assert.equal(bareName.status, 400);
+    assert.match(bareName.body.error.fields?.[0]?.field ?? '', /(^|\.)from$/);
     assert.equal(await campaignRows(), rowsBefore, 'refused mail writes no campaign');
   });
 

@@ -140,32 +140,3 @@ test('a worker killed twice while the batch is being split: still exactly once',
     file.h.mailgun.setRandomFaults(null);
   }
 });
-
-test('a part Mailgun refuses for another reason fails as a whole, visibly; the rest goes out', async () => {
-  const worker = await file.h.startWorker();
-  try {
-    await file.h.pool.query(
-      `INSERT INTO users (email, name, email_types)
-       SELECT 'refused-' || i || '@fans.example', 'Fan ' || i, '{refused}' FROM generate_series(1, 250) AS i`,
-    );
-    const campaignId = await file.h.campaigns.create({
-      name: 'one refused batch',
-      type: 'outreach',
-      content: { subject: 'Hello', text: 'Hello' },
-      audience: { emailType: 'refused' },
-    });
-    file.h.mailgun.injectFaults({ kind: 'reject', status: 400, message: "'from' parameter is missing" });
-    await file.h.campaigns.startSend(campaignId, { batchSize: 100, window: 1 });
-    const result = await file.h.campaigns.result(campaignId);
-    assert.deepEqual(result, { campaignId, status: 'sent', total: 250, sent: 150, failed: 100, unknownBatches: [] });
-    const report = await file.h.campaigns.get(campaignId);
-    assert.equal(report.failedRecipients.length, 100);
-    assert.match(report.failedRecipients[0]?.reason ?? '', /from' parameter is missing/);
-    const { rows } = await file.h.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM users WHERE 'refused' = ANY (email_types) AND suppressed_at IS NOT NULL`,
-    );
-    assert.equal(rows[0]?.n, 0, 'a refusal that is not about an address suppresses nobody');
-  } finally {
-    await worker.stop();
-  }
-});

@@ -16,7 +16,7 @@ async function runBench(script: string, args: string[]): Promise<Record<string, 
 
 /** Small runs of the benchmarks, so they keep working; their figures are not asserted. */
 test('the send benchmark runs the pipeline and its raw baseline, with no duplicates or missing recipients', async () => {
-  const report = await runBench('test/bench/send.bench.ts', ['--users', '3000', '--runs', '1']);
+  const report = await runBench('test/bench/send.bench.ts', ['--users', '3000', '--runs', '1', '--shared-rate', '5000']);
   assert.equal(report['runs'], 1);
   assert.equal(report['recipients'], 3000);
   assert.equal(report['failed'], 0);
@@ -39,6 +39,11 @@ test('the send benchmark runs the pipeline and its raw baseline, with no duplica
   assert.ok(typeof report['workflowRuns'] === 'number' && report['workflowRuns'] > 0);
   assert.ok(Array.isArray(report['historyEventsPerRun']));
   assert.ok(typeof report['machine'] === 'string');
+
+  const shared = report['sharedBudget'] as Record<string, unknown>;
+  assert.deepEqual([shared['campaigns'], shared['runs'], shared['duplicates'], shared['missing']], [2, 1, 0, 0]);
+  assert.ok(typeof (shared['ratio'] as Record<string, unknown>)['median'] === 'number');
+  assert.ok(typeof report['historiesReplayed'] === 'number' && report['historiesReplayed'] > 0, 'every history of the run replayed');
 });
 
 test('the financial benchmark runs a month end to end, every customer once', async () => {

@@ -68,12 +68,20 @@ test('create, send --wait, show and progress a campaign from the command line', 
   assert.ok(report.ledger.every((row) => row.state === 'accepted'), `ledger: ${JSON.stringify(report.ledger)}`);
   assert.equal(report.ledger.reduce((sum, row) => sum + row.recipients, 0), 50);
 
+  // From Aurora: the campaign's status, which the lifecycle moves on after the send.
   const progress = await runCli(['campaign', 'progress', campaignId]);
   assert.equal(progress.code, 0, describeRun(progress));
   const shownProgress = JSON.parse(progress.stdout) as { campaignId: string; status: string; total: number; sent: number };
-  assert.equal(shownProgress.status, 'sent');
+  assert.ok(['sent', 'tracking', 'analysed', 'archived'].includes(shownProgress.status), shownProgress.status);
   assert.equal(shownProgress.campaignId, campaignId);
   assert.equal(shownProgress.sent, 50);
+  // From the send workflow itself, finished: its own last word.
+  const live = await runCli(['campaign', 'progress', campaignId, '--live']);
+  assert.equal(live.code, 0, describeRun(live));
+  assert.deepEqual(
+    (({ status, sent, total }) => ({ status, sent, total }))(JSON.parse(live.stdout) as { status: string; total: number; sent: number }),
+    { status: 'sent', sent: 50, total: 50 },
+  );
 
   // The people who got it are exactly the first 50 eligible users, once each, personalised.
   const received = file.h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId);

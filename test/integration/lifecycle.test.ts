@@ -95,9 +95,24 @@ test('draft to archive: configure, audience, AI content, preview, scheduled appr
       assert.ok(transitions.includes(phase as never), `Aurora recorded ${phase}: ${transitions.join(' > ')}`);
     }
     assert.equal(transitions.at(-1), 'archived');
+    // One writer, the lifecycle, counting its writes: the send phases (sending, sent) are among them.
+    const versions = await file.h.pool.query<{ version: string }>(
+      'SELECT version FROM campaign_transitions WHERE campaign_id = $1 ORDER BY version',
+      [campaignId],
+    );
+    assert.deepEqual(
+      versions.rows.map((r) => Number(r.version)),
+      versions.rows.map((_, i) => i + 1),
+    );
     const row = await findCampaign(file.h.pool, campaignId);
     assert.ok(row?.archivedAt && row.approvedAt && row.frozenContent, 'archived, approved and frozen in Aurora');
-    assert.equal((await firestoreDoc('campaigns', campaignId))?.['status'], 'archived');
+    const projected = await firestoreDoc('campaigns', campaignId);
+    assert.equal(projected?.['status'], 'archived');
+    assert.deepEqual((({ total, sent, failed }) => ({ total, sent, failed }))(projected?.['progress'] as Record<string, number>), {
+      total: 150,
+      sent: 150,
+      failed: 0,
+    });
     const analytics = await firestoreDoc('campaignAnalytics', campaignId);
     assert.deepEqual([analytics?.['sent'], analytics?.['final']], [150, true]);
 

@@ -145,15 +145,18 @@ test('with nothing sent after it, a test-mode probe proves the logs caught up', 
 
 /** A single-batch send whose outcome cannot be proven (the logs never catch up) waits for an operator. */
 async function untilNeedsAttention(campaignId: string): Promise<void> {
-  const progress = await waitFor(async () => {
-    const p = await file.h.campaigns.progress(campaignId);
+  const live = await waitFor(async () => {
+    const p = await file.h.campaigns.progress(campaignId, { live: true });
     return p.unknownBatches.length > 0 ? p : undefined;
   }, { what: 'the batch to become unknown' });
-  assert.deepEqual([progress.status, progress.unknownBatches, progress.parkedBatches], ['needs-attention', [0], []]);
-  // Aurora's status is written in the background, right after.
-  await waitFor(async () => (await findCampaign(file.h.pool, campaignId))?.status === 'needs-attention', {
-    what: 'Aurora to say needs-attention',
-  });
+  assert.deepEqual([live.status, live.unknownBatches, live.parkedBatches], ['needs-attention', [0], []]);
+  // The lifecycle writes Aurora's status once the send has told it, right after; the ledger says the same.
+  const stored = await waitFor(async () => {
+    const p = await file.h.campaigns.progress(campaignId);
+    return p.status === 'needs-attention' ? p : undefined;
+  }, { what: 'Aurora to say needs-attention' });
+  assert.deepEqual([stored.unknownBatches, stored.parkedBatches], [[0], []]);
+  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'needs-attention');
   const report = await file.h.campaigns.get(campaignId);
   assert.deepEqual(report.unsettled.map((p) => [p.batchNo, p.state]), [[0, 'unknown']]);
   assert.match(report.unsettled[0]?.lastError ?? '', /operator/);

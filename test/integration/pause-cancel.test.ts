@@ -14,8 +14,9 @@ const file = harnessForFile({ users: 6000, seed: { mixed: false } });
 // 6,000 recipients at 2,000/s in batches of 200: about three seconds of sending, time enough to steer.
 const SLOW = { batchSize: 200, window: 2, ratePerSecond: 2000 } as const;
 
-async function createCampaign(name: string): Promise<string> {
-  return file.h.campaigns.create({ name, type: 'newsletter', content: { subject: name, text: 'Hello %recipient.name%' }, audience: {} });
+async function createCampaign(name: string, limit?: number): Promise<string> {
+  const audience = limit === undefined ? {} : { limit };
+  return file.h.campaigns.create({ name, type: 'newsletter', content: { subject: name, text: 'Hello %recipient.name%' }, audience });
 }
 
 function acceptedFor(campaignId: string): number {
@@ -44,9 +45,10 @@ test('pause stops new batches; resume finishes the campaign with nobody skipped 
   const paused = await file.h.campaigns.pause(campaignId);
   assert.equal(paused.paused, true);
   assert.equal(paused.status, 'paused');
-  // Batches already in flight finish; then nothing more moves.
+  // Batches already in flight finish, or are withdrawn unsent if they were still waiting for their slot;
+  // then nothing more moves. (The send workflow itself knows which are in flight: ask it, live.)
   const settled = await waitFor(async () => {
-    const progress = await file.h.campaigns.progress(campaignId);
+    const progress = await file.h.campaigns.progress(campaignId, { live: true });
     return progress.inFlight === 0 ? progress : undefined;
   }, { what: 'in-flight batches to finish' });
   const countAtPause = acceptedFor(campaignId);
@@ -66,7 +68,35 @@ test('pause stops new batches; resume finishes the campaign with nobody skipped 
   assert.deepEqual([report.duplicates.length, report.missing.length, report.unexpected.length], [0, 0, 0]);
   assert.equal(await assertLedgerConsistent(campaignId), 6000);
   await assertSendRecorded(file.h.pool, campaignId);
-  assert.equal((await firestoreDoc(campaignId))?.['status'], 'sent');
+  await waitFor(async () => ['sent', 'tracking', 'analysed', 'archived'].includes(String((await firestoreDoc(campaignId))?.['status'])), {
+    what: 'Firestore to show the send over',
+  });
+});
+
+test('a pause withdraws the batches still waiting for their rate slot: nothing more goes out, and resume sends them', async () => {
+  const campaignId = await createCampaign('pause while waiting', 300);
+  // A ceiling of 20/s in batches of 100: one batch every 5 s, so batches 1 and 2 wait 5 and 10 s for their slot.
+  await file.h.campaigns.startSend(campaignId, { batchSize: 100, window: 4, ratePerSecond: 20 });
+  await waitFor(async () => (await file.h.campaigns.progress(campaignId)).sent >= 100, { what: 'the first batch' });
+  const paused = await file.h.campaigns.pause(campaignId);
+  assert.equal(paused.inFlight, 200, 'two batches were waiting for their slot when the pause came');
+  const settled = await waitFor(async () => {
+    const progress = await file.h.campaigns.progress(campaignId, { live: true });
+    return progress.inFlight === 0 ? progress : undefined;
+  }, { what: 'the window to empty', timeoutMs: 20_000 });
+  assert.equal(settled.sent, 100, 'only the first batch went out');
+  await sleep(6000);
+  assert.equal(acceptedFor(campaignId), 100, 'nothing went out while paused, not even when their slots came');
+  const history = await file.h.temporal.workflow.getHandle(sendWorkflowId(campaignId)).fetchHistory();
+  const withdrawn = (history.events ?? []).filter((e) => e.activityTaskCanceledEventAttributes).length;
+  assert.equal(withdrawn, 2, 'both were withdrawn unsent');
+
+  await file.h.campaigns.resume(campaignId);
+  const result = await file.h.campaigns.result(campaignId);
+  assert.deepEqual(result, { campaignId, status: 'sent', total: 300, sent: 300, failed: 0, unknownBatches: [] });
+  const report = deliveryReport(file.h.mailgun, campaignId, file.profiles.slice(0, 300));
+  assert.deepEqual([report.duplicates.length, report.missing.length], [0, 0]);
+  assert.equal(await assertLedgerConsistent(campaignId), 300);
 });
 
 test('cancel stops the send for good and leaves the ledger consistent', async () => {
@@ -87,7 +117,7 @@ test('cancel stops the send for good and leaves the ledger consistent', async ()
   await sleep(1500);
   assert.equal(acceptedFor(campaignId), sent, 'nothing is sent after the cancel');
   assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'cancelled');
-  assert.equal((await firestoreDoc(campaignId))?.['status'], 'cancelled');
+  await waitFor(async () => (await firestoreDoc(campaignId))?.['status'] === 'cancelled', { what: 'Firestore to show cancelled' });
   await assert.rejects(file.h.campaigns.startSend(campaignId), /is cancelled/);
 });
 
@@ -102,5 +132,6 @@ test('a cancel from Temporal itself (UI, temporal CLI) also lets in-flight batch
   assert.equal((await handle.describe()).status.name, 'CANCELLED');
   const sent = await assertLedgerConsistent(campaignId);
   assert.ok(sent < 6000);
-  assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'cancelled');
+  // The lifecycle records it, once its send has told it.
+  await waitFor(async () => (await findCampaign(file.h.pool, campaignId))?.status === 'cancelled', { what: 'Aurora to say cancelled' });
 });

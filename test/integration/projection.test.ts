@@ -36,7 +36,13 @@ test('with Firestore down the whole campaign still goes out; the projection catc
   const result = await file.h.campaigns.result(campaignId);
   assert.equal(result.sent, 3000);
   const doc = (await file.h.firestore.firestore.collection('campaigns').doc(campaignId).get()).data();
-  // The send's last status, or a later one the lifecycle wrote since (tracking…).
-  assert.ok(['sent', 'tracking', 'analysed', 'archived'].includes(String(doc?.['status'])), `status ${String(doc?.['status'])}`);
-  assert.equal((doc?.['progress'] as { sent?: number } | undefined)?.sent, 3000);
+  assert.equal((doc?.['progress'] as { sent?: number } | undefined)?.sent, 3000, 'the send waited for its last projection');
+  // The lifecycle's status catches up too: the send's end, or a later one it wrote since (tracking…).
+  await waitFor(
+    async () => {
+      const status: unknown = (await file.h.firestore.firestore.collection('campaigns').doc(campaignId).get()).data()?.['status'];
+      return ['sent', 'tracking', 'analysed', 'archived'].includes(String(status));
+    },
+    { what: 'Firestore to show the send over' },
+  );
 });
