@@ -8,7 +8,7 @@ import { reportVariables, usedReportVariables } from '../common/financial.js';
 import { findCampaign, type CampaignContent } from '../db/campaigns.js';
 import { linksOf } from '../db/reports.js';
 import * as ledger from '../db/ledger.js';
-import { campaignBudget, domainBudget, recover, reserveSlot, slowDown } from '../db/rate-budget.js';
+import { campaignBudget, domainBudget, recover, reserveSlot, slowDown, type RateSlot } from '../db/rate-budget.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
 import type { BatchMessage } from './mailgun.js';
@@ -28,6 +28,13 @@ export const BATCH_MARKER_VARIABLE = 'dn_batch';
 interface PendingPart {
   part: BatchPart;
   attempts: number;
+}
+
+/** A part's recipients and rate slot, asked for before they are needed. */
+interface Prepared {
+  recipients: Promise<BatchRecipient[]>;
+  /** The domain's slot, unless the campaign has a ceiling of its own. */
+  slot: Promise<RateSlot> | undefined;
 }
 
 /** What every part of one sendBatch call shares. */
@@ -103,13 +110,26 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
   }
 
   /**
+   * What a part's request needs before it is claimed, asked for at once: its recipients and, unless
+   * the campaign has a ceiling of its own (reserved first, see waitForSlot), its slot in the domain's budget.
+   */
+  function prepare(send: BatchSend, part: BatchPart): Prepared {
+    const recipients = loadBatchRecipients(pool, send.campaignId, part.firstOrdinal, part.lastOrdinal);
+    const size = part.lastOrdinal - part.firstOrdinal + 1;
+    const slot = send.ceiling === undefined ? reserveSlot(pool, domain, mail.ratePerSecond, size) : undefined;
+    // A part found not to be pending never awaits these: their failures must not go unhandled.
+    for (const pending of [recipients, slot]) pending?.catch(() => undefined);
+    return { recipients, slot };
+  }
+
+  /**
    * Waits, heartbeating, for this request's slot: in the campaign's own budget when it has a
    * ceiling, then in its domain's, which every campaign and worker sending there shares.
    * Returns the domain budget's factor (below 1 while Mailgun's 429s slow it).
    */
-  async function waitForSlot(send: BatchSend, messages: number): Promise<number> {
+  async function waitForSlot(send: BatchSend, messages: number, reserved?: Promise<RateSlot>): Promise<number> {
     if (send.ceiling !== undefined) await wait((await reserveSlot(pool, campaignBudget(send.campaignId), send.ceiling, messages)).waitMs);
-    const slot = await reserveSlot(pool, domain, mail.ratePerSecond, messages);
+    const slot = await (reserved ?? reserveSlot(pool, domain, mail.ratePerSecond, messages));
     await wait(slot.waitMs);
     return slot.factor;
   }
@@ -154,14 +174,18 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
    * address, it is split in two and each half is sent the same way, so one bad
    * address costs only itself.
    */
-  async function sendPart(send: BatchSend, pending: PendingPart): Promise<{ accepted: boolean; recipients: number }> {
+  async function sendPart(
+    send: BatchSend,
+    pending: PendingPart,
+    prepared: Prepared = prepare(send, pending.part),
+  ): Promise<{ accepted: boolean; recipients: number }> {
     const { campaignId, content } = send;
     const { part } = pending;
-    const { sendable, malformed } = sortByAddress(await loadBatchRecipients(pool, campaignId, part.firstOrdinal, part.lastOrdinal));
+    const { sendable, malformed } = sortByAddress(await prepared.recipients);
     for (const [problem, ordinals] of malformed) {
       await failRecipients(pool, campaignId, ordinals, `invalid address: ${problem}`, true);
     }
-    const factor = sendable.length > 0 ? await waitForSlot(send, sendable.length) : 1;
+    const factor = sendable.length > 0 ? await waitForSlot(send, sendable.length, prepared.slot) : 1;
     const attempt = await ledger.claim(pool, campaignId, { batch_no: part.batchNo, part: part.part, attempts: pending.attempts }, sendable.length);
     if (attempt === undefined) {
       throw ApplicationFailure.retryable(
@@ -241,10 +265,12 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
      * Mailgun's logs, whether it was taken, before anything is sent again.
      */
     async sendBatch({ campaignId, batch, ratePerSecond }: SendBatchInput): Promise<BatchStatus> {
-      const whole = await ledger.ensurePart(pool, campaignId, wholeBatch(batch));
       const send: BatchSend = { campaignId, content: frozenContent(campaignId), ceiling: ratePerSecond };
+      // The common case is a batch's first attempt: its ledger row, recipients and rate slot are asked for together.
+      const prepared = prepare(send, wholeBatch(batch));
+      const whole = await ledger.ensurePart(pool, campaignId, wholeBatch(batch));
       if (whole.state === 'pending') {
-        const sent = await sendPart(send, { part: ledger.partOf(whole), attempts: whole.attempts });
+        const sent = await sendPart(send, { part: ledger.partOf(whole), attempts: whole.attempts }, prepared);
         // The common case, answered without another query: the whole batch went out in one request,
         // and every recipient of it not in the message has been failed (malformed address).
         if (sent.accepted) return acceptedWhole(batch, sent.recipients, whole.rate_limited_ms);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseMailbox } from '../common/addresses.js';
-import { MAX_MAILGUN_RECIPIENTS } from '../common/batches.js';
+import { MAX_BATCHES_PER_RUN, MAX_MAILGUN_RECIPIENTS } from '../common/batches.js';
 import { BATCH_RESOLUTIONS, CAMPAIGN_STATUSES, CAMPAIGN_TYPES, SUBSCRIPTION_STATUSES } from '../common/campaign.js';
 
 /** Input from triggers (library callers, CLI, HTTP): everything is checked before anything is written. */
@@ -109,7 +109,7 @@ export const sendOptionsSchema = z
     batchSize: z.number().int().positive().max(MAX_MAILGUN_RECIPIENTS).optional(),
     window: z.number().int().positive().max(64).optional(),
     ratePerSecond: z.number().positive().optional(),
-    batchesPerRun: z.number().int().positive().max(2000).optional(),
+    batchesPerRun: z.number().int().positive().max(MAX_BATCHES_PER_RUN).optional(),
   })
   .strict();
 

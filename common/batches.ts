@@ -8,6 +8,13 @@
 
 export const MAX_MAILGUN_RECIPIENTS = 1000;
 
+/**
+ * The most batches one send run may start before it continues as new. A run decides by this count
+ * alone (not the server's continueAsNewSuggested), and a batch costs about five history events, so
+ * this keeps a run well under Temporal's 10,240-event warning.
+ */
+export const MAX_BATCHES_PER_RUN = 1500;
+
 export interface BatchPlan {
   /** 0-based batch number, unique within a campaign. */
   batchNo: number;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_BATCHES_PER_RUN } from '../common/batches.js';
 import { isDomainName, parseMailbox, senderProblem } from '../common/addresses.js';
 import type { SendOptions } from '../common/campaign.js';
 import { MISSING_REPORTS_POLICIES, SIGNING_FAILURE_POLICIES } from '../common/financial.js';
@@ -154,7 +155,7 @@ const configSchema = z.object({
   SEND_RATE_PER_SECOND: positiveInt.default(500),
   /** Per-domain budgets, `domain=messagesPerSecond,...`; a domain not listed gets SEND_RATE_PER_SECOND. */
   SEND_DOMAIN_RATES: domainRates.optional(),
-  SEND_BATCHES_PER_RUN: positiveInt.max(2000).default(200),
+  SEND_BATCHES_PER_RUN: positiveInt.max(MAX_BATCHES_PER_RUN).default(200),
 
   /** How long a campaign stays open after sending, refreshing its analytics, before it is analysed and archived. */
   TRACKING_WINDOW_MS: positiveInt.default(72 * 3_600_000),

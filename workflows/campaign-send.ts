@@ -71,6 +71,9 @@ const { setCampaignStatus, projectProgress, resolveUnknownBatch, abandonParkedBa
 
 // ---------------------------------------------------------------- helpers
 
+/** The least time between two projections of the counts to Firestore made back to back. */
+const PROJECTION_INTERVAL_MS = 1000;
+
 /** Runs recorded before this marker are version 1 (workflows/legacy): they paced themselves on workflow time. */
 export const SEND_ENGINE_PATCH = 'send-paced-by-domain-budget';
 
@@ -125,9 +128,10 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   const stopping = (): boolean => book.cancelled || fatal !== undefined;
   const progress = (): SendProgress => ({ campaignId, status: book.status(), ...book.counts() });
 
-  // Written in the background, in order, latest value wins: the Firestore projection of the counts,
-  // and the lifecycle (this send's parent), told each status change.
-  const projector = new LatestValueWriter(() => projectProgress(progress()));
+  // Written in the background, in order, latest value wins: the Firestore projection of the counts
+  // (at most about once a second while batches land in quick succession), and the lifecycle (this
+  // send's parent), told each status change.
+  const projector = new LatestValueWriter(() => projectProgress(progress()), { minIntervalMs: PROJECTION_INTERVAL_MS });
   const parent = workflowInfo().parent;
   const reporter = new LatestValueWriter(async () => {
     if (!parent) return;
