@@ -108,7 +108,6 @@ function refuse(type: (typeof REFUSALS)[keyof typeof REFUSALS], message: string)
   throw ApplicationFailure.create({ type, message, nonRetryable: true });
 }
 
-
 // ---------------------------------------------------------------- the workflow
 
 /**
