@@ -16,7 +16,6 @@ import {
 import type { Activities } from '../activities/index.js';
 import { BATCH_RESOLUTIONS, type SendProgress } from '../common/campaign.js';
 import { failureReason, nextStatusVersion } from '../common/lifecycle.js';
-import type { BatchStatus } from '../common/ledger.js';
 import { CampaignStatusAttr } from '../common/search-attributes.js';
 import { SendBook, type FinalStatus, type FollowUp } from '../common/send-book.js';
 import { sendStatusSignal } from './campaign-lifecycle-api.js';
@@ -34,7 +33,7 @@ import {
   type ResolveBatchRequest,
 } from './campaign-send-api.js';
 import { campaignSendV1 } from './legacy/campaign-send-v1.js';
-import { LatestValueWriter } from './latest-value-writer.js';
+import { LatestValueTask, nothing, perform } from './reactions.js';
 
 // ---------------------------------------------------------------- activities
 // Every activity heartbeats or has a short start-to-close timeout, so a worker
@@ -71,9 +70,6 @@ const { setCampaignStatus, projectProgress, resolveUnknownBatch, abandonParkedBa
 
 // ---------------------------------------------------------------- helpers
 
-/** The least time between two projections of the counts to Firestore made back to back. */
-const PROJECTION_INTERVAL_MS = 1000;
-
 /** Runs recorded before this marker are version 1 (workflows/legacy): they paced themselves on workflow time. */
 export const SEND_ENGINE_PATCH = 'send-paced-by-domain-budget';
 
@@ -106,6 +102,13 @@ function validateResolveBatch(book: SendBook) {
  * Exactly-once lives in the activities' send ledger; the bookkeeping of which
  * batch goes next is the pure SendBook.
  *
+ * Everything is a reaction to an event (an activity's outcome, a signal, an
+ * update), taken through `perform` and issuing its commands at once: see
+ * workflows/reactions.ts for why the commands then come out the same live and
+ * on replay, whatever the SDK does with a query on a dead worker's workflow.
+ * `advance` starts what may start after each event and decides when the run is
+ * over; the workflow function only waits for that.
+ *
  * A batch whose request ended without a clear answer is parked outside the
  * window while resolveBatchOutcome waits for Mailgun's logs to prove what
  * happened; the rest of the campaign keeps sending. A batch no proof comes for
@@ -113,56 +116,66 @@ function validateResolveBatch(book: SendBook) {
  * batch is settled. It continues as new every `batchesPerRun` batches (after
  * draining its window), so the history stays a few thousand events even for a
  * million recipients. The lifecycle owns the campaign's status: this workflow
- * reports its own (sending, paused, needs-attention) to it.
+ * reports its own (sending, paused, needs-attention, and how it ended) to it.
  */
 export async function campaignSend(input: CampaignSendInput): Promise<CampaignSendResult> {
   if (!patched(SEND_ENGINE_PATCH)) return campaignSendV1(input);
   const { campaignId, options, lifecycleOwnsStatus = false } = input;
   const book = new SendBook(options.batchSize, input.carried);
-  const resolution = new CancellationScope();
+  const root = CancellationScope.current();
+  /** Writes, abandoning parked batches and operators' decisions: they finish whatever happens to the run. */
+  const shielded = new CancellationScope({ cancellable: false, parent: root });
+  /** The audience snapshot: a cancelled run stops it. */
+  const snapshot = new CancellationScope({ cancellable: true, parent: root });
+  /** Proofs of parked batches: a cancelled or failed send stops seeking them. */
+  const proofs = new CancellationScope({ cancellable: true, parent: root });
   /** The scope of each sendBatch running: pause and cancel withdraw those still waiting for their slot. */
   const running = new Map<number, CancellationScope>();
   /** A batch failed in a way retrying cannot fix (Mailgun refusing the sender, the campaign losing its content). */
   let fatal: Error | undefined;
+  let rollOver = false;
+  let abandoning: number | undefined;
+  /** How this run ends, once decided: the send's final status, or a continue-as-new. */
+  let ending: FinalStatus | 'continue' | undefined;
+  /** Ended, and every write of it made. */
+  let done = false;
 
-  const stopping = (): boolean => book.cancelled || fatal !== undefined;
+  const stopping = (): boolean => book.cancelled || fatal !== undefined || root.consideredCancelled;
   const progress = (): SendProgress => ({ campaignId, status: book.status(), ...book.counts() });
+  const fail = (error: unknown): void => {
+    fatal ??= error instanceof Error ? error : new Error(String(error));
+  };
 
-  // Written in the background, in order, latest value wins: the Firestore projection of the counts
-  // (at most about once a second while batches land in quick succession), and the lifecycle (this
-  // send's parent), told each status change.
-  const projector = new LatestValueWriter(() => projectProgress(progress()), { minIntervalMs: PROJECTION_INTERVAL_MS });
+  // Written in the background, latest value wins: the Firestore projection of the counts, and the
+  // lifecycle (this send's parent), told each status change.
+  const projector = new LatestValueTask(shielded, () => projectProgress(progress()), advance);
   const parent = workflowInfo().parent;
-  const reporter = new LatestValueWriter(async () => {
-    if (!parent) return;
-    const { total, sent, failed } = book.counts();
-    const why = fatal === undefined ? {} : { failureReason: failureReason(fatal) };
-    await getExternalWorkflowHandle(parent.workflowId, parent.runId).signal(sendStatusSignal, { status: book.status(), total, sent, failed, ...why });
-  });
+  // (A plain call, not an async function: its outcome must take as many steps to react to as an activity's.)
+  const reporter = new LatestValueTask(
+    shielded,
+    () => {
+      if (!parent) return Promise.resolve();
+      const { total, sent, failed } = book.counts();
+      const why = fatal === undefined ? {} : { failureReason: failureReason(fatal) };
+      return getExternalWorkflowHandle(parent.workflowId, parent.runId).signal(sendStatusSignal, { status: book.status(), total, sent, failed, ...why });
+    },
+    advance,
+  );
   // Only under a version-1 lifecycle, which leaves the send phases to the send: versions stay comparable with its own.
   let statusVersion = input.carried?.statusVersion ?? 0;
   const ownStatus = lifecycleOwnsStatus
     ? undefined
-    : new LatestValueWriter(() => setCampaignStatus(campaignId, book.status(), (statusVersion = nextStatusVersion(statusVersion, Date.now()))));
-  // Drained in this order: the lifecycle hears of the end before Firestore (which may be down) has it.
-  const writers = [reporter, ...(ownStatus ? [ownStatus] : []), projector];
+    : new LatestValueTask(
+        shielded,
+        () => setCampaignStatus(campaignId, book.status(), (statusVersion = nextStatusVersion(statusVersion, Date.now()))),
+        advance,
+      );
+  const writers = [reporter, projector, ...(ownStatus ? [ownStatus] : [])];
 
-  const statusChanged = (): void => {
+  function statusChanged(): void {
     upsertSearchAttributes([{ key: CampaignStatusAttr, value: book.status() }]);
     for (const writer of writers) writer.request();
-  };
-  const steered = (changed: boolean): SendProgress => {
-    if (changed) statusChanged();
-    return progress();
-  };
-  /** Pause and cancel stop what has not gone out yet: batches still waiting for their slot are withdrawn. */
-  const held = (changed: boolean): SendProgress => {
-    if (changed) for (const scope of running.values()) scope.cancel();
-    return steered(changed);
-  };
-  const fail = (error: unknown): void => {
-    fatal ??= error instanceof Error ? error : new Error(String(error));
-  };
+  }
 
   /** Does what the book says a batch needs next. */
   function follow(batchNo: number, next: FollowUp): void {
@@ -177,106 +190,164 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   function launch(): void {
     const batch = book.launch();
     const ceiling = options.ratePerSecond === undefined ? {} : { ratePerSecond: options.ratePerSecond };
-    const scope = new CancellationScope();
+    const scope = new CancellationScope({ cancellable: true, parent: root });
     running.set(batch.batchNo, scope);
     // Batches are never cancelled half-way: a sendBatch that has claimed its batch finishes and lands in the ledger.
-    void scope
-      .run(() => sendBatch({ campaignId, batch, ...ceiling }))
-      .then(
-        (status) => follow(batch.batchNo, book.landed(status)),
-        (error: unknown) => {
-          if (isCancellation(error)) return book.withdrawn(batch.batchNo);
-          book.lost(batch.batchNo);
-          fail(error);
-        },
-      )
-      .finally(() => running.delete(batch.batchNo));
+    perform(scope, () => sendBatch({ campaignId, batch, ...ceiling }), (outcome) => {
+      running.delete(batch.batchNo);
+      if (outcome.ok) follow(batch.batchNo, book.landed(outcome.value));
+      // Withdrawn, or asked to be and then lost with its worker (Temporal does not retry an activity whose
+      // cancellation was requested): either way the ledger says what the batch needs when it is sent again.
+      else if (isCancellation(outcome.error) || scope.consideredCancelled) book.withdrawn(batch.batchNo);
+      else {
+        book.lost(batch.batchNo);
+        fail(outcome.error);
+      }
+      advance();
+    });
   }
 
   function seekProof(batchNo: number): void {
     if (stopping()) return; // abandoned below, not resolved
-    void resolution.run(() => resolveBatchOutcome({ campaignId, batch: book.plan(batchNo) })).then(
-      (status) => follow(batchNo, book.proven(status)),
-      (error: unknown) => {
-        if (!isCancellation(error)) fail(error); // a cancelled resolution leaves the batch parked, to be abandoned
-      },
-    );
+    perform(proofs, () => resolveBatchOutcome({ campaignId, batch: book.plan(batchNo) }), (outcome) => {
+      if (outcome.ok) follow(batchNo, book.proven(outcome.value));
+      // A cancelled proof (or one lost with its worker once cancelled) leaves the batch parked, to be abandoned.
+      else if (!isCancellation(outcome.error) && !proofs.consideredCancelled) fail(outcome.error);
+      advance();
+    });
+  }
+
+  /** Freezes the next page of the audience; each page's batches may go out at once. */
+  function freezeNextPage(): void {
+    perform(snapshot, () => snapshotAudiencePage(campaignId), (outcome) => {
+      if (outcome.ok) {
+        book.audienceFrozen(outcome.value.frozen, outcome.value.complete);
+        projector.request();
+        if (!outcome.value.complete && !stopping()) freezeNextPage();
+      } else if (!isCancellation(outcome.error)) {
+        fail(outcome.error); // e.g. the campaign has no content: the send fails visibly
+      }
+      advance();
+    });
   }
 
   /** A cancelled or failed send stops waiting for proof: parked parts become 'unknown'. */
-  async function abandonParked(): Promise<void> {
-    resolution.cancel();
-    for (const batchNo of book.parkedBatches()) {
-      follow(batchNo, book.proven(await abandonParkedBatch({ campaignId, batch: book.plan(batchNo) })));
+  function abandonParked(): void {
+    proofs.cancel();
+    const parked = book.parkedBatches();
+    abandoning = parked.length;
+    for (const batchNo of parked) {
+      perform(shielded, () => abandonParkedBatch({ campaignId, batch: book.plan(batchNo) }), (outcome) => {
+        abandoning = (abandoning ?? 1) - 1;
+        if (outcome.ok) follow(batchNo, book.proven(outcome.value));
+        else fail(outcome.error);
+        advance();
+      });
     }
   }
 
-  async function decide({ batchNo, as }: ResolveBatchRequest): Promise<SendProgress> {
-    if (!book.awaitsDecision(batchNo)) return progress(); // a second request: already handled
-    book.beginDecision(batchNo);
-    let status: BatchStatus;
-    try {
-      status = await CancellationScope.nonCancellable(() => resolveUnknownBatch({ campaignId, batch: book.plan(batchNo), as }));
-    } catch (error) {
-      book.decisionFailed(batchNo);
-      throw error;
+  /** After every event: start what may start now, and see whether the run is over. */
+  function advance(): void {
+    if (ending === undefined && !stopping()) {
+      while (book.canLaunch(options.window)) {
+        if (book.launchedThisRun >= options.batchesPerRun) {
+          rollOver = true;
+          break;
+        }
+        launch();
+      }
     }
-    follow(batchNo, book.decided(status));
-    return steered(true);
+    if (ending === undefined) decideEnding();
+    done = ending !== undefined && writers.every((writer) => writer.idle);
+  }
+
+  function decideEnding(): void {
+    if (stopping()) {
+      if (book.inFlightBatches > 0) return; // in-flight batches land (or are withdrawn) first
+      if (abandoning === undefined) abandonParked();
+      if (abandoning === 0) end(fatal === undefined ? 'cancelled' : 'failed');
+    } else if (book.settled()) {
+      end('sent');
+    } else if (rollOver && book.inFlightBatches === 0) {
+      end('continue');
+    }
+  }
+
+  function end(how: FinalStatus | 'continue'): void {
+    ending = how;
+    if (how === 'continue') return;
+    book.close(how);
+    statusChanged();
+  }
+
+  /** Signals and updates take effect as events do, through perform; updates answer with the progress after. */
+  function steer(change: () => boolean, { hold }: { hold: boolean }): Promise<SendProgress> {
+    return new Promise((resolve) =>
+      perform(shielded, nothing, () => {
+        if (change()) {
+          // Pause and cancel stop what has not gone out yet: batches still waiting for their slot are withdrawn.
+          if (hold) for (const scope of running.values()) scope.cancel();
+          statusChanged();
+        }
+        advance();
+        resolve(progress());
+      }),
+    );
+  }
+
+  /** An operator's decision on a batch no proof came for; it stays unknown (the send cannot finish) until recorded. */
+  function settleUnknown({ batchNo, as }: ResolveBatchRequest): Promise<SendProgress> {
+    return new Promise((resolve, reject) =>
+      perform(shielded, nothing, () => {
+        if (!book.awaitsDecision(batchNo)) return resolve(progress()); // a second request: already handled
+        book.beginDecision(batchNo);
+        perform(shielded, () => resolveUnknownBatch({ campaignId, batch: book.plan(batchNo), as }), (outcome) => {
+          if (outcome.ok) {
+            follow(batchNo, book.decided(outcome.value));
+            statusChanged();
+            resolve(progress());
+          } else {
+            book.decisionFailed(batchNo);
+            reject(outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error)));
+          }
+          advance();
+        });
+      }),
+    );
   }
 
   setHandler(progressQuery, progress);
-  setHandler(pauseUpdate, () => held(book.pause()));
-  setHandler(resumeUpdate, () => steered(book.resume()));
-  setHandler(cancelUpdate, () => held(book.cancel()));
-  setHandler(pauseSendSignal, () => void held(book.pause()));
-  setHandler(resumeSendSignal, () => void steered(book.resume()));
-  setHandler(cancelSendSignal, () => void held(book.cancel()));
-  setHandler(resolveBatchUpdate, decide, { validator: validateResolveBatch(book) });
+  setHandler(pauseUpdate, () => steer(() => book.pause(), { hold: true }));
+  setHandler(resumeUpdate, () => steer(() => book.resume(), { hold: false }));
+  setHandler(cancelUpdate, () => steer(() => book.cancel(), { hold: true }));
+  setHandler(pauseSendSignal, () => void steer(() => book.pause(), { hold: true }));
+  setHandler(resumeSendSignal, () => void steer(() => book.resume(), { hold: false }));
+  setHandler(cancelSendSignal, () => void steer(() => book.cancel(), { hold: true }));
+  setHandler(resolveBatchUpdate, settleUnknown, { validator: validateResolveBatch(book) });
 
-  let rollOver = false;
   try {
     if (!input.carried) statusChanged();
-    void freezeAudience();
+    if (!book.counts().audienceComplete) freezeNextPage();
     for (const batchNo of book.parkedBatches()) seekProof(batchNo); // parked by the previous run
     if (book.unknownBatches().length > 0) statusChanged();
     projector.request();
-    for (;;) {
-      await condition(() => stopping() || book.settled() || book.canLaunch(options.window));
-      if (stopping() || book.settled()) break;
-      // A count decides, not the server's continueAsNewSuggested: a task run inside a query (see README,
-      // "What a watcher's read costs") would see that flag as stale as its clock.
-      if (book.launchedThisRun >= options.batchesPerRun) {
-        rollOver = true;
-        break;
-      }
-      launch();
-    }
-    await CancellationScope.nonCancellable(() => condition(() => book.inFlightBatches === 0));
+    advance();
+    await condition(() => done && allHandlersFinished());
   } catch (error) {
     if (!isCancellation(error)) throw error;
-    // Cancelled from Temporal itself (UI, CLI): let in-flight batches land, then record it.
+    // Cancelled from Temporal itself (UI, CLI): the batches' scopes were cancelled with it, so in-flight
+    // batches land or are withdrawn; then the send ends cancelled.
     await CancellationScope.nonCancellable(async () => {
-      await condition(() => book.inFlightBatches === 0);
-      book.cancel();
-      await abandonParked();
-      await finish('cancelled');
+      advance();
+      await condition(() => done);
     });
     throw error;
   }
 
-  if (fatal !== undefined) {
-    await abandonParked();
-    await finish('failed');
-    throw fatal;
-  }
-  if (book.cancelled) {
-    await abandonParked();
-    return complete('cancelled');
-  }
-  if (rollOver) {
-    await condition(allHandlersFinished);
-    for (const writer of writers) await writer.drain();
+  const { total, sent, failed, unknownBatches } = book.counts();
+  const how = ending as FinalStatus | 'continue';
+  if (how === 'failed') throw fatal ?? new Error('the send failed');
+  if (how === 'continue') {
     return continueAsNew<typeof campaignSend>({
       campaignId,
       options,
@@ -284,31 +355,5 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
       carried: { ...book.carry(), ...(ownStatus ? { statusVersion } : {}) },
     });
   }
-  return complete('sent');
-
-  /** Freezes the audience page by page, in the background; each page's batches may go out at once. */
-  async function freezeAudience(): Promise<void> {
-    try {
-      while (!book.counts().audienceComplete && !stopping()) {
-        const page = await snapshotAudiencePage(campaignId);
-        book.audienceFrozen(page.frozen, page.complete);
-        projector.request();
-      }
-    } catch (error) {
-      if (!isCancellation(error)) fail(error); // e.g. the campaign has no content: the send fails visibly
-    }
-  }
-
-  async function complete(outcome: 'sent' | 'cancelled'): Promise<CampaignSendResult> {
-    await finish(outcome);
-    await condition(allHandlersFinished);
-    const { total, sent, failed, unknownBatches } = book.counts();
-    return { campaignId, status: outcome, total, sent, failed, unknownBatches };
-  }
-
-  async function finish(final: FinalStatus): Promise<void> {
-    book.close(final);
-    statusChanged();
-    for (const writer of writers) await writer.drain();
-  }
+  return { campaignId, status: how, total, sent, failed, unknownBatches };
 }

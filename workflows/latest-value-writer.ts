@@ -1,12 +1,4 @@
-import { CancellationScope, condition, log, sleep } from '@temporalio/workflow';
-
-export interface WriterOptions {
-  /**
-   * Space writes made back to back at least this far apart (a timer, whose firing is in the
-   * history): a burst of requests costs one write per interval. A lone request is written at once.
-   */
-  minIntervalMs?: number;
-}
+import { CancellationScope, condition, log } from '@temporalio/workflow';
 
 /**
  * Runs `write` in the background, one at a time, never holding up the send.
@@ -18,10 +10,7 @@ export class LatestValueWriter {
   private running = false;
   private wanted = false;
 
-  constructor(
-    private readonly write: () => Promise<void>,
-    private readonly options: WriterOptions = {},
-  ) {}
+  constructor(private readonly write: () => Promise<void>) {}
 
   request(): void {
     this.wanted = true;
@@ -41,8 +30,6 @@ export class LatestValueWriter {
         await CancellationScope.nonCancellable(this.write).catch((error: unknown) => {
           log.error('background write failed', { error: String(error) });
         });
-        const { minIntervalMs } = this.options;
-        if (this.wanted && minIntervalMs !== undefined) await CancellationScope.nonCancellable(() => sleep(minIntervalMs));
       }
     } finally {
       this.running = false;

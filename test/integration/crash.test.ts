@@ -76,3 +76,36 @@ test('SIGTERM shuts the worker down gracefully (exit 0) and another worker finis
   await assertSendRecorded(file.h.pool, campaignId); // the lifecycle writes it, on a running worker
   await second.stop();
 });
+
+test('paused while batches are in Mailgun’s hands, the worker killed before they land: resumed, everyone exactly once', async () => {
+  // Mailgun answers every batch after 1.5 s: the pause asks the in-flight batches to stop, they cannot (they
+  // have claimed their batch), and the kill loses them. Temporal does not retry an activity whose cancellation
+  // was asked for; the send withdraws them and the ledger, on resume, says they need their outcome proven.
+  file.h.mailgun.setRandomFaults({ slow: 1, slowDelayMs: 1500, seed: 5 });
+  try {
+    const campaignId = await createCampaign('paused, then killed');
+    let worker = await file.h.spawnWorker();
+    await file.h.campaigns.startSend(campaignId, { batchSize: 500, window: 2 });
+    await waitFor(async () => {
+      const { rows } = await file.h.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM send_ledger WHERE campaign_id = $1 AND state = 'sending'`,
+        [campaignId],
+      );
+      return (rows[0]?.n ?? 0) === 2;
+    }, { intervalMs: 20, what: 'two batches in Mailgun’s hands' });
+    await file.h.campaigns.pause(campaignId);
+    await worker.kill();
+    worker = await file.h.spawnWorker();
+    await waitFor(async () => (await file.h.campaigns.progress(campaignId, { live: true })).inFlight === 0, {
+      what: 'the lost batches to leave the window',
+    });
+    await file.h.campaigns.resume(campaignId);
+    const result = await file.h.campaigns.result(campaignId);
+    await worker.stop();
+    assert.deepEqual(result, { campaignId, status: 'sent', total: 6000, sent: 6000, failed: 0, unknownBatches: [] });
+    const report = deliveryReport(file.h.mailgun, campaignId, file.profiles);
+    assert.deepEqual([report.duplicates.length, report.missing.length], [0, 0]);
+  } finally {
+    file.h.mailgun.setRandomFaults(null);
+  }
+});

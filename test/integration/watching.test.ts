@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import type proto from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
-import { progressQuery } from '../../workflows/campaign-send-api.js';
+import { pauseSendSignal, progressQuery, resumeSendSignal } from '../../workflows/campaign-send-api.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { harnessForFile, waitFor, type ChildWorker } from '../helpers/harness.js';
 
@@ -106,6 +106,58 @@ test('a worker that answers a query for a send it never ran, then takes the send
   } finally {
     file.h.mailgun.setRandomFaults(null);
   }
+});
+
+test('a query that reaches a worker with one event of a task, and a second event after: the task’s commands are the same on replay', async () => {
+  const campaignId = await createCampaign('one task in two parts', 300);
+  const owner = await file.h.spawnWorker();
+  // One batch every half second: a long send, paused at once and left idle.
+  await file.h.campaigns.startSend(campaignId, { batchSize: 10, window: 3, ratePerSecond: 20 });
+  const handle = file.h.temporal.workflow.getHandle(sendWorkflowId(campaignId));
+  await waitFor(async () => ((await findCampaignStats(file.h.pool, campaignId))?.sent ?? 0) >= 20, { what: 'a few batches' });
+  await file.h.campaigns.pause(campaignId);
+  await waitFor(async () => {
+    const progress = await file.h.campaigns.progress(campaignId, { live: true });
+    const { raw } = await handle.describe();
+    return progress.inFlight === 0 && !raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0;
+  }, { what: 'the paused send to be idle' });
+  // A pause of a paused send changes nothing, but its task has the worker poll its sticky queue afresh: the server
+  // takes a sticky queue polled in the last 10 s for alive, and the query must wait on it.
+  await handle.signal(pauseSendSignal);
+  await waitFor(async () => !(await handle.describe()).raw.pendingWorkflowTask, { intervalMs: 20, what: 'the signal’s task done' });
+  await owner.kill();
+
+  // The query waits on the dead worker's sticky queue for 10 s. A resume signal arrives meanwhile: the query
+  // reaches the next worker with it, and that worker reacts to it inside the query task. A pause signal then
+  // arrives before the task the resume made has left the dead worker's sticky queue (10 s after the resume):
+  // live, the worker reacts to it in a second activation; on replay both come in one.
+  const queriedAt = Date.now();
+  const query = handle.query(progressQuery);
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  await handle.signal(resumeSendSignal);
+  const second = await file.h.startWorker();
+  const answered = await query;
+  assert.equal(answered.paused, false, 'the worker reacted to the resume inside the query task');
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, queriedAt + 11_500 - Date.now())));
+  await handle.signal(pauseSendSignal);
+
+  await waitFor(async () => (await file.h.campaigns.progress(campaignId, { live: true })).paused, { what: 'the pause to take' });
+  await file.h.campaigns.resume(campaignId);
+  const result = await file.h.campaigns.result(campaignId);
+  assert.deepEqual([result.status, result.sent, result.failed], ['sent', 300, 0]);
+  const report = deliveryReport(file.h.mailgun, campaignId, file.profiles.slice(0, 300));
+  assert.deepEqual([report.duplicates.length, report.missing.length], [0, 0]);
+  // Both signals reached the one workflow task the worker then completed, after the dead worker's sticky queue timed out.
+  const events = (await handle.fetchHistory()).events ?? [];
+  const signaled = events.flatMap((e, i) => (e.workflowExecutionSignaledEventAttributes ? [i] : []));
+  const [resumed, paused] = signaled.slice(-2) as [number, number];
+  const between = events.slice(resumed, paused);
+  assert.ok(!between.some((e) => e.workflowTaskStartedEventAttributes), 'no workflow task started between the two signals');
+  assert.ok(between.some((e) => e.workflowTaskScheduledEventAttributes?.taskQueue?.kind === proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_STICKY), 'the resume’s task went to the dead worker’s sticky queue');
+  assert.equal(startedBy(events.slice(paused).find((e) => e.workflowTaskStartedEventAttributes) ?? {}), `${process.pid}@${hostname()}`);
+
+  await second.stop();
+  assert.ok((await file.h.replayAll()) > 0, 'every history on the server replays');
 });
 
 test('a send whose worker is killed 3 times while progress is queried every 200–500 ms: everyone once, every history replays', async () => {
