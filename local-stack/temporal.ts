@@ -201,44 +201,50 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
     ? { type: 'existing-path', path: cli }
     : { type: 'cached-download', ...(download === true ? {} : download) };
   const namespace = opts.namespace ?? 'default';
-  const port = opts.port ?? (await freePort());
-  // If the port is taken the CLI exits, but the SDK keeps waiting on whatever holds the port, forever.
-  if (opts.port !== undefined && !(await isPortFree(port))) {
-    throw new Error(`Temporal dev server: port ${port} on 127.0.0.1 is already in use`);
-  }
-  const ui = opts.ui ?? opts.uiPort !== undefined;
-  // The SDK's default UI port is port + 1000, which nobody checked is free.
-  const uiPort = ui ? (opts.uiPort ?? (await freePort())) : undefined;
-
-  let env: TestWorkflowEnvironment;
-  try {
-    env = await TestWorkflowEnvironment.createLocal({
-      server: {
-        executable,
-        ip: '127.0.0.1',
-        port,
-        ui,
-        uiPort,
-        dbFilename: opts.dbFilename,
-        namespace,
-        searchAttributes: (opts.searchAttributes ?? []).map(({ name, type }) => ({ name, type: toSdkType(type) })),
-        log: { format: 'pretty', level: opts.log ? 'info' : 'error' },
-        extraArgs: opts.extraArgs,
-      },
-    });
-  } catch (err) {
-    // Offline, the SDK fails with `failed to download ephemeral server executable: ... dns error ...`.
-    if (executable.type === 'cached-download' && /download/i.test(err instanceof Error ? err.message : String(err))) {
-      throw new TemporalCliUnavailableError([...tried, { source: SDK_DOWNLOAD, result: downloadFailure(err) }]);
+  let uiUrl: string | undefined;
+  // A port we chose can be taken by someone else before the server binds it (an outgoing connection's
+  // ephemeral port, on a busy machine): then the server exits, and another free port is tried.
+  const attempts = opts.port === undefined ? 3 : 1;
+  let env: TestWorkflowEnvironment | undefined;
+  for (let attempt = 1; env === undefined; attempt++) {
+    const port = opts.port ?? (await freePort());
+    // If the port is taken the CLI exits, but the SDK keeps waiting on whatever holds the port, forever.
+    if (opts.port !== undefined && !(await isPortFree(port))) {
+      throw new Error(`Temporal dev server: port ${port} on 127.0.0.1 is already in use`);
     }
-    throw err;
+    const ui = opts.ui ?? opts.uiPort !== undefined;
+    // The SDK's default UI port is port + 1000, which nobody checked is free.
+    const uiPort = ui ? (opts.uiPort ?? (await freePort())) : undefined;
+    try {
+      env = await TestWorkflowEnvironment.createLocal({
+        server: {
+          executable,
+          ip: '127.0.0.1',
+          port,
+          ui,
+          uiPort,
+          dbFilename: opts.dbFilename,
+          namespace,
+          searchAttributes: (opts.searchAttributes ?? []).map(({ name, type }) => ({ name, type: toSdkType(type) })),
+          log: { format: 'pretty', level: opts.log ? 'info' : 'error' },
+          extraArgs: opts.extraArgs,
+        },
+      });
+      uiUrl = uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`;
+    } catch (err) {
+      // Offline, the SDK fails with `failed to download ephemeral server executable: ... dns error ...`.
+      if (executable.type === 'cached-download' && /download/i.test(err instanceof Error ? err.message : String(err))) {
+        throw new TemporalCliUnavailableError([...tried, { source: SDK_DOWNLOAD, result: downloadFailure(err) }]);
+      }
+      if (attempt >= attempts) throw err;
+    }
   }
 
   let stopped: Promise<void> | undefined;
   return {
     address: env.address,
     namespace,
-    uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`,
+    uiUrl,
     connection: env.connection,
     env,
     stop: () => (stopped ??= env.teardown()),
