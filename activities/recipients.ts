@@ -33,7 +33,7 @@ export function createRecipientActivities({ pool }: ActivityDeps) {
     /** How many recipients the campaign's filters select now, and a few of their ids; nothing is frozen. */
     async previewAudience(campaignId: string): Promise<AudiencePreview> {
       const campaign = await requireCampaign(pool, campaignId);
-      const { count, sampleUserIds } = await withHeartbeat(countAudience(pool, campaignId, campaign.audience));
+      const { count, sampleUserIds } = await withHeartbeat(countAudience(pool, campaignId, campaign.type, campaign.audience));
       return { count, sampleUserIds, configVersion: campaign.configVersion };
     },
   };

@@ -189,7 +189,7 @@ export class CampaignClient {
       },
     );
     const campaign = await this.requireCampaign(campaignId);
-    const recipientCount = campaign.totalRecipients ?? (await countAudience(this.deps.pool, campaignId, campaign.frozenAudience ?? audience)).count;
+    const recipientCount = campaign.totalRecipients ?? (await countAudience(this.deps.pool, campaignId, campaign.type, campaign.frozenAudience ?? audience)).count;
     return { campaignId, recipientCount };
   }
 

@@ -322,7 +322,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--type <type>', 'only this campaign type').choices(CAMPAIGN_TYPES))
     .action(async (opts: AnalyticsRangeInput) => print(await withSession(false, ({ analytics }) => analytics.summary(opts))));
 
-  const suppressions = program.command('suppressions').description('users who get no campaigns: unsubscribed, complained, bounced');
+  const suppressions = program.command('suppressions').description('addresses no stream reaches: bounced, or refused by Mailgun');
   suppressions
     .command('list')
     .description('suppressed users, in id order')

@@ -38,7 +38,7 @@ export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
 export interface AudienceFilter {
   /** Accepted subscription statuses; default ['subscribed']. */
   subscriptionStatuses?: SubscriptionStatus[];
-  /** Only users who accept this email type (users.email_types contains it). */
+  /** Only users who also accept this other stream (every audience requires consent to the campaign's own stream). */
   emailType?: string;
   /** At most this many recipients (lowest user ids first). */
   limit?: number;

@@ -5,11 +5,12 @@ import { sql } from './queries.js';
 /** Who a campaign goes to: counting the filters' audience, freezing it, and the frozen recipients. */
 
 /**
- * The six audienceWhere parameters (db/queries.ts) for a filter of campaign `campaignId`, from
- * user id `after` on.
+ * The seven audienceWhere parameters (db/queries.ts) for a filter of campaign `campaignId`, whose
+ * stream (its type) is `stream`, from user id `after` on.
  */
-export function audienceParams(audience: AudienceFilter, campaignId: string, after = '0'): unknown[] {
+export function audienceParams(stream: string, audience: AudienceFilter, campaignId: string, after = '0'): unknown[] {
   return [
+    stream,
     audience.subscriptionStatuses ?? ['subscribed'],
     audience.emailType ?? null,
     audience.userIds ?? null,
@@ -24,9 +25,9 @@ export interface AudienceCount {
   sampleUserIds: string[];
 }
 
-/** How many recipients the filters select now (and the first few ids), without freezing anything. */
-export async function countAudience(pool: Pool, campaignId: string, audience: AudienceFilter): Promise<AudienceCount> {
-  const result = await pool.query<AudienceCount>(sql.previewAudience, [...audienceParams(audience, campaignId), audience.limit ?? null]);
+/** How many recipients of `stream` the filters select now (and the first few ids), without freezing anything. */
+export async function countAudience(pool: Pool, campaignId: string, stream: string, audience: AudienceFilter): Promise<AudienceCount> {
+  const result = await pool.query<AudienceCount>(sql.previewAudience, [...audienceParams(stream, audience, campaignId), audience.limit ?? null]);
   return result.rows[0] ?? { count: 0, sampleUserIds: [] };
 }
 
@@ -56,7 +57,7 @@ export async function snapshotAudienceStep(
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const locked = await client.query<{ audience_snapshot_at: Date | null; total_recipients: number | null }>(
+    const locked = await client.query<{ type: string; audience_snapshot_at: Date | null; total_recipients: number | null }>(
       sql.lockCampaign,
       [campaignId],
     );
@@ -77,7 +78,7 @@ export async function snapshotAudienceStep(
             await client.query(sql.snapshotAudiencePage, [
               campaignId,
               before,
-              ...audienceParams(audience, campaignId, cursor?.user_id ?? '0'),
+              ...audienceParams(campaign.type, audience, campaignId, cursor?.user_id ?? '0'),
               wanted,
             ])
           ).rowCount ?? 0);

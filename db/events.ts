@@ -1,8 +1,9 @@
 import type { Pool } from 'pg';
 import type { MailgunEventRecord } from '../common/engagement.js';
+import { MARKETING_STREAMS } from '../common/streams.js';
 import { sql } from './queries.js';
 
-/** Recording Mailgun events: each once, with the counters, clicks and suppressions they imply. */
+/** Recording Mailgun events: each once, with the counters, clicks, opt-outs and suppressions they imply. */
 
 export type EventSource = 'webhook' | 'reconciliation';
 
@@ -36,6 +37,7 @@ export async function recordEvents(pool: Pool, events: readonly EventToRecord[],
     column((e) => e.record.url),
     column((e) => e.record.reason),
     source,
+    MARKETING_STREAMS,
   ] });
   const outcomes = new Array<RecordOutcome>(events.length);
   for (const row of result.rows) outcomes[Number(row.ord) - 1] = row.outcome;

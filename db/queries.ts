@@ -21,21 +21,24 @@ const CAMPAIGN_COLUMNS = `
   failure_reason, send_options, sending_domain`;
 
 /**
- * Who an audience filter selects, with its six parameters from $n: subscription statuses text[],
- * email type or null, user ids bigint[] or null (an explicit list), the last user id already
- * taken (keyset paging; '0' for none), only users with a report id (boolean), and only users
- * with report links in this campaign (campaign id, or null for no such condition).
+ * Who an audience filter selects, with its seven parameters from $n: the campaign's stream (its type),
+ * accepted subscription statuses text[], another stream they must accept too or null, user ids bigint[]
+ * or null (an explicit list), the last user id already taken (keyset paging; '0' for none), only users
+ * with a report id (boolean), and only users with report links in this campaign (campaign id, or null
+ * for no such condition). An address suppressed as a whole (bounced, refused) gets no stream.
  */
 function audienceWhere(n: number): string {
+  const consents = (stream: string) =>
+    `EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = users.id AND s.stream = ${stream} AND s.status = ANY ($${n + 1}::text[]))`;
   return `status = 'active'
         AND suppressed_at IS NULL
-        AND subscription_status = ANY ($${n}::text[])
-        AND ($${n + 1}::text IS NULL OR $${n + 1}::text = ANY (email_types))
-        AND ($${n + 2}::bigint[] IS NULL OR id = ANY ($${n + 2}::bigint[]))
-        AND id > $${n + 3}::bigint
-        AND (NOT $${n + 4}::boolean OR custom_id IS NOT NULL)
-        AND ($${n + 5}::bigint IS NULL
-             OR EXISTS (SELECT 1 FROM report_links l WHERE l.campaign_id = $${n + 5}::bigint AND l.user_id = users.id))`;
+        AND ${consents(`$${n}::text`)}
+        AND ($${n + 2}::text IS NULL OR ${consents(`$${n + 2}::text`)})
+        AND ($${n + 3}::bigint[] IS NULL OR id = ANY ($${n + 3}::bigint[]))
+        AND id > $${n + 4}::bigint
+        AND (NOT $${n + 5}::boolean OR custom_id IS NOT NULL)
+        AND ($${n + 6}::bigint IS NULL
+             OR EXISTS (SELECT 1 FROM report_links l WHERE l.campaign_id = $${n + 6}::bigint AND l.user_id = users.id))`;
 }
 
 export const sql = {
@@ -74,12 +77,12 @@ export const sql = {
     RETURNING config_version`,
 
   // $1 campaign id, $2 the version the approver saw, $3 send_at or null, $4 send options jsonb or null,
-  // $5 sending domain or null (null keeps what is there). Freezes what every batch will send and to whom;
+  // $5 sending domain or null (null keeps what is there), $6 the content every batch sends (read at version $2).
+  // Freezes what every batch will send and to whom;
   // a retry finds it frozen already. A send time not later than now is no send time: the campaign sends at once.
   freezeCampaign: `
     UPDATE campaigns SET
-      frozen_content = jsonb_strip_nulls(jsonb_build_object(
-        'subject', subject, 'html', body_html, 'text', body_text, 'from', from_address)),
+      frozen_content = $6::jsonb,
       frozen_audience = audience, approved_at = coalesce(approved_at, now()),
       send_at = CASE WHEN $3::timestamptz > now() THEN $3::timestamptz END,
       send_options = coalesce($4::jsonb, send_options), sending_domain = coalesce($5, sending_domain), updated_at = now()
@@ -102,10 +105,10 @@ export const sql = {
   // $1 campaign id
   markArchived: `UPDATE campaigns SET archived_at = coalesce(archived_at, now()), updated_at = now() WHERE id = $1`,
 
-  // $1..$6 as audienceWhere, $7 limit or null. How many the filters select now, and the first few.
+  // $1..$7 as audienceWhere, $8 limit or null. How many the filters select now, and the first few.
   previewAudience: `
     WITH picked AS (
-      SELECT id FROM users WHERE ${audienceWhere(1)} ORDER BY id LIMIT $7
+      SELECT id FROM users WHERE ${audienceWhere(1)} ORDER BY id LIMIT $8
     )
     SELECT (SELECT count(*) FROM picked)::int AS count,
            coalesce((SELECT array_agg(id::text) FROM (SELECT id FROM picked ORDER BY id LIMIT 5) f), '{}') AS "sampleUserIds"`,
@@ -162,41 +165,73 @@ export const sql = {
     WHERE NOT campaign_analytics.final`,
 
   // $1 subscription status or null, $2 email type or null, $3 users after this id ('0' first), $4 limit.
-  // The CRM's user list: active users, keyset-paged by id.
+  // The CRM's user list: active users, keyset-paged by id, each with one status and the email types it applies
+  // to, as the list answered before consent was kept per stream: the best status of their streams (subscribed,
+  // then pending, then unsubscribed) and the streams at it; with no stream, the status they had then (or subscribed).
   listUsers: `
-    SELECT id::text, email, name, custom_id AS "customId", subscription_status AS "subscriptionStatus",
-           email_types AS "emailTypes"
-    FROM users
-    WHERE status = 'active' AND ($1::text IS NULL OR subscription_status = $1)
-      AND ($2::text IS NULL OR $2 = ANY (email_types)) AND id > $3::bigint
-    ORDER BY users.id LIMIT $4`,
+    SELECT u.id::text, u.email, u.name, u.custom_id AS "customId", c.status AS "subscriptionStatus", c.streams AS "emailTypes"
+    FROM users u
+    CROSS JOIN LATERAL (
+      SELECT best.status, coalesce(array_agg(s.stream ORDER BY s.stream) FILTER (WHERE s.status = best.status), '{}') AS streams
+      FROM (SELECT CASE WHEN bool_or(status = 'subscribed') THEN 'subscribed' WHEN bool_or(status = 'pending') THEN 'pending'
+                        WHEN bool_or(status = 'unsubscribed') THEN 'unsubscribed' ELSE u.legacy_subscription_status END AS status
+            FROM subscriptions WHERE user_id = u.id) best
+      LEFT JOIN subscriptions s ON s.user_id = u.id
+      GROUP BY best.status
+    ) c
+    WHERE u.status = 'active' AND ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR $2 = ANY (c.streams))
+      AND u.id > $3::bigint
+    ORDER BY u.id LIMIT $4`,
+
+  // $1 user id
+  selectSubscriptions: `
+    SELECT stream, status, reason, source, campaign_id::text AS "campaignId", changed_at AS "changedAt"
+    FROM subscriptions WHERE user_id = $1 ORDER BY stream`,
+
+  // $1 user id, $2 streams text[], $3 status, $4 reason, $5 source, $6 campaign id or null.
+  // Sets the user's consent for each stream (creating rows as needed); returns the streams that changed.
+  // When an unsubscribe from a campaign's link changed anything, the campaign counts one more unsubscribe.
+  setConsent: `
+    WITH person AS (SELECT id FROM users WHERE id = $1), changed AS (
+      INSERT INTO subscriptions (user_id, stream, status, reason, source, campaign_id)
+      SELECT p.id, stream, $3, $4, $5, $6 FROM person p, unnest($2::text[]) AS stream
+      ON CONFLICT (user_id, stream) DO UPDATE
+        SET status = EXCLUDED.status, reason = EXCLUDED.reason, source = EXCLUDED.source,
+            campaign_id = EXCLUDED.campaign_id, changed_at = now()
+        WHERE subscriptions.status <> EXCLUDED.status
+      RETURNING stream
+    ), counted AS (
+      UPDATE campaign_stats SET unsubscribed = unsubscribed + 1, events_version = events_version + 1, updated_at = now()
+      WHERE campaign_id = $6 AND $3 = 'unsubscribed' AND EXISTS (SELECT 1 FROM changed)
+    )
+    SELECT (SELECT count(*) FROM person)::int AS people, coalesce((SELECT array_agg(stream ORDER BY stream) FROM changed), '{}') AS changed`,
 
   // $1 emails text[]. Which of them are users, by address.
   selectUserIdsByEmail: `SELECT id::text, lower(email) AS email FROM users WHERE lower(email) = ANY (SELECT lower(e) FROM unnest($1::text[]) e)`,
 
   // $1 campaign id
-  lockCampaign: `SELECT audience_snapshot_at, total_recipients FROM campaigns WHERE id = $1 FOR UPDATE`,
+  lockCampaign: `SELECT type, audience_snapshot_at, total_recipients FROM campaigns WHERE id = $1 FOR UPDATE`,
 
   // $1 campaign id. Where an interrupted snapshot stopped: its last ordinal and user.
   selectSnapshotCursor: `
     SELECT ordinal, user_id FROM campaign_recipients WHERE campaign_id = $1 ORDER BY ordinal DESC LIMIT 1`,
 
-  // $1 campaign id, $2 last ordinal so far, $3..$8 as audienceWhere (from the last user id so far), $9 page size.
+  // $1 campaign id, $2 last ordinal so far, $3..$9 as audienceWhere (from the last user id so far), $10 page size.
   // One page of the audience, in user id order.
   snapshotAudiencePage: `
     INSERT INTO campaign_recipients (campaign_id, ordinal, user_id, email, name, custom_id)
     SELECT $1, $2 + row_number() OVER (ORDER BY u.id), u.id, u.email, u.name, u.custom_id
     FROM (
-      SELECT id, email, name, custom_id FROM users WHERE ${audienceWhere(3)} ORDER BY id LIMIT $9
+      SELECT id, email, name, custom_id FROM users WHERE ${audienceWhere(3)} ORDER BY id LIMIT $10
     ) u`,
 
-  // $1..$6 as audienceWhere, $7 page size. The next page of customers a financial run signs links for.
+  // $1..$7 as audienceWhere, $8 page size. The next page of customers a financial run signs links for.
   selectReportCustomers: `
     SELECT id::text AS "userId", custom_id AS "customId" FROM users
     WHERE ${audienceWhere(1)} AND custom_id IS NOT NULL
-    ORDER BY users.id LIMIT $7`,
+    ORDER BY users.id LIMIT $8`,
 
-  // $1..$6 as audienceWhere. How many customers the run considers.
+  // $1..$7 as audienceWhere. How many customers the run considers.
   countReportCustomers: `SELECT count(*)::int AS n FROM users WHERE ${audienceWhere(1)} AND custom_id IS NOT NULL`,
 
   // $1 campaign id, then arrays of one element per link: $2 user ids, $3 kinds, $4 filenames, $5 labels,
@@ -487,7 +522,8 @@ export const sql = {
 
   // Mailgun events, one array per column ($1 tokens (null: not a webhook), $2 event ids, $3 events,
   // $4 campaign ids (null: none), $5 recipients (lower case), $6 message ids, $7 times, $8 urls, $9 reasons),
-  // $10 source. A token seen before makes its event a replay; an event id seen before, a duplicate.
+  // $10 source, $11 the marketing streams. A token seen before makes its event a replay; an event id seen
+  // before, a duplicate.
   // Counter rows are locked in campaign id order, so concurrent batches cannot deadlock on them.
   recordEvents: `
     WITH input AS (
@@ -518,12 +554,29 @@ export const sql = {
       WHERE campaign_id IS NOT NULL AND event IN ('opened', 'clicked')
       GROUP BY campaign_id, recipient, event ORDER BY campaign_id, recipient, event
       ON CONFLICT DO NOTHING RETURNING campaign_id, kind
-    ), suppressed AS (
-      UPDATE users u SET suppressed_at = s.occurred_at, suppression_reason = s.reason, updated_at = now()
-      FROM (SELECT DISTINCT ON (user_id) user_id, occurred_at,
-                   CASE event WHEN 'permanent_fail' THEN 'bounced' ELSE event END AS reason
-            FROM inserted WHERE user_id IS NOT NULL AND event IN ('unsubscribed', 'complained', 'permanent_fail')
-            ORDER BY user_id, occurred_at) s
+    ), opted_out AS (
+      -- README, "Streams and consent": an unsubscribe stops the stream it came from, a complaint that stream
+      -- and all of marketing ($11); either, naming no campaign of ours, all of marketing.
+      INSERT INTO subscriptions (user_id, stream, status, reason, source, campaign_id, changed_at)
+      SELECT DISTINCT ON (o.user_id, o.stream) o.user_id, o.stream, 'unsubscribed', o.event, 'mailgun', o.campaign_id, o.occurred_at
+      FROM (
+        SELECT ins.user_id, st.stream, ins.event, ins.campaign_id, ins.occurred_at
+        FROM inserted ins LEFT JOIN campaigns c ON c.id = ins.campaign_id
+        CROSS JOIN LATERAL unnest(
+          CASE WHEN ins.event = 'unsubscribed' AND c.type IS NOT NULL THEN ARRAY[c.type]
+               ELSE $11::text[] || CASE WHEN c.type IS NULL THEN '{}'::text[] ELSE ARRAY[c.type] END END) AS st(stream)
+        WHERE ins.user_id IS NOT NULL AND ins.event IN ('unsubscribed', 'complained')
+      ) o
+      ORDER BY o.user_id, o.stream, o.event = 'complained' DESC, o.occurred_at
+      ON CONFLICT (user_id, stream) DO UPDATE
+        SET status = 'unsubscribed', reason = EXCLUDED.reason, source = EXCLUDED.source,
+            campaign_id = EXCLUDED.campaign_id, changed_at = EXCLUDED.changed_at
+        WHERE subscriptions.status <> 'unsubscribed' OR (EXCLUDED.reason = 'complained' AND subscriptions.reason IS DISTINCT FROM 'complained')
+    ), bounced AS (
+      -- A permanent bounce is about the address: no stream reaches it until an operator lifts it.
+      UPDATE users u SET suppressed_at = s.occurred_at, suppression_reason = 'bounced', updated_at = now()
+      FROM (SELECT DISTINCT ON (user_id) user_id, occurred_at FROM inserted
+            WHERE user_id IS NOT NULL AND event = 'permanent_fail' ORDER BY user_id, occurred_at) s
       WHERE u.id = s.user_id AND u.suppressed_at IS NULL
     ), uniques AS (
       SELECT campaign_id, count(*) FILTER (WHERE kind = 'opened') AS opened, count(*) FILTER (WHERE kind = 'clicked') AS clicked

@@ -20,14 +20,14 @@ export async function reportCustomers(
   limit: number,
 ): Promise<ReportCustomer[]> {
   const result = await pool.query<ReportCustomer>(sql.selectReportCustomers, [
-    ...audienceParams({ ...audience, requireReportLinks: false }, campaignId, after),
+    ...audienceParams('financial', { ...audience, requireReportLinks: false }, campaignId, after),
     limit,
   ]);
   return result.rows;
 }
 
 export async function countReportCustomers(pool: Pool, campaignId: string, audience: AudienceFilter): Promise<number> {
-  const result = await pool.query<{ n: number }>(sql.countReportCustomers, audienceParams({ ...audience, requireReportLinks: false }, campaignId));
+  const result = await pool.query<{ n: number }>(sql.countReportCustomers, audienceParams('financial', { ...audience, requireReportLinks: false }, campaignId));
   return result.rows[0]?.n ?? 0;
 }
 

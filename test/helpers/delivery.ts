@@ -1,4 +1,5 @@
 import type { AcceptedMessage, MailgunServer } from '../../local-stack/mailgun-server.js';
+import type { Stream } from '../../common/streams.js';
 import { isEligible, type SeedProfile } from '../../local-stack/seed.js';
 
 export interface DeliveryReport {
@@ -17,14 +18,14 @@ export function deliveryReport(
   mailgun: MailgunServer,
   campaignId: string,
   profiles: SeedProfile[],
-  emailType?: string,
+  stream: Stream = 'newsletter',
 ): DeliveryReport {
   const counts = new Map<string, number>();
   for (const message of mailgun.accepted()) {
     if (message.variables['campaign_id'] !== campaignId) continue;
     counts.set(message.recipient, (counts.get(message.recipient) ?? 0) + 1);
   }
-  const eligible = new Set(profiles.filter((p) => isEligible(p, emailType)).map((p) => p.email));
+  const eligible = new Set(profiles.filter((p) => isEligible(p, stream)).map((p) => p.email));
   return {
     expected: eligible.size,
     delivered: [...counts.values()].reduce((a, b) => a + b, 0),

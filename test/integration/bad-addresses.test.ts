@@ -22,13 +22,18 @@ function badAddresses(tag: string): Map<number, string> {
   ]);
 }
 
-/** 1,000 users of their own email type (= tag), three of them with bad addresses. */
+/** 1,000 newsletter subscribers who are also the only ones on a stream of their own (= tag), three of them with bad addresses. */
 async function seedAudience(emailType: string): Promise<{ emails: string[]; bad: string[] }> {
   const bad = badAddresses(emailType);
   const emails = Array.from({ length: 1000 }, (_, i) => bad.get(i + 1) ?? `${emailType}-${i + 1}@fans.example`);
   await file.h.pool.query(
-    `INSERT INTO users (email, name, email_types)
-     SELECT email, 'Fan ' || ord, ARRAY[$2::text] FROM unnest($1::text[]) WITH ORDINALITY AS t(email, ord) ORDER BY ord`,
+    `WITH inserted AS (
+       INSERT INTO users (email, name)
+       SELECT email, 'Fan ' || ord FROM unnest($1::text[]) WITH ORDINALITY AS t(email, ord) ORDER BY ord
+       RETURNING id
+     )
+     INSERT INTO subscriptions (user_id, stream, status, source)
+     SELECT id, stream, 'subscribed', 'test' FROM inserted CROSS JOIN unnest(ARRAY['newsletter', $2::text]) AS stream`,
     [emails, emailType],
   );
   return { emails, bad: [...bad.values()] };
@@ -85,7 +90,8 @@ test('a 1,000-recipient batch with 3 bad addresses: 997 messages exactly once, 3
 
     // The bad addresses are suppressed: the next campaign to the same people leaves them out.
     const { rows } = await file.h.pool.query<{ email: string; suppression_reason: string }>(
-      `SELECT email, suppression_reason FROM users WHERE 'bad-addresses' = ANY (email_types) AND suppressed_at IS NOT NULL`,
+      `SELECT email, suppression_reason FROM users u JOIN subscriptions s ON s.user_id = u.id AND s.stream = 'bad-addresses'
+       WHERE u.suppressed_at IS NOT NULL`,
     );
     assert.deepEqual(rows.map((r) => r.email).sort(), [...audience.bad].sort());
     const next = await file.h.campaigns.create({

@@ -21,7 +21,7 @@ test('429s, 500s and accepted-then-dropped responses at random: every recipient 
     await file.h.campaigns.startSend(campaignId, { batchSize: 100, window: 4, ratePerSecond: 100_000, batchesPerRun: 12 });
     const result = await file.h.campaigns.result(campaignId);
 
-    const report = deliveryReport(file.h.mailgun, campaignId, file.profiles);
+    const report = deliveryReport(file.h.mailgun, campaignId, file.profiles, 'financial');
     assert.ok(report.expected > 5000);
     assert.deepEqual(result, { campaignId, status: 'sent', total: report.expected, sent: report.expected, failed: 0, unknownBatches: [] });
     assert.equal(report.duplicates.length, 0, `duplicates: ${report.duplicates.slice(0, 5).join(', ')}`);

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { lifecycleWorkflowId, sendWorkflowId } from '../../common/campaign.js';
 import { CampaignStatusAttr, CampaignTypeAttr } from '../../common/search-attributes.js';
 import { campaignTransitions, findCampaign } from '../../db/campaigns.js';
+import { isEligible } from '../../local-stack/seed.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { campaignError } from '../helpers/errors.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
@@ -151,7 +152,7 @@ test('the worker killed while waiting on the send timer and while tracking: comp
   } finally {
     await worker.stop();
   }
-  const report = deliveryReport(file.h.mailgun, campaignId, file.profiles.filter((p) => p.status === 'active' && p.subscriptionStatus === 'subscribed' && !p.suppressed).slice(0, 120));
+  const report = deliveryReport(file.h.mailgun, campaignId, file.profiles.filter((p) => isEligible(p, 'outreach')).slice(0, 120), 'outreach');
   assert.deepEqual([report.duplicates.length, report.missing.length, report.delivered], [0, 0, 120]);
 });
 

@@ -6,7 +6,9 @@ import { startApiServer, type ApiServer } from '../../api/server.js';
 import { createEventRecorder } from '../../api/webhooks/recorder.js';
 import { AnalyticsClient, type CampaignAnalytics } from '../../client/analytics.js';
 import type { EngagementCounters } from '../../common/engagement.js';
+import type { Stream } from '../../common/streams.js';
 import { createPool } from '../../db/pool.js';
+import { subscriptionsOf } from '../../db/subscriptions.js';
 import { userIdsByEmail } from '../../db/users.js';
 import { startFirestoreEmulator, type FirestoreEmulator } from '../../local-stack/firestore.js';
 import type { MailgunEvent } from '../../local-stack/mailgun-server.js';
@@ -31,10 +33,10 @@ const webhookUrl = () => `${api.url}/webhooks/mailgun`;
 
 /** Sends a campaign to the first `limit` users not used before, and waits until the send is done. */
 let usersTaken = 0;
-async function sentCampaign(name: string, limit: number, userIds?: string[]): Promise<{ campaignId: string; recipients: string[] }> {
+async function sentCampaign(name: string, limit: number, userIds?: string[], type: Stream = 'newsletter'): Promise<{ campaignId: string; recipients: string[] }> {
   const ids = userIds ?? (await idsOf(file.profiles.slice(usersTaken, usersTaken + limit).map((p) => p.email)));
   if (!userIds) usersTaken += limit;
-  const campaignId = await file.h.campaigns.create({ name, type: 'newsletter', content: { subject: name, text: 'Hi %recipient.name%' }, audience: { userIds: ids } });
+  const campaignId = await file.h.campaigns.create({ name, type, content: { subject: name, text: 'Hi %recipient.name%' }, audience: { userIds: ids } });
   await file.h.campaigns.startSend(campaignId);
   await file.h.campaigns.result(campaignId);
   const recipients = file.h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === campaignId).map((m) => m.recipient);
@@ -191,11 +193,12 @@ describe('Mailgun webhooks', () => {
     assert.deepEqual(click.rows, [{ url: 'https://distronation.com/royalties' }]);
   });
 
-  test('unsubscribes, complaints and hard bounces suppress the user for every later campaign; lifting lets them back', async () => {
+  test('an unsubscribe stops its stream, a complaint all of marketing, a hard bounce the address; statements carry on; lifting a bounce lets them back', async () => {
     const { campaignId, recipients } = await sentCampaign('suppression', 6);
     const ids = await idsOf(recipients);
     file.h.mailgun.configureWebhooks({ url: webhookUrl(), signingKey: SIGNING_KEY });
     const [unsubscriber, complainer, bouncer, deferred] = recipients as [string, string, string, string];
+    const [unsubscriberId, complainerId] = ids as [string, string];
     file.h.mailgun.recordEngagement({ recipient: unsubscriber, event: 'unsubscribed' });
     file.h.mailgun.recordEngagement({ recipient: complainer, event: 'complained' });
     file.h.mailgun.recordEngagement({ recipient: bouncer, event: 'failed', severity: 'permanent', reason: 'bounce' });
@@ -204,21 +207,40 @@ describe('Mailgun webhooks', () => {
     assert.deepEqual(file.h.mailgun.webhookStats(), { posted: 4, dropped: 0, failed: 0, attempts: 4 });
     file.h.mailgun.configureWebhooks(null);
 
+    // Only the bounce is about the address; the others are opt-outs of streams.
     const listed = await fetch(`${api.url}/suppressions?limit=1000`, { headers: { 'x-api-key': API_KEY } }).then((r) => r.json() as Promise<{ items: Array<{ email: string; reason: string }> }>);
     const reasons = Object.fromEntries(listed.items.filter((s) => recipients.includes(s.email)).map((s) => [s.email, s.reason]));
-    assert.deepEqual(reasons, { [unsubscriber]: 'unsubscribed', [complainer]: 'complained', [bouncer]: 'bounced' });
+    assert.deepEqual(reasons, { [bouncer]: 'bounced' });
+    const consent = async (userId: string) =>
+      Object.fromEntries((await subscriptionsOf(file.h.pool, userId)).map((s) => [s.stream, [s.status, s.reason, s.source]]));
+    assert.deepEqual(await consent(unsubscriberId), {
+      financial: ['subscribed', 'seeded', 'seed'],
+      newsletter: ['unsubscribed', 'unsubscribed', 'mailgun'],
+      outreach: ['subscribed', 'seeded', 'seed'],
+    });
+    assert.deepEqual(await consent(complainerId), {
+      financial: ['subscribed', 'seeded', 'seed'],
+      newsletter: ['unsubscribed', 'complained', 'mailgun'],
+      outreach: ['unsubscribed', 'complained', 'mailgun'],
+    });
+    assert.equal((await subscriptionsOf(file.h.pool, unsubscriberId)).find((s) => s.stream === 'newsletter')?.campaignId, campaignId);
     const { counters } = await analyticsOf(campaignId);
     assert.deepEqual([counters.unsubscribed, counters.complained, counters.bounced, counters.temporaryFailed], [1, 1, 1, 1]);
 
+    const others = recipients.filter((r) => ![unsubscriber, complainer, bouncer].includes(r));
     const next = await sentCampaign('after suppression', 0, ids);
-    assert.deepEqual(next.recipients.sort(), recipients.filter((r) => ![unsubscriber, complainer, bouncer].includes(r)).sort());
+    assert.deepEqual(next.recipients.sort(), [...others].sort(), 'the next newsletter leaves out all three');
+    const outreach = await sentCampaign('outreach after suppression', 0, ids, 'outreach');
+    assert.deepEqual(outreach.recipients.sort(), [...others, unsubscriber].sort(), 'outreach still reaches the newsletter unsubscriber');
+    const statement = await sentCampaign('statement after suppression', 0, ids, 'financial');
+    assert.deepEqual(statement.recipients.sort(), [...others, unsubscriber, complainer].sort(), 'statements reach everyone but the bounced address');
 
-    const [unsubscriberId] = await idsOf([unsubscriber]);
-    const lifted = await fetch(`${api.url}/suppressions/${encodeURIComponent(unsubscriber)}`, { method: 'DELETE', headers: { 'x-api-key': API_KEY } });
-    assert.deepEqual(await lifted.json(), { userId: unsubscriberId, lifted: true });
+    const [bouncerId] = await idsOf([bouncer]);
+    const lifted = await fetch(`${api.url}/suppressions/${encodeURIComponent(bouncer)}`, { method: 'DELETE', headers: { 'x-api-key': API_KEY } });
+    assert.deepEqual(await lifted.json(), { userId: bouncerId, lifted: true });
     const third = await sentCampaign('after lifting', 0, ids);
-    assert.ok(third.recipients.includes(unsubscriber), 'a lifted suppression lets the user back in');
-    assert.ok(!third.recipients.includes(complainer));
+    assert.ok(third.recipients.includes(bouncer), 'a lifted suppression lets the address back in');
+    assert.ok(!third.recipients.includes(complainer) && !third.recipients.includes(unsubscriber), 'opt-outs are not lifted with it');
   });
 
   test('webhooks lost for part of a campaign: reconciliation with Mailgun’s logs fills the gap, and the counts equal what Mailgun says happened', async () => {
@@ -301,14 +323,14 @@ describe('Mailgun webhooks', () => {
     const to = new Date(Date.now() + 60_000).toISOString();
     const { status, body: summary } = await get<Summary>(`/analytics?from=${from}&to=${to}&type=newsletter`);
     assert.equal(status, 200);
-    const sent = await file.h.pool.query<{ id: string }>('SELECT id::text FROM campaigns WHERE send_started_at IS NOT NULL');
+    const sent = await file.h.pool.query<{ id: string }>(`SELECT id::text FROM campaigns WHERE send_started_at IS NOT NULL AND type = 'newsletter'`);
     assert.equal(summary.campaigns, sent.rowCount);
     const each = await Promise.all(sent.rows.map((r) => analyticsOf(r.id)));
     for (const key of ['sent', 'delivered', 'opened', 'uniqueOpened', 'clicked', 'bounced', 'unsubscribed'] as const) {
       assert.equal(summary.counters[key], each.reduce((sum, a) => sum + a.counters[key], 0), key);
     }
     assert.equal(summary.rates.deliveryRate, Math.round((summary.counters.delivered / summary.counters.sent) * 10_000) / 10_000);
-    assert.equal((await get<Summary>(`/analytics?from=${from}&to=${to}&type=financial`)).body.campaigns, 0);
+    assert.equal((await get<Summary>(`/analytics?from=${from}&to=${to}&type=financial`)).body.campaigns, 1, 'the statement sent after the opt-outs');
     const backwards = await get<{ error: { fields: Array<{ field: string }> } }>(`/analytics?from=${to}&to=${from}`);
     assert.deepEqual([backwards.status, backwards.body.error.fields.map((f) => f.field)], [400, ['from']]);
 
@@ -319,11 +341,11 @@ describe('Mailgun webhooks', () => {
     const total = await runCli(['analytics', '--from', from, '--to', to, '--type', 'newsletter'], file.h.env);
     assert.deepEqual((JSON.parse(total.stdout) as Summary).counters, summary.counters);
 
-    const listed = await runCli(['suppressions', 'list', '--reason', 'complained'], file.h.env);
-    const complainers = (JSON.parse(listed.stdout) as { items: Array<{ id: string; email: string }> }).items;
-    assert.ok(complainers.length >= 1, describeRun(listed));
-    const lifted = await runCli(['suppressions', 'lift', complainers[0]?.id ?? ''], file.h.env);
-    assert.deepEqual(JSON.parse(lifted.stdout), { userId: complainers[0]?.id, lifted: true });
+    const listed = await runCli(['suppressions', 'list', '--reason', 'bounced'], file.h.env);
+    const bounced = (JSON.parse(listed.stdout) as { items: Array<{ id: string; email: string }> }).items;
+    assert.ok(bounced.length >= 1, describeRun(listed));
+    const lifted = await runCli(['suppressions', 'lift', bounced[0]?.id ?? ''], file.h.env);
+    assert.deepEqual(JSON.parse(lifted.stdout), { userId: bounced[0]?.id, lifted: true });
     const nobody = await runCli(['suppressions', 'lift', 'nobody@nowhere.example'], file.h.env);
     assert.deepEqual([nobody.code, nobody.stderr.trim()], [1, 'error: no user nobody@nowhere.example']);
   });
