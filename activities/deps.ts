@@ -1,5 +1,6 @@
 import type { Firestore } from 'firebase-admin/firestore';
 import type { Pool } from 'pg';
+import type { UnsubscribeSettings } from '../consent/unsubscribe-links.js';
 import type { ReportsDeps } from './financial.js';
 import type { MailgunGateway } from './mailgun.js';
 import type { ContentWriter } from './openai.js';
@@ -31,5 +32,7 @@ export interface ActivityDeps {
     rateLimitBackoffMs: number;
     /** The sending domain's rate budget, shared in Aurora by every campaign and worker sending on it. */
     ratePerSecond: number;
+    /** Unsubscribe links; without them no marketing campaign can be approved. */
+    unsubscribe: UnsubscribeSettings | undefined;
   };
 }

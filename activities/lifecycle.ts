@@ -3,6 +3,7 @@ import { FieldValue } from 'firebase-admin/firestore';
 import type { SendOptions } from '../common/campaign.js';
 import type { CampaignChanges, DraftFacts, LifecycleState } from '../common/lifecycle.js';
 import { draftFacts, freezeCampaign, markArchived, updateConfig } from '../db/campaigns.js';
+import { approvedContent } from '../consent/unsubscribe-links.js';
 import { requireCampaign } from './campaigns.js';
 import type { ActivityDeps } from './deps.js';
 import { FIRESTORE_CAMPAIGNS } from './state.js';
@@ -30,7 +31,7 @@ export interface Approval {
 }
 
 /** The campaign's configuration in Aurora, as the lifecycle workflow steers it: edits, approval, archive. */
-export function createLifecycleActivities({ pool, firestore, mailgun }: ActivityDeps) {
+export function createLifecycleActivities({ pool, firestore, mailgun, mail }: ActivityDeps) {
   return {
     /** What the workflow needs to know of a draft: its version and what it has, never its content. */
     async describeDraft(campaignId: string): Promise<DraftFacts> {
@@ -57,19 +58,22 @@ export function createLifecycleActivities({ pool, firestore, mailgun }: Activity
      * filters select, on this worker's Mailgun domain. Says whether the send time is still ahead.
      */
     async approveCampaign({ campaignId, configVersion, sendAt, send }: ApproveInput): Promise<Approval> {
+      const campaign = await requireCampaign(pool, campaignId);
+      const refuse = (why: string) => ApplicationFailure.nonRetryable(why, 'CampaignNotApprovable');
+      if (campaign.configVersion !== configVersion) {
+        throw refuse(`version conflict: approval of version ${configVersion}, the campaign is at version ${campaign.configVersion}`);
+      }
+      if (!campaign.content) throw refuse('the campaign needs a subject and an html or text body before it can be approved');
+      const approved = approvedContent(campaign.type, campaign.content, mail.unsubscribe);
+      if ('problem' in approved) throw refuse(approved.problem);
       const frozen = await freezeCampaign(pool, campaignId, configVersion, {
         sendAt: sendAt === null ? null : new Date(sendAt),
         ...(send === undefined ? {} : { send }),
         sendingDomain: mailgun.domain,
+        content: approved.content,
       });
       if (frozen) return { sendAt: frozen.sendAt?.toISOString() ?? null };
-      const campaign = await requireCampaign(pool, campaignId);
-      throw ApplicationFailure.nonRetryable(
-        campaign.configVersion !== configVersion
-          ? `version conflict: approval of version ${configVersion}, the campaign is at version ${campaign.configVersion}`
-          : 'the campaign needs a subject and an html or text body before it can be approved',
-        'CampaignNotApprovable',
-      );
+      throw refuse(`version conflict: the campaign changed while version ${configVersion} was being approved`);
     },
 
     async archiveCampaign(campaignId: string): Promise<void> {

@@ -12,6 +12,8 @@ import { campaignBudget, domainBudget, recover, reserveSlot, slowDown, type Rate
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
 import type { BatchMessage } from './mailgun.js';
+import type { Stream } from '../common/streams.js';
+import { unsubscribeHeaders, unsubscribeVariables, type UnsubscribeSettings } from '../consent/unsubscribe-links.js';
 import { classifyMailgunError } from './mailgun-errors.js';
 
 export interface SendBatchInput {
@@ -50,27 +52,40 @@ function recipientVariables(recipient: BatchRecipient, extra: Variables = {}): V
   return { name: recipient.name ?? '', user_id: recipient.user_id, custom_id: recipient.custom_id, ...extra };
 }
 
-/** What batches send: the content frozen at approval, and the report-link variables it shows (none: no links). */
+/** What batches send: the content frozen at approval, its stream, and the report-link variables it shows (none: no links). */
 interface Approved {
   content: CampaignContent;
+  stream: Stream;
   reportVariables: ReadonlySet<string>;
+}
+
+/** How a message's unsubscribe links are made, for content approved with them. */
+interface Unsubscribing {
+  settings: UnsubscribeSettings;
+  /** The domain List-Id names the lists under. */
+  listDomain: string;
 }
 
 function buildMessage(
   campaignId: string,
   part: BatchPart,
-  content: CampaignContent,
+  approved: Approved,
   defaultFrom: string,
   recipients: BatchRecipient[],
   extra: Map<string, Variables>,
+  unsubscribing: Unsubscribing | undefined,
 ): BatchMessage {
+  const { content, stream } = approved;
+  const links = (r: BatchRecipient): Variables =>
+    unsubscribing ? unsubscribeVariables(unsubscribing.settings, { userId: r.user_id, stream, campaignId }) : {};
   return {
     from: content.from ?? defaultFrom,
     subject: content.subject,
     ...(content.html === undefined ? {} : { html: content.html }),
     ...(content.text === undefined ? {} : { text: content.text }),
-    recipients: recipients.map((r) => ({ email: r.email, variables: recipientVariables(r, extra.get(r.user_id)) })),
+    recipients: recipients.map((r) => ({ email: r.email, variables: recipientVariables(r, { ...extra.get(r.user_id), ...links(r) }) })),
     userVariables: { [CAMPAIGN_VARIABLE]: campaignId, [BATCH_MARKER_VARIABLE]: batchMarker(campaignId, part.batchNo, part.part) },
+    ...(unsubscribing ? { headers: unsubscribeHeaders(stream, unsubscribing.listDomain) } : {}),
   };
 }
 
@@ -147,7 +162,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
             throw ApplicationFailure.nonRetryable(`campaign ${campaignId} has no approved content to send`, 'CampaignNotApproved');
           }
           const used = campaign.type === 'financial' ? usedReportVariables(campaign.frozenContent) : new Set<string>();
-          return { content: campaign.frozenContent, reportVariables: used };
+          return { content: campaign.frozenContent, stream: campaign.type, reportVariables: used };
         });
         loaded.catch(() => contentCache.delete(campaignId));
         contentCache.set(campaignId, loaded);
@@ -155,6 +170,21 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
       }
       return loaded;
     };
+  }
+
+  /**
+   * Content approved with unsubscribe links goes out with them or not at all: a worker that has no
+   * settings for them refuses before claiming anything (nothing is in doubt, nobody is failed).
+   */
+  function unsubscribingFor(approved: Approved): Unsubscribing | undefined {
+    if (!approved.content.unsubscribe) return undefined;
+    if (!mail.unsubscribe) {
+      throw ApplicationFailure.nonRetryable(
+        'this campaign was approved with unsubscribe links, and this worker has no settings for them: set PUBLIC_URL and UNSUBSCRIBE_SECRET',
+        'UnsubscribeNotConfigured',
+      );
+    }
+    return { settings: mail.unsubscribe, listDomain: mailgun.domain };
   }
 
   /** Each financial recipient's own report links, as the recipient variables the content shows. */
@@ -185,6 +215,8 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
     for (const [problem, ordinals] of malformed) {
       await failRecipients(pool, campaignId, ordinals, `invalid address: ${problem}`, true);
     }
+    const approved = await content();
+    const unsubscribing = unsubscribingFor(approved);
     const factor = sendable.length > 0 ? await waitForSlot(send, sendable.length, prepared.slot) : 1;
     const attempt = await ledger.claim(pool, campaignId, { batch_no: part.batchNo, part: part.part, attempts: pending.attempts }, sendable.length);
     if (attempt === undefined) {
@@ -197,9 +229,8 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
       await ledger.markFailed(pool, campaignId, part, 'no valid address in this part', false);
       return { accepted: false, recipients: 0 };
     }
-    const approved = await content();
     const extra = await linkVariables(campaignId, approved, sendable);
-    const message = buildMessage(campaignId, part, approved.content, mail.defaultFrom, sendable, extra);
+    const message = buildMessage(campaignId, part, approved, mail.defaultFrom, sendable, extra, unsubscribing);
     let messageId: string;
     try {
       messageId = await withHeartbeat(mailgun.sendBatch(message));

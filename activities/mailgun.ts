@@ -25,6 +25,8 @@ export interface BatchMessage {
   recipients: Array<{ email: string; variables: Record<string, string | number | null> }>;
   /** Stored by Mailgun as `v:` user variables on every message of the batch. */
   userVariables: Record<string, string>;
+  /** MIME headers of every message (`h:` fields); `%recipient.name%` in a value is each recipient's variable. */
+  headers?: Record<string, string>;
 }
 
 /** A `v:` user variable with the value a message must carry. */
@@ -95,6 +97,7 @@ export function createMailgunGateway(settings: MailgunSettings): MailgunGateway 
       const userVariables = Object.fromEntries(
         Object.entries(message.userVariables).map(([name, value]) => [`v:${name}`, value]),
       );
+      const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([name, value]) => [`h:${name}`, value]));
       const response = await client.messages.create(settings.domain, {
         from: message.from,
         // One `to` field holding the address list, not a form field per recipient: a batch of 1,000
@@ -104,6 +107,7 @@ export function createMailgunGateway(settings: MailgunSettings): MailgunGateway 
         ...messageContent(message),
         'recipient-variables': JSON.stringify(recipientVariables),
         ...userVariables,
+        ...headers,
       });
       return normaliseMessageId(response.id ?? '');
     },

@@ -11,6 +11,7 @@ import { campaignActionRoutes } from './routes/campaign-actions.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { healthRoutes } from './routes/health.js';
 import { sendMailRoutes } from './routes/send-mail.js';
+import { UNSUBSCRIBE_PATH, unsubscribeRoutes, type UnsubscribeRoutesOptions } from './routes/unsubscribe.js';
 import { userRoutes } from './routes/users.js';
 import { MAILGUN_WEBHOOK_PATH, mailgunWebhookRoutes, type WebhookSettings } from './routes/webhooks.js';
 import { API_KEY_SCHEME } from './schemas.js';
@@ -20,20 +21,22 @@ export interface ApiAppOptions {
   analytics: AnalyticsClient;
   /** Mailgun's webhooks; without them POST /webhooks/mailgun is not served. */
   webhooks?: Omit<WebhookSettings, 'logger'>;
+  /** Unsubscribe links; without them /u/:token is not served. */
+  unsubscribe?: UnsubscribeRoutesOptions;
   /** Accepted in the x-api-key header. */
   apiKeys: readonly string[];
   /** Where unexpected errors (answered with a bare 500) are logged. */
   logger?: ApiLogger;
 }
 
-/** Answered without a key (Mailgun signs its webhooks instead). */
-const PUBLIC_PATHS = ['/health', '/openapi.json', MAILGUN_WEBHOOK_PATH];
+/** Answered without a key (Mailgun signs its webhooks instead; an unsubscribe link's token is signed by us). */
+const PUBLIC_PATHS = ['/health', '/openapi.json', MAILGUN_WEBHOOK_PATH, UNSUBSCRIBE_PATH];
 
 /** A send-mail to 100,000 addresses is about 4 MB. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 /** The trigger API: HTTP over CampaignClient, described by the OpenAPI document at /openapi.json. */
-export function createApiApp({ campaigns, analytics, webhooks, apiKeys, logger = pino({ name: 'api' }) }: ApiAppOptions) {
+export function createApiApp({ campaigns, analytics, webhooks, unsubscribe, apiKeys, logger = pino({ name: 'api' }) }: ApiAppOptions) {
   const app = new OpenAPIHono({ defaultHook: rejectInvalid });
   app.onError(errorHandler(logger));
   app.notFound(notFound);
@@ -47,6 +50,7 @@ export function createApiApp({ campaigns, analytics, webhooks, apiKeys, logger =
     .route('/', userRoutes(campaigns))
     .route('/', analyticsRoutes(analytics));
   if (webhooks) app.route('/', mailgunWebhookRoutes({ ...webhooks, logger }));
+  if (unsubscribe) app.route('/', unsubscribeRoutes(unsubscribe));
 
   app.openAPIRegistry.registerComponent('securitySchemes', API_KEY_SCHEME, { type: 'apiKey', in: 'header', name: 'x-api-key' });
   app.doc31('/openapi.json', {

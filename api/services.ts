@@ -33,6 +33,7 @@ export async function openApiServer(config: Config, logger: Logger): Promise<Api
   const recorder = createEventRecorder(pool);
   const signingKey = config.MAILGUN_WEBHOOK_SIGNING_KEY;
   if (!signingKey) logger.warn('MAILGUN_WEBHOOK_SIGNING_KEY is not set: POST /webhooks/mailgun is not served');
+  if (!config.UNSUBSCRIBE_SECRET) logger.warn('UNSUBSCRIBE_SECRET is not set: unsubscribe links (/u/:token) are not served');
   const maxAgeMs = config.MAILGUN_WEBHOOK_MAX_AGE_MS;
   const pruner = setInterval(() => {
     pruneWebhookTokens(pool, new Date(Date.now() - 2 * maxAgeMs)).catch((error: unknown) => logger.warn({ err: error }, 'pruning webhook tokens failed'));
@@ -46,6 +47,7 @@ export async function openApiServer(config: Config, logger: Logger): Promise<Api
     host: config.API_HOST,
     port: config.API_PORT,
     ...(signingKey ? { webhooks: { signingKey, maxAgeMs, recorder } } : {}),
+    ...(config.UNSUBSCRIBE_SECRET ? { unsubscribe: { pool, secret: config.UNSUBSCRIBE_SECRET } } : {}),
   });
   return {
     url: server.url,

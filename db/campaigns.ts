@@ -11,6 +11,8 @@ export interface CampaignContent {
   html?: string;
   text?: string;
   from?: string;
+  /** Frozen content only: every message carries an unsubscribe link and List-Unsubscribe headers. */
+  unsubscribe?: boolean;
 }
 
 export interface NewCampaign {
@@ -235,6 +237,8 @@ export interface Freeze {
   sendAt: Date | null;
   send?: SendOptions;
   sendingDomain?: string;
+  /** What every batch sends: the content as edited, with what approval added (the unsubscribe footer). */
+  content: CampaignContent;
 }
 
 /**
@@ -245,7 +249,7 @@ export async function freezeCampaign(
   pool: Pool,
   campaignId: string,
   expectedVersion: number,
-  { sendAt, send, sendingDomain }: Freeze,
+  { sendAt, send, sendingDomain, content }: Freeze,
 ): Promise<{ sendAt: Date | null } | undefined> {
   const result = await pool.query<{ send_at: Date | null }>(sql.freezeCampaign, [
     campaignId,
@@ -253,6 +257,7 @@ export async function freezeCampaign(
     sendAt,
     send === undefined ? null : JSON.stringify(send),
     sendingDomain ?? null,
+    JSON.stringify(content),
   ]);
   const row = result.rows[0];
   return row ? { sendAt: row.send_at } : undefined;

@@ -80,6 +80,11 @@ export interface AcceptedMessage {
   readonly variables: Readonly<Record<string, string>>;
   /** This recipient's own entry in `recipient-variables`, if any. */
   readonly recipientVariables: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * The request's `h:` headers, prefix stripped, as this recipient's copy carries them: each
+   * `%recipient.name%` replaced by this recipient's variable (as Mailgun does; empty if they have none).
+   */
+  readonly headers: Readonly<Record<string, string>>;
   /** Epoch milliseconds. */
   readonly acceptedAt: number;
 }
@@ -239,6 +244,8 @@ interface Batch {
   readonly text: string | undefined;
   readonly html: string | undefined;
   readonly variables: Readonly<Record<string, string>>;
+  /** The `h:` fields, prefix stripped, before recipient substitution. */
+  readonly headers: Readonly<Record<string, string>>;
   /** Sent with `o:testmode`: logged, not delivered. */
   readonly testMode: boolean;
   readonly acceptedAt: number;
@@ -283,6 +290,7 @@ interface ParsedForm {
   readonly fields: Map<string, string>;
   readonly to: string[];
   readonly variables: Record<string, string>;
+  readonly headers: Record<string, string>;
 }
 
 type ValidSend = Omit<Batch, 'messageId' | 'acceptedAt'> & {
@@ -637,6 +645,7 @@ class MailgunStandIn implements MailgunServer {
       text: send.text,
       html: send.html,
       variables: send.variables,
+      headers: send.headers,
       testMode: send.testMode,
       acceptedAt,
     };
@@ -897,7 +906,7 @@ function readForm(req: IncomingMessage): Promise<ParsedForm> {
       reject(new HttpError(400, 'Expected multipart/form-data or application/x-www-form-urlencoded body'));
       return;
     }
-    const form: ParsedForm = { fields: new Map(), to: [], variables: {} };
+    const form: ParsedForm = { fields: new Map(), to: [], variables: {}, headers: {} };
     let truncated = false;
     parser.on('field', (name, value, info) => {
       if (info.valueTruncated) truncated = true;
@@ -917,6 +926,7 @@ function readForm(req: IncomingMessage): Promise<ParsedForm> {
 function addField(form: ParsedForm, name: string, value: string): void {
   if (name === 'to') form.to.push(value);
   else if (name.startsWith('v:')) form.variables[name.slice(2)] = value;
+  else if (name.startsWith('h:')) form.headers[name.slice(2)] = value;
   else form.fields.set(name, value);
 }
 
@@ -944,6 +954,7 @@ function validateSend(domain: string, form: ParsedForm): ValidSend {
     text,
     html,
     variables: form.variables,
+    headers: form.headers,
     testMode: isYes(fields.get('o:testmode')),
     recipients,
     recipientVariables: parseRecipientVariables(fields.get('recipient-variables')),
@@ -1599,8 +1610,18 @@ function toAcceptedMessage({ recipient, batch, recipientVariables }: RecipientRe
     html: batch.html,
     variables: batch.variables,
     recipientVariables,
+    headers: Object.fromEntries(Object.entries(batch.headers).map(([name, value]) => [name, substitute(value, recipientVariables)])),
     acceptedAt: batch.acceptedAt,
   };
+}
+
+/** `%recipient.name%` → the recipient's variable `name` (empty when they have none), as Mailgun renders a copy. */
+export function substitute(template: string, recipientVariables: Readonly<Record<string, unknown>> | undefined): string {
+  return template.replace(/%recipient\.([A-Za-z0-9_-]+)%/g, (_, name: string) => {
+    const value = recipientVariables?.[name];
+    if (value === undefined || value === null) return '';
+    return typeof value === 'string' ? value : JSON.stringify(value);
+  });
 }
 
 function validLag(ms: number): number {

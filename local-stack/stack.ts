@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { migrate } from '../db/migrate.js';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { startFirestoreEmulator, type FirestoreEmulator } from './firestore.js';
@@ -15,6 +16,9 @@ import { startTemporalDevServer, type TemporalDevServer, type TemporalDevServerO
  */
 
 export const MAILGUN_TEST_DOMAIN = 'mg.test.example';
+/** Where the local stack's unsubscribe links point (the API's default address), and the footer's demo postal address. */
+export const LOCAL_PUBLIC_URL = 'http://127.0.0.1:3000';
+export const LOCAL_POSTAL_ADDRESS = 'Distro Nation (local demo), 100 Example Street, Los Angeles, CA 90001, USA';
 
 export interface LocalStackOptions {
   temporal?: TemporalDevServerOptions;
@@ -92,6 +96,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       : {}),
     OPENAI_API_KEY: openai.apiKey,
     OPENAI_BASE_URL: `${openai.url}/v1`,
+    // Unsubscribe links point at an API the caller starts; the key is this stack's own.
+    PUBLIC_URL: LOCAL_PUBLIC_URL,
+    UNSUBSCRIBE_SECRET: randomBytes(32).toString('hex'),
+    SENDER_POSTAL_ADDRESS: LOCAL_POSTAL_ADDRESS,
     ...(aws
       ? {
           AWS_REGION: aws.s3.region,

@@ -23,6 +23,7 @@ import { simulateAudience } from '../local-stack/demo-engagement.js';
 import { createMailgunServer, type MailgunServer } from '../local-stack/mailgun-server.js';
 import { startPostgres } from '../local-stack/postgres.js';
 import { seedUsers } from '../local-stack/seed.js';
+import { LOCAL_POSTAL_ADDRESS } from '../local-stack/stack.js';
 import { startTemporalDevServer, TemporalCliUnavailableError } from '../local-stack/temporal.js';
 import { createOpenAIServer } from '../local-stack/openai-server.js';
 import { startLocalReports } from '../local-stack/reports.js';
@@ -104,6 +105,10 @@ async function main(): Promise<void> {
     }
     // A key for this run only, unless API_KEYS says otherwise.
     if (!given.API_KEYS) local.API_KEYS = `local-${randomBytes(12).toString('hex')}`;
+    // Unsubscribe links to this API, signed with a key of this run, unless configured.
+    if (!given.UNSUBSCRIBE_SECRET) local.UNSUBSCRIBE_SECRET = randomBytes(32).toString('hex');
+    if (!given.PUBLIC_URL) local.PUBLIC_URL = `http://${given.API_HOST ?? '127.0.0.1'}:${given.API_PORT ?? '3000'}`;
+    if (!given.SENDER_POSTAL_ADDRESS) local.SENDER_POSTAL_ADDRESS = LOCAL_POSTAL_ADDRESS;
 
     let config = loadConfigOrExit({ ...given, ...local });
     await migrate(config.DATABASE_URL);

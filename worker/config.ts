@@ -4,6 +4,7 @@ import { isDomainName, parseMailbox, senderProblem } from '../common/addresses.j
 import type { SendOptions } from '../common/campaign.js';
 import { MISSING_REPORTS_POLICIES, SIGNING_FAILURE_POLICIES } from '../common/financial.js';
 import type { LifecycleOptions } from '../common/lifecycle.js';
+import type { UnsubscribeSettings } from '../consent/unsubscribe-links.js';
 import type { FinancialRunOptions } from '../workflows/financial-run-api.js';
 
 /**
@@ -163,6 +164,19 @@ const configSchema = z.object({
   /** How often the API writes changed campaign counters to Firestore campaignAnalytics/{id}. */
   ANALYTICS_PROJECTION_INTERVAL_MS: positiveInt.default(1000),
 
+  /**
+   * Unsubscribe links (README, "Unsubscribe links"): where the API is reached from outside (links are
+   * `${PUBLIC_URL}/u/TOKEN`) and the HMAC key of their tokens. Marketing campaigns cannot be approved without both.
+   */
+  PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  UNSUBSCRIBE_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** An address that takes unsubscribe requests by mail, offered second in List-Unsubscribe; none by default. */
+  UNSUBSCRIBE_MAILTO: z.email().optional(),
+  /** The sender's postal address, in the footer every marketing message gets unless its content places the link itself. */
+  SENDER_POSTAL_ADDRESS: z.string().trim().min(1).max(300).optional(),
+  /** Statements carry unsubscribe links too (marketing always does). */
+  UNSUBSCRIBE_ON_STATEMENTS: bool.default(false),
+
   /** The trigger API (npm run api, npm start). */
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_HOST: z.string().min(1).default('127.0.0.1'),
@@ -257,6 +271,18 @@ export function sendDefaults(config: Config): SendOptions {
 }
 
 /** The domains a campaign's `from` may be on, lower-cased: MAILGUN_DOMAIN and MAILGUN_FROM_DOMAINS. */
+/** Unsubscribe links, when PUBLIC_URL and UNSUBSCRIBE_SECRET are both set. */
+export function unsubscribeSettings(config: Config): UnsubscribeSettings | undefined {
+  if (!config.PUBLIC_URL || !config.UNSUBSCRIBE_SECRET) return undefined;
+  return {
+    publicUrl: config.PUBLIC_URL,
+    secret: config.UNSUBSCRIBE_SECRET,
+    ...(config.UNSUBSCRIBE_MAILTO ? { mailto: config.UNSUBSCRIBE_MAILTO } : {}),
+    ...(config.SENDER_POSTAL_ADDRESS ? { postalAddress: config.SENDER_POSTAL_ADDRESS } : {}),
+    onStatements: config.UNSUBSCRIBE_ON_STATEMENTS,
+  };
+}
+
 export function senderDomains(config: Pick<Config, 'MAILGUN_DOMAIN' | 'MAILGUN_FROM_DOMAINS'>): string[] {
   return [...new Set([config.MAILGUN_DOMAIN.toLowerCase(), ...(config.MAILGUN_FROM_DOMAINS ?? [])])];
 }

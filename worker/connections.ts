@@ -10,7 +10,7 @@ import type { ReportsDeps } from '../activities/financial.js';
 import { createMailgunGateway } from '../activities/mailgun.js';
 import { createOpenAIWriter, DraftError, type ContentWriter } from '../activities/openai.js';
 import { createPool } from '../db/pool.js';
-import { domainRate, requireSetting, type Config } from './config.js';
+import { domainRate, requireSetting, unsubscribeSettings, type Config } from './config.js';
 
 export interface FirestoreHandle {
   firestore: Firestore;
@@ -132,6 +132,7 @@ export function openActivityDeps(config: Config): WorkerResources {
         probeRecipient: config.MAILGUN_PROBE_RECIPIENT ?? `outcome-probe@${config.MAILGUN_DOMAIN}`,
         rateLimitBackoffMs: config.MAILGUN_RATE_LIMIT_BACKOFF_MS,
         ratePerSecond: domainRate(config, config.MAILGUN_DOMAIN),
+        unsubscribe: unsubscribeSettings(config),
       },
     },
     async close() {
