@@ -1,5 +1,6 @@
 import type { Firestore } from 'firebase-admin/firestore';
 import type { Pool } from 'pg';
+import type { Stream } from '../common/streams.js';
 import type { UnsubscribeSettings } from '../consent/unsubscribe-links.js';
 import type { ReportsDeps } from './financial.js';
 import type { MailgunGateway } from './mailgun.js';
@@ -34,5 +35,7 @@ export interface ActivityDeps {
     ratePerSecond: number;
     /** Unsubscribe links; without them no marketing campaign can be approved. */
     unsubscribe: UnsubscribeSettings | undefined;
+    /** The streams whose messages Mailgun tracks opens of. */
+    trackOpens: readonly Stream[];
   };
 }

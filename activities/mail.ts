@@ -74,6 +74,7 @@ function buildMessage(
   recipients: BatchRecipient[],
   extra: Map<string, Variables>,
   unsubscribing: Unsubscribing | undefined,
+  tracksOpens: readonly Stream[],
 ): BatchMessage {
   const { content, stream } = approved;
   const links = (r: BatchRecipient): Variables =>
@@ -86,6 +87,19 @@ function buildMessage(
     recipients: recipients.map((r) => ({ email: r.email, variables: recipientVariables(r, { ...extra.get(r.user_id), ...links(r) }) })),
     userVariables: { [CAMPAIGN_VARIABLE]: campaignId, [BATCH_MARKER_VARIABLE]: batchMarker(campaignId, part.batchNo, part.part) },
     ...(unsubscribing ? { headers: unsubscribeHeaders(stream, unsubscribing.listDomain) } : {}),
+    tags: [`stream-${stream}`, `campaign-${campaignId}`],
+    options: trackingOptions(stream, tracksOpens),
+  };
+}
+
+/**
+ * Statements go without click tracking: their signed CloudFront links must reach the artist as
+ * signed, not rewritten through a tracking domain. Opens are tracked on the streams configured to.
+ */
+function trackingOptions(stream: Stream, tracksOpens: readonly Stream[]): Record<string, string> {
+  return {
+    'tracking-opens': tracksOpens.includes(stream) ? 'yes' : 'no',
+    ...(stream === 'financial' ? { 'tracking-clicks': 'no' } : {}),
   };
 }
 
@@ -230,7 +244,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
       return { accepted: false, recipients: 0 };
     }
     const extra = await linkVariables(campaignId, approved, sendable);
-    const message = buildMessage(campaignId, part, approved, mail.defaultFrom, sendable, extra, unsubscribing);
+    const message = buildMessage(campaignId, part, approved, mail.defaultFrom, sendable, extra, unsubscribing, mail.trackOpens);
     let messageId: string;
     try {
       messageId = await withHeartbeat(mailgun.sendBatch(message));

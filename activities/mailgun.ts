@@ -27,6 +27,10 @@ export interface BatchMessage {
   userVariables: Record<string, string>;
   /** MIME headers of every message (`h:` fields); `%recipient.name%` in a value is each recipient's variable. */
   headers?: Record<string, string>;
+  /** Mailgun tags (`o:tag`, at most 3), which split Mailgun's own reports. */
+  tags?: string[];
+  /** Sending options (`o:` fields), e.g. `tracking-clicks: 'no'`. */
+  options?: Record<string, string>;
 }
 
 /** A `v:` user variable with the value a message must carry. */
@@ -98,6 +102,7 @@ export function createMailgunGateway(settings: MailgunSettings): MailgunGateway 
         Object.entries(message.userVariables).map(([name, value]) => [`v:${name}`, value]),
       );
       const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([name, value]) => [`h:${name}`, value]));
+      const options = Object.fromEntries(Object.entries(message.options ?? {}).map(([name, value]) => [`o:${name}`, value]));
       const response = await client.messages.create(settings.domain, {
         from: message.from,
         // One `to` field holding the address list, not a form field per recipient: a batch of 1,000
@@ -108,6 +113,8 @@ export function createMailgunGateway(settings: MailgunSettings): MailgunGateway 
         'recipient-variables': JSON.stringify(recipientVariables),
         ...userVariables,
         ...headers,
+        ...options,
+        ...(message.tags?.length ? { 'o:tag': message.tags } : {}),
       });
       return normaliseMessageId(response.id ?? '');
     },

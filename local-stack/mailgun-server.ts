@@ -85,6 +85,10 @@ export interface AcceptedMessage {
    * `%recipient.name%` replaced by this recipient's variable (as Mailgun does; empty if they have none).
    */
   readonly headers: Readonly<Record<string, string>>;
+  /** The request's `o:tag` values, in order. */
+  readonly tags: readonly string[];
+  /** The request's other `o:` options, prefix stripped (e.g. `tracking-clicks`). */
+  readonly options: Readonly<Record<string, string>>;
   /** Epoch milliseconds. */
   readonly acceptedAt: number;
 }
@@ -246,6 +250,8 @@ interface Batch {
   readonly variables: Readonly<Record<string, string>>;
   /** The `h:` fields, prefix stripped, before recipient substitution. */
   readonly headers: Readonly<Record<string, string>>;
+  readonly tags: readonly string[];
+  readonly options: Readonly<Record<string, string>>;
   /** Sent with `o:testmode`: logged, not delivered. */
   readonly testMode: boolean;
   readonly acceptedAt: number;
@@ -291,6 +297,7 @@ interface ParsedForm {
   readonly to: string[];
   readonly variables: Record<string, string>;
   readonly headers: Record<string, string>;
+  readonly tags: string[];
 }
 
 type ValidSend = Omit<Batch, 'messageId' | 'acceptedAt'> & {
@@ -646,6 +653,8 @@ class MailgunStandIn implements MailgunServer {
       html: send.html,
       variables: send.variables,
       headers: send.headers,
+      tags: send.tags,
+      options: send.options,
       testMode: send.testMode,
       acceptedAt,
     };
@@ -906,7 +915,7 @@ function readForm(req: IncomingMessage): Promise<ParsedForm> {
       reject(new HttpError(400, 'Expected multipart/form-data or application/x-www-form-urlencoded body'));
       return;
     }
-    const form: ParsedForm = { fields: new Map(), to: [], variables: {}, headers: {} };
+    const form: ParsedForm = { fields: new Map(), to: [], variables: {}, headers: {}, tags: [] };
     let truncated = false;
     parser.on('field', (name, value, info) => {
       if (info.valueTruncated) truncated = true;
@@ -927,6 +936,7 @@ function addField(form: ParsedForm, name: string, value: string): void {
   if (name === 'to') form.to.push(value);
   else if (name.startsWith('v:')) form.variables[name.slice(2)] = value;
   else if (name.startsWith('h:')) form.headers[name.slice(2)] = value;
+  else if (name === 'o:tag') form.tags.push(value);
   else form.fields.set(name, value);
 }
 
@@ -955,6 +965,8 @@ function validateSend(domain: string, form: ParsedForm): ValidSend {
     html,
     variables: form.variables,
     headers: form.headers,
+    tags: form.tags,
+    options: Object.fromEntries([...fields].filter(([name]) => name.startsWith('o:')).map(([name, value]) => [name.slice(2), value])),
     testMode: isYes(fields.get('o:testmode')),
     recipients,
     recipientVariables: parseRecipientVariables(fields.get('recipient-variables')),
@@ -1611,6 +1623,8 @@ function toAcceptedMessage({ recipient, batch, recipientVariables }: RecipientRe
     variables: batch.variables,
     recipientVariables,
     headers: Object.fromEntries(Object.entries(batch.headers).map(([name, value]) => [name, substitute(value, recipientVariables)])),
+    tags: batch.tags,
+    options: batch.options,
     acceptedAt: batch.acceptedAt,
   };
 }

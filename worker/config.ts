@@ -4,6 +4,7 @@ import { isDomainName, parseMailbox, senderProblem } from '../common/addresses.j
 import type { SendOptions } from '../common/campaign.js';
 import { MISSING_REPORTS_POLICIES, SIGNING_FAILURE_POLICIES } from '../common/financial.js';
 import type { LifecycleOptions } from '../common/lifecycle.js';
+import { STREAMS, type Stream } from '../common/streams.js';
 import type { UnsubscribeSettings } from '../consent/unsubscribe-links.js';
 import type { FinancialRunOptions } from '../workflows/financial-run-api.js';
 
@@ -53,6 +54,13 @@ const domainRates = z.string().transform((value, ctx) => {
     else rates[domain] = Number(rate);
   }
   return rates;
+});
+
+/** Comma-separated stream names, each once; `none` for no stream. */
+const streamList = z.string().transform((value, ctx) => {
+  const streams = value.trim() === 'none' ? [] : commaList(value);
+  for (const stream of streams.filter((s) => !(STREAMS as readonly string[]).includes(s))) ctx.addIssue(`${stream} is not a stream (${STREAMS.join(', ')})`);
+  return [...new Set(streams)] as Stream[];
 });
 
 /** A mailbox, `addr@domain` or `Display Name <addr@domain>`. */
@@ -176,6 +184,10 @@ const configSchema = z.object({
   SENDER_POSTAL_ADDRESS: z.string().trim().min(1).max(300).optional(),
   /** Statements carry unsubscribe links too (marketing always does). */
   UNSUBSCRIBE_ON_STATEMENTS: bool.default(false),
+  /** Requests per minute one client address may make to /u/:token (each API instance counts its own). */
+  UNSUBSCRIBE_RATE_LIMIT_PER_MINUTE: positiveInt.default(60),
+  /** The streams whose opens Mailgun tracks (comma-separated); statements never get click tracking. */
+  TRACK_OPENS_STREAMS: streamList.default(['newsletter', 'outreach']),
 
   /** The trigger API (npm run api, npm start). */
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),

@@ -133,6 +133,7 @@ export function openActivityDeps(config: Config): WorkerResources {
         rateLimitBackoffMs: config.MAILGUN_RATE_LIMIT_BACKOFF_MS,
         ratePerSecond: domainRate(config, config.MAILGUN_DOMAIN),
         unsubscribe: unsubscribeSettings(config),
+        trackOpens: config.TRACK_OPENS_STREAMS,
       },
     },
     async close() {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { CONFIG_KEYS, ConfigError, domainRate, loadConfig, senderDomains } from '../../worker/config.js';
+import { CONFIG_KEYS, ConfigError, domainRate, loadConfig, senderDomains, unsubscribeSettings } from '../../worker/config.js';
 
 test('defaults give a working local configuration', () => {
   const config = loadConfig({});
@@ -107,4 +107,27 @@ test('SEND_DOMAIN_RATES: a messages-per-second budget per domain; an unlisted do
     },
   );
   assert.throws(() => loadConfig({ SEND_DOMAIN_RATES: ',' }), /SEND_DOMAIN_RATES: must list domain=messagesPerSecond pairs/);
+});
+
+test('unsubscribe settings: both PUBLIC_URL and UNSUBSCRIBE_SECRET or none; bad values are named; opens tracked per stream', () => {
+  assert.equal(unsubscribeSettings(loadConfig({ PUBLIC_URL: 'https://campaigns.example' })), undefined);
+  const secret = 's'.repeat(32);
+  assert.deepEqual(unsubscribeSettings(loadConfig({ PUBLIC_URL: 'https://campaigns.example', UNSUBSCRIBE_SECRET: secret, SENDER_POSTAL_ADDRESS: ' 1 Road ' })), {
+    publicUrl: 'https://campaigns.example',
+    secret,
+    postalAddress: '1 Road',
+    onStatements: false,
+  });
+  assert.throws(
+    () => loadConfig({ PUBLIC_URL: 'ftp://x', UNSUBSCRIBE_SECRET: 'short', UNSUBSCRIBE_MAILTO: 'nobody', TRACK_OPENS_STREAMS: 'newsletter,promos' }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      const named = error.problems.map((p) => p.split(':')[0]).sort();
+      assert.deepEqual(named, ['PUBLIC_URL', 'TRACK_OPENS_STREAMS', 'UNSUBSCRIBE_MAILTO', 'UNSUBSCRIBE_SECRET']);
+      assert.ok(error.problems.some((p) => p.includes('promos is not a stream')));
+      return true;
+    },
+  );
+  assert.deepEqual(loadConfig({}).TRACK_OPENS_STREAMS, ['newsletter', 'outreach']);
+  assert.deepEqual(loadConfig({ TRACK_OPENS_STREAMS: 'none' }).TRACK_OPENS_STREAMS, []);
 });
