@@ -47,7 +47,9 @@ export async function openApiServer(config: Config, logger: Logger): Promise<Api
     host: config.API_HOST,
     port: config.API_PORT,
     ...(signingKey ? { webhooks: { signingKey, maxAgeMs, recorder } } : {}),
-    ...(config.UNSUBSCRIBE_SECRET ? { unsubscribe: { pool, secret: config.UNSUBSCRIBE_SECRET } } : {}),
+    ...(config.UNSUBSCRIBE_SECRET
+      ? { unsubscribe: { pool, secret: config.UNSUBSCRIBE_SECRET, ratePerMinute: config.UNSUBSCRIBE_RATE_LIMIT_PER_MINUTE } }
+      : {}),
   });
   return {
     url: server.url,

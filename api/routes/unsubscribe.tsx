@@ -6,6 +6,7 @@ import { STREAMS, type Stream } from '../../common/streams.js';
 import { verifyUnsubscribeToken, type UnsubscribeSubject } from '../../consent/unsubscribe-token.js';
 import { setConsent, subscriptionsOf } from '../../db/subscriptions.js';
 import { InvalidLinkPage, PreferencesPage } from '../pages/preferences.js';
+import { perClientRateLimit } from '../rate-limit.js';
 
 /**
  * The routes an unsubscribe link reaches, without an API key: the token is the authority.
@@ -21,6 +22,8 @@ export interface UnsubscribeRoutesOptions {
   pool: Pool;
   /** The HMAC key of the link tokens. */
   secret: string;
+  /** Requests per minute from one client address (pages and posts together). */
+  ratePerMinute: number;
 }
 
 /** A one-click request or a preferences form is a few dozen bytes. */
@@ -28,8 +31,9 @@ const MAX_BODY_BYTES = 4 * 1024;
 
 const isStream = (value: unknown): value is Stream => typeof value === 'string' && (STREAMS as readonly string[]).includes(value);
 
-export function unsubscribeRoutes({ pool, secret }: UnsubscribeRoutesOptions) {
+export function unsubscribeRoutes({ pool, secret, ratePerMinute }: UnsubscribeRoutesOptions) {
   const app = new OpenAPIHono();
+  app.use(UNSUBSCRIBE_PATH, perClientRateLimit('unsubscribe', { points: ratePerMinute, windowSeconds: 60 }));
 
   const subjectOf = (c: Context): UnsubscribeSubject | undefined => verifyUnsubscribeToken(c.req.param('token') ?? '', secret);
   const invalid = (c: Context) => c.html(<InvalidLinkPage />, 400);
