@@ -75,7 +75,7 @@ describe('unsubscribe links', () => {
       apiKeys: [API_KEY],
       host: '127.0.0.1',
       port: 0,
-      unsubscribe: { pool: file.h.pool, secret: file.h.env['UNSUBSCRIBE_SECRET'] ?? assert.fail('the stack has a secret') },
+      unsubscribe: { pool: file.h.pool, secret: file.h.env['UNSUBSCRIBE_SECRET'] ?? assert.fail('the stack has a secret'), ratePerMinute: 1000 },
     });
   });
   after(async () => {
@@ -83,7 +83,7 @@ describe('unsubscribe links', () => {
     await api?.stop();
   });
 
-  test('every newsletter message carries its recipient’s own one-click link, List-Id and a footer; statements carry none', async () => {
+  test('every newsletter message carries its recipient’s own one-click link, List-Id, a footer and its stream’s tags; statements carry none, and no click tracking', async () => {
     await withWorker();
     const emails = nextUsers(3);
     const userIds = await ids(emails);
@@ -101,6 +101,7 @@ describe('unsubscribe links', () => {
       });
       assert.ok(message.text?.includes(UNSUBSCRIBE_PLACEHOLDER), 'the footer places the link');
       assert.ok(message.text?.includes(LOCAL_POSTAL_ADDRESS), 'and the postal address');
+      assert.deepEqual([message.tags, message.options], [['stream-newsletter', `campaign-${campaignId}`], { 'tracking-opens': 'yes' }]);
     }
     const tokens = new Set(messages.map(pathOf));
     assert.equal(tokens.size, 3, 'each recipient has a link of their own');
@@ -110,6 +111,8 @@ describe('unsubscribe links', () => {
       assert.deepEqual(message.headers, {});
       assert.equal(message.text, 'Hello %recipient.name%', 'statements get no footer by default');
       assert.equal(message.recipientVariables?.['unsubscribe_url'], undefined);
+      assert.deepEqual(message.tags, ['stream-financial', `campaign-${statement.campaignId}`]);
+      assert.deepEqual(message.options, { 'tracking-opens': 'no', 'tracking-clicks': 'no' }, 'signed links reach the artist unrewritten');
     }
   });
 
@@ -218,5 +221,27 @@ describe('unsubscribe links', () => {
 
     const nonsense = await fetch(`${api.url}${path}`, form({ action: 'subscribe', stream: 'everything' }));
     assert.equal(nonsense.status, 400);
+  });
+
+  test('the public routes are rate limited per client address: 429 with Retry-After once the minute’s requests are used', async () => {
+    const limited = await startApiServer({
+      campaigns: file.h.campaigns,
+      analytics: new AnalyticsClient({ pool: file.h.pool }),
+      apiKeys: [API_KEY],
+      host: '127.0.0.1',
+      port: 0,
+      unsubscribe: { pool: file.h.pool, secret: file.h.env['UNSUBSCRIBE_SECRET'] ?? '', ratePerMinute: 3 },
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) statuses.push((await fetch(`${limited.url}/u/nonsense`)).status);
+      const refused = await fetch(`${limited.url}/u/nonsense`, form({ 'List-Unsubscribe': 'One-Click' }));
+      assert.deepEqual([...statuses, refused.status], [400, 400, 400, 429]);
+      const retryAfter = Number(refused.headers.get('retry-after'));
+      assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+      assert.equal((await fetch(`${limited.url}/health`)).status, 200, 'other routes are not limited by it');
+    } finally {
+      await limited.stop();
+    }
   });
 });
