@@ -76,6 +76,8 @@ export interface EngagementRates {
   bounceRate: number;
   /** unsubscribed / delivered */
   unsubscribeRate: number;
+  /** spam complaints / delivered: what mailbox providers judge a sender by (Gmail's line is 0.3 %) */
+  complaintRate: number;
 }
 
 export const ZERO_COUNTERS: EngagementCounters = {
@@ -105,6 +107,7 @@ export function engagementRates(c: EngagementCounters): EngagementRates {
     clickRate: rate(c.uniqueClicked, c.delivered),
     bounceRate: rate(c.bounced, c.sent),
     unsubscribeRate: rate(c.unsubscribed, c.delivered),
+    complaintRate: rate(c.complained, c.delivered),
   };
 }
 

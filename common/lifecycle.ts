@@ -81,6 +81,7 @@ export interface CampaignMetrics {
   clickRate: number;
   bounceRate: number;
   unsubscribeRate: number;
+  complaintRate: number;
 }
 
 /** The send as the lifecycle last heard of it from its child workflow. */

@@ -46,6 +46,7 @@ export async function storeAnalytics(pool: Pool, campaignId: string, metrics: Ca
     metrics.bounceRate,
     metrics.unsubscribeRate,
     final,
+    metrics.complaintRate,
   ]);
 }
 

@@ -154,14 +154,14 @@ export const sql = {
     ON CONFLICT (prompt_hash) DO NOTHING
     RETURNING id::text`,
 
-  // $1 campaign id, $2..$13 the metrics, $14 final
+  // $1 campaign id, $2..$13 the metrics, $14 final, $15 complaint rate
   upsertAnalytics: `
     INSERT INTO campaign_analytics (campaign_id, sent, delivered, opened, clicked, bounced, complained, unsubscribed,
-      delivery_rate, open_rate, click_rate, bounce_rate, unsubscribe_rate, final, computed_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
+      delivery_rate, open_rate, click_rate, bounce_rate, unsubscribe_rate, final, complaint_rate, computed_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())
     ON CONFLICT (campaign_id) DO UPDATE SET sent = $2, delivered = $3, opened = $4, clicked = $5, bounced = $6,
       complained = $7, unsubscribed = $8, delivery_rate = $9, open_rate = $10, click_rate = $11, bounce_rate = $12,
-      unsubscribe_rate = $13, final = $14, computed_at = now()
+      unsubscribe_rate = $13, final = $14, complaint_rate = $15, computed_at = now()
     WHERE NOT campaign_analytics.final`,
 
   // $1 subscription status or null, $2 email type or null, $3 users after this id ('0' first), $4 limit.

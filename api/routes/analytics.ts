@@ -25,7 +25,7 @@ const CountersSchema = z
 
 const rate = z.number().min(0);
 const RatesSchema = z
-  .object({ deliveryRate: rate, openRate: rate, clickRate: rate, bounceRate: rate, unsubscribeRate: rate })
+  .object({ deliveryRate: rate, openRate: rate, clickRate: rate, bounceRate: rate, unsubscribeRate: rate, complaintRate: rate })
   .openapi('EngagementRates');
 
 const CampaignAnalyticsSchema = z

@@ -32,8 +32,8 @@ test('edits are allowed until sending begins', () => {
 test('rates are fractions of what could happen, and zero when nothing did', () => {
   const metrics = computeMetrics({ sent: 1000, delivered: 980, opened: 490, clicked: 98, bounced: 20, complained: 1, unsubscribed: 5 });
   assert.deepEqual(
-    [metrics.deliveryRate, metrics.openRate, metrics.clickRate, metrics.bounceRate, metrics.unsubscribeRate],
-    [0.98, 0.5, 0.1, 0.02, 0.0051],
+    [metrics.deliveryRate, metrics.openRate, metrics.clickRate, metrics.bounceRate, metrics.unsubscribeRate, metrics.complaintRate],
+    [0.98, 0.5, 0.1, 0.02, 0.0051, 0.001],
   );
   assert.equal(computeMetrics({ sent: 0, delivered: 0, opened: 0, clicked: 0, bounced: 0, complained: 0, unsubscribed: 0 }).openRate, 0);
 });
