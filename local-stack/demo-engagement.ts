@@ -1,31 +1,87 @@
-import type { MailgunServer } from './mailgun-server.js';
+import type { AcceptedMessage, MailgunServer } from './mailgun-server.js';
 
 /**
  * Makes the local Mailgun stand-in behave like an audience, for `npm start`: every message it
- * accepts is delivered a moment later, and a fixed share of recipients open, click, and (rarely)
- * unsubscribe or bounce. The events reach the API through the stand-in's signed webhooks, so
- * a newcomer sees the analytics and suppression list fill in. Deterministic by acceptance order.
+ * accepts is delivered a moment later, and fixed shares of recipients open, click, bounce,
+ * complain, or press their mail client's unsubscribe button (an RFC 8058 one-click POST to the
+ * message's List-Unsubscribe link, as Gmail sends it). Mailgun's events reach the API through
+ * the stand-in's signed webhooks, the one-click POSTs go to the link itself, so a newcomer sees
+ * analytics, opt-outs and suppressions fill in. Deterministic by acceptance order.
  */
-export function simulateAudience(mailgun: MailgunServer, { everyMs = 2000 } = {}): { stop(): void } {
+
+export interface AudienceOptions {
+  everyMs?: number;
+  /** One recipient in this many bounces (default 97). */
+  bounceEvery?: number;
+  /** One delivered recipient in this many presses the one-click unsubscribe button, where the message has one (default 150). */
+  oneClickEvery?: number;
+  /** One delivered recipient in this many reports the message as spam (default 400). */
+  complaintEvery?: number;
+  /** Hears of the first message that has an unsubscribe link: its preferences page, to open in a browser. */
+  onPreferencesLink?: (recipient: string, url: string) => void;
+  /** Hears of a one-click POST that failed. */
+  onError?: (error: unknown) => void;
+}
+
+/** The https link of a List-Unsubscribe header (`<https://…>, <mailto:…>`). */
+export function oneClickUrl(message: AcceptedMessage): string | undefined {
+  const header = message.headers['List-Unsubscribe'];
+  if (!header || message.headers['List-Unsubscribe-Post'] !== 'List-Unsubscribe=One-Click') return undefined;
+  return /<(https?:\/\/[^>]+)>/.exec(header)?.[1];
+}
+
+export function simulateAudience(mailgun: MailgunServer, options: AudienceOptions = {}): { stop(): Promise<void> } {
+  const { everyMs = 2000, bounceEvery = 97, oneClickEvery = 150, complaintEvery = 400, onPreferencesLink, onError = () => {} } = options;
   let seen = 0;
+  let announced = false;
+  const presses = new Set<Promise<void>>();
+
+  function press(url: string): void {
+    const pressed = fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    })
+      .then((response) => {
+        if (!response.ok) throw new Error(`one-click unsubscribe answered ${response.status}`);
+      })
+      .catch(onError)
+      .finally(() => presses.delete(pressed));
+    presses.add(pressed);
+  }
+
+  function play(message: AcceptedMessage, i: number): void {
+    const about = { recipient: message.recipient, messageId: message.messageId };
+    if (i % bounceEvery === 13 % bounceEvery) {
+      mailgun.recordEngagement({ ...about, event: 'failed', severity: 'permanent', reason: 'bounce' });
+      return;
+    }
+    mailgun.recordEngagement({ ...about, event: 'delivered' });
+    if (i % 5 < 2) mailgun.recordEngagement({ ...about, event: 'opened' });
+    if (i % 10 === 0) mailgun.recordEngagement({ ...about, event: 'clicked', url: 'https://distronation.com/' });
+    const link = oneClickUrl(message);
+    if (link && !announced) {
+      announced = true;
+      onPreferencesLink?.(message.recipient, link);
+    }
+    if (i % oneClickEvery === 7 % oneClickEvery) {
+      if (link) press(link);
+      else mailgun.recordEngagement({ ...about, event: 'unsubscribed' });
+    }
+    if (i % complaintEvery === 211 % complaintEvery) mailgun.recordEngagement({ ...about, event: 'complained' });
+  }
+
   const timer = setInterval(() => {
     const total = mailgun.acceptedCount;
     if (total === seen) return;
-    const fresh = mailgun.accepted().slice(seen, total);
-    fresh.forEach((message, k) => {
-      const i = seen + k;
-      const about = { recipient: message.recipient, messageId: message.messageId };
-      if (i % 97 === 13) {
-        mailgun.recordEngagement({ ...about, event: 'failed', severity: 'permanent', reason: 'bounce' });
-        return;
-      }
-      mailgun.recordEngagement({ ...about, event: 'delivered' });
-      if (i % 5 < 2) mailgun.recordEngagement({ ...about, event: 'opened' });
-      if (i % 10 === 0) mailgun.recordEngagement({ ...about, event: 'clicked', url: 'https://distronation.com/' });
-      if (i % 150 === 7) mailgun.recordEngagement({ ...about, event: 'unsubscribed' });
-    });
+    mailgun.accepted().slice(seen, total).forEach((message, k) => play(message, seen + k));
     seen = total;
   }, everyMs);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    async stop() {
+      clearInterval(timer);
+      await Promise.allSettled([...presses]);
+    },
+  };
 }

@@ -87,13 +87,18 @@ async function main(): Promise<void> {
       await server.start();
       sink = server;
       stops.push(() => server.stop());
-      const audience = simulateAudience(server);
-      stops.push(() => Promise.resolve(audience.stop()));
+      const audience = simulateAudience(server, {
+        onPreferencesLink: (recipient, url) =>
+          console.log(`The first newsletter or outreach went out. ${recipient}'s preferences page (open it in a browser): ${url}`),
+        onError: (error) => logger.warn({ err: error }, 'the demo audience could not unsubscribe'),
+      });
+      stops.push(() => audience.stop());
       Object.assign(local, { MAILGUN_API_KEY: server.apiKey, MAILGUN_URL: server.url });
       if (!given.MAILGUN_WEBHOOK_SIGNING_KEY) local.MAILGUN_WEBHOOK_SIGNING_KEY = `local-${randomBytes(16).toString('hex')}`;
       notes.push(
         `Mailgun:          local sink at ${server.url} (no MAILGUN_API_KEY set; nothing leaves this machine);`,
-        '                  it delivers every message, some are opened and clicked, and its webhooks post to the API',
+        '                  it delivers every message, some are opened and clicked, a few bounce, complain or press',
+        '                  one-click unsubscribe, and its webhooks post to the API',
       );
     }
     if (!given.OPENAI_API_KEY) {
