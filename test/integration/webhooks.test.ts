@@ -270,10 +270,11 @@ describe('Mailgun webhooks', () => {
       'SELECT source, count(*)::int AS n FROM mailgun_events WHERE campaign_id = $1 GROUP BY source ORDER BY source',
       [campaignId],
     );
-    assert.deepEqual(sources.rows, [
-      { source: 'reconciliation', n: stats.dropped },
-      { source: 'webhook', n: stats.posted },
-    ]);
+    // Each event once, whichever way it came first: the campaign's refreshes reconcile every second here, so
+    // some webhooks that did arrive may find their event already recorded from the logs (a duplicate).
+    const by = Object.fromEntries(sources.rows.map((r) => [r.source, r.n]));
+    assert.equal((by['reconciliation'] ?? 0) + (by['webhook'] ?? 0), stats.dropped + stats.posted, JSON.stringify(by));
+    assert.ok((by['reconciliation'] ?? 0) >= stats.dropped, `reconciliation recorded at least the ${stats.dropped} lost: ${JSON.stringify(by)}`);
     // The analysis used the reconciled counters, and Firestore shows them.
     assert.equal(result.metrics?.delivered, expected.delivered);
     const doc = (await file.h.firestore.firestore.collection('campaignAnalytics').doc(campaignId).get()).data();
