@@ -1,15 +1,16 @@
 import type { Firestore } from 'firebase-admin/firestore';
 import type { Pool } from 'pg';
-import type { Stream } from '../common/streams.js';
+import type { SendingStreams, Stream } from '../common/streams.js';
 import type { UnsubscribeSettings } from '../consent/unsubscribe-links.js';
 import type { ReportsDeps } from './financial.js';
-import type { MailgunGateway } from './mailgun.js';
+import type { MailgunAccount } from './mailgun.js';
 import type { ContentWriter } from './openai.js';
 
 /** What the activities need from the outside world; the worker wires real clients, tests wire local ones. */
 export interface ActivityDeps {
   pool: Pool;
-  mailgun: MailgunGateway;
+  /** Mailgun, on each stream's sending domain. */
+  mailgun: MailgunAccount;
   firestore: Firestore;
   /** Drafts email content (OpenAI, or the local OpenAI-compatible server). */
   contentWriter: ContentWriter;
@@ -20,7 +21,8 @@ export interface ActivityDeps {
   /** The monthly reports in S3 and the CloudFront signer for their links. */
   reports: ReportsDeps;
   mail: {
-    defaultFrom: string;
+    /** Each stream's sending domain, default sender and IP pool. */
+    streams: SendingStreams;
     /** The longest one Mailgun request may take; after that the attempt that made it can no longer be sending. */
     requestTimeoutMs: number;
     /** The least time after an ambiguous attempt before Mailgun's logs are asked about it. */
@@ -31,8 +33,8 @@ export interface ActivityDeps {
     probeRecipient: string;
     /** Wait after a 429 that carries no retry hint. */
     rateLimitBackoffMs: number;
-    /** The sending domain's rate budget, shared in Aurora by every campaign and worker sending on it. */
-    ratePerSecond: number;
+    /** A sending domain's rate budget in messages per second, shared in Aurora by every campaign and worker sending on it. */
+    rateOf(domain: string): number;
     /** Unsubscribe links; without them no marketing campaign can be approved. */
     unsubscribe: UnsubscribeSettings | undefined;
     /** The streams whose messages Mailgun tracks opens of. */

@@ -31,7 +31,7 @@ export interface Approval {
 }
 
 /** The campaign's configuration in Aurora, as the lifecycle workflow steers it: edits, approval, archive. */
-export function createLifecycleActivities({ pool, firestore, mailgun, mail }: ActivityDeps) {
+export function createLifecycleActivities({ pool, firestore, mail }: ActivityDeps) {
   return {
     /** What the workflow needs to know of a draft: its version and what it has, never its content. */
     async describeDraft(campaignId: string): Promise<DraftFacts> {
@@ -54,8 +54,8 @@ export function createLifecycleActivities({ pool, firestore, mailgun, mail }: Ac
     },
 
     /**
-     * Freezes content and audience as approved: every batch sends exactly this, to the audience these
-     * filters select, on this worker's Mailgun domain. Says whether the send time is still ahead.
+     * Freezes content and audience as approved: every batch sends exactly this, from this sender, to
+     * the audience these filters select, on the stream's Mailgun domain. Says whether the send time is still ahead.
      */
     async approveCampaign({ campaignId, configVersion, sendAt, send }: ApproveInput): Promise<Approval> {
       const campaign = await requireCampaign(pool, campaignId);
@@ -66,11 +66,12 @@ export function createLifecycleActivities({ pool, firestore, mailgun, mail }: Ac
       if (!campaign.content) throw refuse('the campaign needs a subject and an html or text body before it can be approved');
       const approved = approvedContent(campaign.type, campaign.content, mail.unsubscribe);
       if ('problem' in approved) throw refuse(approved.problem);
+      const stream = mail.streams[campaign.type];
       const frozen = await freezeCampaign(pool, campaignId, configVersion, {
         sendAt: sendAt === null ? null : new Date(sendAt),
         ...(send === undefined ? {} : { send }),
-        sendingDomain: mailgun.domain,
-        content: approved.content,
+        sendingDomain: stream.domain,
+        content: { ...approved.content, from: approved.content.from ?? stream.from },
       });
       if (frozen) return { sendAt: frozen.sendAt?.toISOString() ?? null };
       throw refuse(`version conflict: the campaign changed while version ${configVersion} was being approved`);

@@ -15,6 +15,7 @@ import type { BatchMessage } from './mailgun.js';
 import type { Stream } from '../common/streams.js';
 import { unsubscribeHeaders, unsubscribeVariables, type UnsubscribeSettings } from '../consent/unsubscribe-links.js';
 import { classifyMailgunError } from './mailgun-errors.js';
+import { campaignSending, type CampaignSending } from './sending.js';
 
 export interface SendBatchInput {
   campaignId: string;
@@ -42,7 +43,8 @@ interface Prepared {
 /** What every part of one sendBatch call shares. */
 interface BatchSend {
   campaignId: string;
-  content: () => Promise<Approved>;
+  /** The campaign as approved, which says which domain's budget its requests share. */
+  approved: Approved;
   ceiling: number | undefined;
 }
 
@@ -52,43 +54,39 @@ function recipientVariables(recipient: BatchRecipient, extra: Variables = {}): V
   return { name: recipient.name ?? '', user_id: recipient.user_id, custom_id: recipient.custom_id, ...extra };
 }
 
-/** What batches send: the content frozen at approval, its stream, and the report-link variables it shows (none: no links). */
+/**
+ * What batches send: the content frozen at approval, its stream, how it goes out (domain, sender,
+ * IP pool), and the report-link variables it shows (none: no links).
+ */
 interface Approved {
   content: CampaignContent;
   stream: Stream;
+  sending: CampaignSending;
   reportVariables: ReadonlySet<string>;
-}
-
-/** How a message's unsubscribe links are made, for content approved with them. */
-interface Unsubscribing {
-  settings: UnsubscribeSettings;
-  /** The domain List-Id names the lists under. */
-  listDomain: string;
 }
 
 function buildMessage(
   campaignId: string,
   part: BatchPart,
   approved: Approved,
-  defaultFrom: string,
   recipients: BatchRecipient[],
   extra: Map<string, Variables>,
-  unsubscribing: Unsubscribing | undefined,
+  unsubscribing: UnsubscribeSettings | undefined,
   tracksOpens: readonly Stream[],
 ): BatchMessage {
-  const { content, stream } = approved;
+  const { content, stream, sending } = approved;
   const links = (r: BatchRecipient): Variables =>
-    unsubscribing ? unsubscribeVariables(unsubscribing.settings, { userId: r.user_id, stream, campaignId }) : {};
+    unsubscribing ? unsubscribeVariables(unsubscribing, { userId: r.user_id, stream, campaignId }) : {};
   return {
-    from: content.from ?? defaultFrom,
+    from: sending.from,
     subject: content.subject,
     ...(content.html === undefined ? {} : { html: content.html }),
     ...(content.text === undefined ? {} : { text: content.text }),
     recipients: recipients.map((r) => ({ email: r.email, variables: recipientVariables(r, { ...extra.get(r.user_id), ...links(r) }) })),
     userVariables: { [CAMPAIGN_VARIABLE]: campaignId, [BATCH_MARKER_VARIABLE]: batchMarker(campaignId, part.batchNo, part.part) },
-    ...(unsubscribing ? { headers: unsubscribeHeaders(stream, unsubscribing.listDomain) } : {}),
+    ...(unsubscribing ? { headers: unsubscribeHeaders(stream, sending.domain) } : {}),
     tags: [`stream-${stream}`, `campaign-${campaignId}`],
-    options: trackingOptions(stream, tracksOpens),
+    options: { ...trackingOptions(stream, tracksOpens), ...(sending.ipPool === undefined ? {} : { 'sending-ip-pool': sending.ipPool }) },
   };
 }
 
@@ -132,7 +130,6 @@ const CONTENT_CACHE_SIZE = 64;
 
 export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
   const contentCache = new Map<string, Promise<Approved>>();
-  const domain = domainBudget(mailgun.domain);
 
   async function wait(ms: number): Promise<void> {
     if (ms > 0) await withHeartbeat(Context.current().sleep(ms));
@@ -145,7 +142,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
   function prepare(send: BatchSend, part: BatchPart): Prepared {
     const recipients = loadBatchRecipients(pool, send.campaignId, part.firstOrdinal, part.lastOrdinal);
     const size = part.lastOrdinal - part.firstOrdinal + 1;
-    const slot = send.ceiling === undefined ? reserveSlot(pool, domain, mail.ratePerSecond, size) : undefined;
+    const slot = send.ceiling === undefined ? reserveDomainSlot(send, size) : undefined;
     // A part found not to be pending never awaits these: their failures must not go unhandled.
     for (const pending of [recipients, slot]) pending?.catch(() => undefined);
     return { recipients, slot };
@@ -158,7 +155,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
    */
   async function waitForSlot(send: BatchSend, messages: number, reserved?: Promise<RateSlot>): Promise<number> {
     if (send.ceiling !== undefined) await wait((await reserveSlot(pool, campaignBudget(send.campaignId), send.ceiling, messages)).waitMs);
-    const slot = await (reserved ?? reserveSlot(pool, domain, mail.ratePerSecond, messages));
+    const slot = await (reserved ?? reserveDomainSlot(send, messages));
     await wait(slot.waitMs);
     return slot.factor;
   }
@@ -167,30 +164,34 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
    * The content frozen at approval, read once per worker: it never changes
    * afterwards, so later batches send exactly what the first one did.
    */
-  function frozenContent(campaignId: string): () => Promise<Approved> {
-    return () => {
-      let loaded = contentCache.get(campaignId);
-      if (!loaded) {
-        loaded = findCampaign(pool, campaignId).then((campaign) => {
-          if (!campaign?.frozenContent) {
-            throw ApplicationFailure.nonRetryable(`campaign ${campaignId} has no approved content to send`, 'CampaignNotApproved');
-          }
-          const used = campaign.type === 'financial' ? usedReportVariables(campaign.frozenContent) : new Set<string>();
-          return { content: campaign.frozenContent, stream: campaign.type, reportVariables: used };
-        });
-        loaded.catch(() => contentCache.delete(campaignId));
-        contentCache.set(campaignId, loaded);
-        if (contentCache.size > CONTENT_CACHE_SIZE) contentCache.delete(contentCache.keys().next().value as string);
-      }
-      return loaded;
-    };
+  function frozenContent(campaignId: string): Promise<Approved> {
+    let loaded = contentCache.get(campaignId);
+    if (!loaded) {
+      loaded = findCampaign(pool, campaignId).then((campaign) => {
+        if (!campaign?.frozenContent) {
+          throw ApplicationFailure.nonRetryable(`campaign ${campaignId} has no approved content to send`, 'CampaignNotApproved');
+        }
+        const used = campaign.type === 'financial' ? usedReportVariables(campaign.frozenContent) : new Set<string>();
+        return { content: campaign.frozenContent, stream: campaign.type, sending: campaignSending(campaign, mail.streams), reportVariables: used };
+      });
+      loaded.catch(() => contentCache.delete(campaignId));
+      contentCache.set(campaignId, loaded);
+      if (contentCache.size > CONTENT_CACHE_SIZE) contentCache.delete(contentCache.keys().next().value as string);
+    }
+    return loaded;
+  }
+
+  /** A slot in the budget of the domain the campaign sends on. */
+  function reserveDomainSlot(send: BatchSend, messages: number): Promise<RateSlot> {
+    const { domain } = send.approved.sending;
+    return reserveSlot(pool, domainBudget(domain), mail.rateOf(domain), messages);
   }
 
   /**
    * Content approved with unsubscribe links goes out with them or not at all: a worker that has no
    * settings for them refuses before claiming anything (nothing is in doubt, nobody is failed).
    */
-  function unsubscribingFor(approved: Approved): Unsubscribing | undefined {
+  function unsubscribingFor(approved: Approved): UnsubscribeSettings | undefined {
     if (!approved.content.unsubscribe) return undefined;
     if (!mail.unsubscribe) {
       throw ApplicationFailure.nonRetryable(
@@ -198,7 +199,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
         'UnsubscribeNotConfigured',
       );
     }
-    return { settings: mail.unsubscribe, listDomain: mailgun.domain };
+    return mail.unsubscribe;
   }
 
   /** Each financial recipient's own report links, as the recipient variables the content shows. */
@@ -223,13 +224,12 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
     pending: PendingPart,
     prepared: Prepared = prepare(send, pending.part),
   ): Promise<{ accepted: boolean; recipients: number }> {
-    const { campaignId, content } = send;
+    const { campaignId, approved } = send;
     const { part } = pending;
     const { sendable, malformed } = sortByAddress(await prepared.recipients);
     for (const [problem, ordinals] of malformed) {
       await failRecipients(pool, campaignId, ordinals, `invalid address: ${problem}`, true);
     }
-    const approved = await content();
     const unsubscribing = unsubscribingFor(approved);
     const factor = sendable.length > 0 ? await waitForSlot(send, sendable.length, prepared.slot) : 1;
     const attempt = await ledger.claim(pool, campaignId, { batch_no: part.batchNo, part: part.part, attempts: pending.attempts }, sendable.length);
@@ -244,16 +244,16 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
       return { accepted: false, recipients: 0 };
     }
     const extra = await linkVariables(campaignId, approved, sendable);
-    const message = buildMessage(campaignId, part, approved, mail.defaultFrom, sendable, extra, unsubscribing, mail.trackOpens);
+    const message = buildMessage(campaignId, part, approved, sendable, extra, unsubscribing, mail.trackOpens);
     let messageId: string;
     try {
-      messageId = await withHeartbeat(mailgun.sendBatch(message));
+      messageId = await withHeartbeat(mailgun.on(approved.sending.domain).sendBatch(message));
     } catch (error) {
       await handleSendError(send, part, attempt, sendable, error);
       return { accepted: false, recipients: sendable.length };
     }
     await ledger.markAccepted(pool, campaignId, part, messageId);
-    if (factor < 1) await recover(pool, domain);
+    if (factor < 1) await recover(pool, domainBudget(approved.sending.domain));
     return { accepted: true, recipients: sendable.length };
   }
 
@@ -284,7 +284,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
       }
       case 'rate-limited':
         // Mailgun rate-limits the domain: slow its budget for every campaign sending there.
-        await slowDown(pool, domain, failure.retryAfterMs);
+        await slowDown(pool, domainBudget(send.approved.sending.domain), failure.retryAfterMs);
         await ledger.markNotSent(pool, campaignId, part, `429: ${failure.message}`, failure.retryAfterMs, attempt);
         throw ApplicationFailure.create({
           type: 'MailgunRateLimited',
@@ -310,7 +310,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
      * Mailgun's logs, whether it was taken, before anything is sent again.
      */
     async sendBatch({ campaignId, batch, ratePerSecond }: SendBatchInput): Promise<BatchStatus> {
-      const send: BatchSend = { campaignId, content: frozenContent(campaignId), ceiling: ratePerSecond };
+      const send: BatchSend = { campaignId, approved: await frozenContent(campaignId), ceiling: ratePerSecond };
       // The common case is a batch's first attempt: its ledger row, recipients and rate slot are asked for together.
       const prepared = prepare(send, wholeBatch(batch));
       const whole = await ledger.ensurePart(pool, campaignId, wholeBatch(batch));

@@ -8,12 +8,21 @@ import type { OutcomeLookup } from '../worker/config.js';
  * configured, the older events API.
  */
 
-export interface MailgunSettings {
+export interface MailgunAccountSettings {
   apiKey: string;
-  domain: string;
   url: string;
   timeoutMs: number;
   lookup: OutcomeLookup;
+}
+
+export interface MailgunSettings extends MailgunAccountSettings {
+  domain: string;
+}
+
+/** One Mailgun account (one API key) and the sending domains it has: each stream may send on its own. */
+export interface MailgunAccount {
+  /** The gateway of one sending domain (made once, then kept). */
+  on(domain: string): MailgunGateway;
 }
 
 export interface BatchMessage {
@@ -84,17 +93,35 @@ interface Match {
 /** One way of asking Mailgun's store for accepted messages, page by page. */
 type Search = (filter: { recipient?: string; messageId?: string }, since: Date, visit: (match: Match) => boolean) => Promise<boolean>;
 
-export function createMailgunGateway(settings: MailgunSettings): MailgunGateway {
+export function createMailgunAccount(settings: MailgunAccountSettings): MailgunAccount {
   const client: Interfaces.IMailgunClient = new Mailgun(FormData).client({
     username: 'api',
     key: settings.apiKey,
     url: settings.url,
     timeout: settings.timeoutMs,
   });
-  const search = settings.lookup === 'logs' ? logsSearch(client, settings.domain) : eventsSearch(client, settings.domain);
-
+  const gateways = new Map<string, MailgunGateway>();
   return {
-    domain: settings.domain,
+    on(domain) {
+      const key = domain.toLowerCase();
+      let gateway = gateways.get(key);
+      if (!gateway) {
+        gateway = domainGateway(client, key, settings.lookup);
+        gateways.set(key, gateway);
+      }
+      return gateway;
+    },
+  };
+}
+
+export function createMailgunGateway(settings: MailgunSettings): MailgunGateway {
+  return createMailgunAccount(settings).on(settings.domain);
+}
+
+function domainGateway(client: Interfaces.IMailgunClient, domain: string, lookup: OutcomeLookup): MailgunGateway {
+  const search = lookup === 'logs' ? logsSearch(client, domain) : eventsSearch(client, domain);
+  return {
+    domain,
 
     async sendBatch(message) {
       const recipientVariables = Object.fromEntries(message.recipients.map((r) => [r.email, r.variables]));
@@ -103,7 +130,7 @@ export function createMailgunGateway(settings: MailgunSettings): MailgunGateway 
       );
       const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([name, value]) => [`h:${name}`, value]));
       const options = Object.fromEntries(Object.entries(message.options ?? {}).map(([name, value]) => [`o:${name}`, value]));
-      const response = await client.messages.create(settings.domain, {
+      const response = await client.messages.create(domain, {
         from: message.from,
         // One `to` field holding the address list, not a form field per recipient: a batch of 1,000
         // is then a request of a few parts instead of a thousand (half the send's CPU, measured).
@@ -120,7 +147,7 @@ export function createMailgunGateway(settings: MailgunSettings): MailgunGateway 
     },
 
     async sendProbe({ from, to, marker }) {
-      const response = await client.messages.create(settings.domain, {
+      const response = await client.messages.create(domain, {
         from,
         to: [to],
         subject: 'Delivery log probe (test mode, never delivered)',
@@ -145,7 +172,7 @@ export function createMailgunGateway(settings: MailgunSettings): MailgunGateway 
       return search({ messageId }, since, (match) => match.messageId === messageId);
     },
 
-    eventsPage: settings.lookup === 'logs' ? logsPage(client, settings.domain) : eventsApiPage(client, settings.domain),
+    eventsPage: lookup === 'logs' ? logsPage(client, domain) : eventsApiPage(client, domain),
   };
 }
 

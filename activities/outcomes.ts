@@ -8,7 +8,9 @@ import type { LedgerRow } from '../db/ledger.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
 import { BATCH_MARKER_VARIABLE, sortByAddress } from './mail.js';
-import type { Marker } from './mailgun.js';
+import type { Marker, MailgunGateway } from './mailgun.js';
+import { requireCampaign } from './campaigns.js';
+import { campaignSending, type CampaignSending } from './sending.js';
 
 /**
  * Settling parts whose last request ended without a clear answer (connection
@@ -42,16 +44,23 @@ export function createOutcomeActivities({ pool, mailgun, mail }: ActivityDeps) {
     return first.email;
   }
 
+  /** The campaign's sending domain, where its messages are looked up, and its sender, who sends the probes. */
+  async function sendingOf(campaignId: string): Promise<{ gateway: MailgunGateway; sending: CampaignSending }> {
+    const sending = campaignSending(await requireCampaign(pool, campaignId), mail.streams);
+    return { gateway: mailgun.on(sending.domain), sending };
+  }
+
   /** Whether Mailgun's logs show a message accepted after `ended`; sends a probe when nothing later exists. */
   async function logsCaughtUp(campaignId: string, row: LedgerRow, ended: Date): Promise<boolean> {
+    const { gateway, sending } = await sendingOf(campaignId);
     const later = await ledger.laterAcceptedPart(pool, campaignId, ended);
-    if (later) return mailgun.isVisible(later.messageId, later.attemptAt);
+    if (later) return gateway.isVisible(later.messageId, later.attemptAt);
     if (row.probe_message_id !== null && row.probe_sent_at !== null && row.probe_sent_at > ended) {
-      return mailgun.isVisible(row.probe_message_id, row.probe_sent_at);
+      return gateway.isVisible(row.probe_message_id, row.probe_sent_at);
     }
     const marker: Marker = { name: PROBE_MARKER_VARIABLE, value: `${batchMarker(campaignId, row.batch_no, row.part)}:${row.attempts}` };
     try {
-      const probeId = await mailgun.sendProbe({ from: mail.defaultFrom, to: mail.probeRecipient, marker });
+      const probeId = await gateway.sendProbe({ from: sending.from, to: mail.probeRecipient, marker });
       await ledger.recordProbe(pool, campaignId, ledger.partOf(row), row.attempts, probeId);
     } catch (error) {
       // A probe that did not go out is sent again on the next try; it is never delivered anyway.
@@ -88,14 +97,15 @@ export function createOutcomeActivities({ pool, mailgun, mail }: ActivityDeps) {
     const marker: Marker = { name: BATCH_MARKER_VARIABLE, value: batchMarker(campaignId, row.batch_no, row.part) };
     const since = row.first_attempt_at ?? new Date(ended.getTime() - mail.requestTimeoutMs);
     await ledger.countOutcomeCheck(pool, campaignId, part);
-    const found = await mailgun.findAccepted(recipient, marker, since);
+    const { gateway } = await sendingOf(campaignId);
+    const found = await gateway.findAccepted(recipient, marker, since);
     if (found !== undefined) {
       await ledger.markAccepted(pool, campaignId, part, found, 'lookup');
       return { settled: true };
     }
     if (await logsCaughtUp(campaignId, row, ended)) {
       // The logs now reach past the attempt, so this answer is final.
-      const late = await mailgun.findAccepted(recipient, marker, since);
+      const late = await gateway.findAccepted(recipient, marker, since);
       if (late !== undefined) await ledger.markAccepted(pool, campaignId, part, late, 'lookup');
       else {
         await ledger.markNotSent(pool, campaignId, part, "proven not accepted: Mailgun's logs caught up past the attempt without it", 0, row.attempts);

@@ -40,12 +40,15 @@ export function createPreviewActivities({ pool, mailgun, mail }: ActivityDeps) {
       const first = addresses[0];
       if (!first) throw ApplicationFailure.nonRetryable('nothing to preview to: the campaign has no test addresses', 'NoTestAddresses');
 
+      // A preview goes out the way the campaign would if approved now: on its stream's domain, from its sender.
+      const stream = mail.streams[campaign.type];
+      const gateway = mailgun.on(stream.domain);
       const marker = { name: PREVIEW_MARKER_VARIABLE, value: `${campaignId}:${previewNo}` };
       const row = await ensurePreview(pool, campaignId, previewNo, configVersion);
       if (row.state === 'sent') return { previewNo, recipients: row.recipients ?? addresses.length, configVersion };
       if (row.state === 'failed') throw ApplicationFailure.nonRetryable(`preview ${previewNo} was refused by Mailgun`, 'PreviewRefused');
       if (row.state === 'sending') {
-        const found = await withHeartbeat(mailgun.findAccepted(first.email, marker, row.sentAt ?? new Date(0)));
+        const found = await withHeartbeat(gateway.findAccepted(first.email, marker, row.sentAt ?? new Date(0)));
         await settlePreview(pool, campaignId, previewNo, found === undefined ? 'unknown' : 'sent', found ?? null);
         if (found !== undefined) return { previewNo, recipients: row.recipients ?? addresses.length, configVersion };
       }
@@ -60,8 +63,8 @@ export function createPreviewActivities({ pool, mailgun, mail }: ActivityDeps) {
       }
       try {
         const messageId = await withHeartbeat(
-          mailgun.sendBatch({
-            from: content.from ?? mail.defaultFrom,
+          gateway.sendBatch({
+            from: content.from ?? stream.from,
             subject: `[TEST] ${content.subject}`,
             ...(content.html === undefined ? {} : { html: content.html }),
             ...(content.text === undefined ? {} : { text: content.text }),

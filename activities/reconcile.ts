@@ -3,6 +3,8 @@ import { toEventRecord, UnusableEventError } from '../analytics/mailgun-events.j
 import type { MailgunEventRecord } from '../common/engagement.js';
 import { markReconciled, reconcileStart, recordEvents } from '../db/events.js';
 import type { ActivityDeps } from './deps.js';
+import { requireCampaign } from './campaigns.js';
+import { campaignSending } from './sending.js';
 
 /** The events reconciliation reads; accepted ones change no counter. */
 const HEARTBEAT_EVERY_MS = 2_000;
@@ -31,7 +33,7 @@ interface Progress {
   recorded: number;
 }
 
-export function createReconcileActivities({ pool, mailgun }: ActivityDeps) {
+export function createReconcileActivities({ pool, mailgun, mail }: ActivityDeps) {
   return {
     /**
      * Pages through Mailgun's logs (or events API, as MAILGUN_OUTCOME_LOOKUP says) for the
@@ -49,11 +51,12 @@ export function createReconcileActivities({ pool, mailgun }: ActivityDeps) {
         if (!since) return { seen: 0, recorded: 0 };
         progress = { since: since.toISOString(), until: new Date().toISOString(), seen: 0, recorded: 0 };
       }
+      const gateway = mailgun.on(campaignSending(await requireCampaign(pool, campaignId), mail.streams).domain);
       // Beats with where the scan is, between pages and while one is slow to come.
       const beat = setInterval(() => context.heartbeat(progress), HEARTBEAT_EVERY_MS);
       try {
         do {
-          const page = await mailgun.eventsPage({
+          const page = await gateway.eventsPage({
             since: new Date(progress.since),
             until: new Date(progress.until),
             events: EVENTS,

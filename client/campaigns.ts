@@ -9,6 +9,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from 'pg';
 import { senderProblem } from '../common/addresses.js';
+import type { Stream } from '../common/streams.js';
 import {
   isCampaignId,
   lifecycleWorkflowId,
@@ -89,8 +90,8 @@ export interface CampaignClientDeps {
   taskQueue: string;
   /** What every campaign's lifecycle workflow is started with (send defaults, tracking window). */
   lifecycle: LifecycleOptions;
-  /** The domains a campaign's `from` may be on, lower-cased (worker/config.ts senderDomains). */
-  senderDomains: string[];
+  /** The domains a campaign's `from` may be on, per stream, lower-cased (worker/config.ts senderDomains). */
+  senderDomains: Readonly<Record<Stream, readonly string[]>>;
 }
 
 export interface CampaignReport {
@@ -146,7 +147,7 @@ export class CampaignClient {
    */
   async create(input: NewCampaignInput, options: CreateOptions = {}): Promise<string> {
     const campaign = parseInput(newCampaignSchema, input, 'campaign');
-    this.checkSender(campaign.content?.from, 'campaign.content.from');
+    this.checkSender(campaign.content?.from, campaign.type, 'campaign.content.from');
     const temporal = this.temporal();
     const testAddressIds = (await saveTestAddresses(this.deps.pool, campaign.testAddresses ?? [])).map((a) => a.id);
     const { id } = await insertCampaign(this.deps.pool, {
@@ -170,7 +171,7 @@ export class CampaignClient {
    */
   async sendMail(input: SendMailInput, idempotencyKey?: string): Promise<{ campaignId: string; recipientCount: number }> {
     const mail = parseInput(sendMailSchema, input, 'body');
-    this.checkSender(mail.from, 'body.from');
+    this.checkSender(mail.from, mail.campaign.type, 'body.from');
     const audience = mail.sendAll ? { emailType: mail.campaign.type } : { userIds: await this.knownUsers(mail.to) };
     const content = { subject: mail.subject, html: mail.html, from: mail.from, ...(mail.text === undefined ? {} : { text: mail.text }) };
     const campaignId = await this.create(
@@ -234,7 +235,10 @@ export class CampaignClient {
   /** Edits a draft under the version the editor saw: a stale version is a `conflict`; after sending began, `wrong-phase`. */
   async configure(campaignId: string, input: ConfigureInput): Promise<LifecycleState> {
     const { expectedVersion, changes } = parseInput(configureSchema, input, 'configure');
-    this.checkSender(changes.from, 'configure.changes.from');
+    if (changes.from !== undefined || changes.type !== undefined) {
+      const campaign = await this.requireCampaign(campaignId);
+      this.checkSender(changes.from !== undefined ? changes.from : campaign.content?.from, changes.type ?? campaign.type, 'configure.changes.from');
+    }
     const { testAddresses, ...rest } = changes;
     const testAddressIds =
       testAddresses === undefined ? undefined : (await saveTestAddresses(this.deps.pool, testAddresses)).map((a) => a.id);
@@ -387,9 +391,9 @@ export class CampaignClient {
     return [...new Set(emails.map((email) => ids.get(email.toLowerCase()) as string))];
   }
 
-  /** A `from` (when set) must be on a domain this deployment sends from: refused, naming `field`, before anything is written. */
-  private checkSender(from: string | null | undefined, field: string): void {
-    const problem = typeof from === 'string' ? senderProblem(from, this.deps.senderDomains) : undefined;
+  /** A `from` (when set) must be on a domain the stream sends from: refused, naming `field`, before anything is written. */
+  private checkSender(from: string | null | undefined, stream: Stream, field: string): void {
+    const problem = typeof from === 'string' ? senderProblem(from, this.deps.senderDomains[stream]) : undefined;
     if (problem) throw new InvalidInputError([{ field, message: problem }]);
   }
 

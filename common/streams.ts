@@ -31,3 +31,12 @@ export function streamsOptedOut(signal: ConsentSignal, stream: Stream | undefine
   if (signal === 'unsubscribed' && stream !== undefined) return origin;
   return [...new Set([...origin, ...MARKETING_STREAMS])];
 }
+
+/** How one stream's messages go out: its Mailgun domain, the sender of campaigns that name none, its dedicated IP pool. */
+export interface SendingStream {
+  domain: string;
+  from: string;
+  ipPool?: string;
+}
+
+export type SendingStreams = Readonly<Record<Stream, SendingStream>>;

@@ -4,7 +4,7 @@ import { isDomainName, parseMailbox, senderProblem } from '../common/addresses.j
 import type { SendOptions } from '../common/campaign.js';
 import { MISSING_REPORTS_POLICIES, SIGNING_FAILURE_POLICIES } from '../common/financial.js';
 import type { LifecycleOptions } from '../common/lifecycle.js';
-import { STREAMS, type Stream } from '../common/streams.js';
+import { STREAMS, type SendingStream, type SendingStreams, type Stream } from '../common/streams.js';
 import type { UnsubscribeSettings } from '../consent/unsubscribe-links.js';
 import type { FinancialRunOptions } from '../workflows/financial-run-api.js';
 
@@ -63,6 +63,28 @@ const streamList = z.string().transform((value, ctx) => {
   return [...new Set(streams)] as Stream[];
 });
 
+/** A domain name, lower-cased. */
+const domainName = z.string().transform((value, ctx) => {
+  const domain = value.trim().toLowerCase();
+  if (!isDomainName(domain)) ctx.addIssue(`${value} is not a domain name`);
+  return domain;
+});
+
+/** A Mailgun dedicated IP pool's id. */
+const ipPool = z.string().trim().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a Mailgun IP pool's id (letters, digits, - and _)");
+
+/** The name of a stream's own setting: `MAILGUN_DOMAIN_NEWSLETTER` for `MAILGUN_DOMAIN` and `newsletter`. */
+export type StreamKey<P extends string> = `${P}_${Uppercase<Stream>}`;
+
+export function streamKey<P extends string>(prefix: P, stream: Stream): StreamKey<P> {
+  return `${prefix}_${stream.toUpperCase()}` as StreamKey<P>;
+}
+
+/** One optional setting per stream, e.g. MAILGUN_DOMAIN_FINANCIAL, MAILGUN_DOMAIN_NEWSLETTER, … */
+function perStream<P extends string, S extends z.ZodType>(prefix: P, schema: S): Record<StreamKey<P>, z.ZodOptional<S>> {
+  return Object.fromEntries(STREAMS.map((stream) => [streamKey(prefix, stream), schema.optional()])) as Record<StreamKey<P>, z.ZodOptional<S>>;
+}
+
 /** A mailbox, `addr@domain` or `Display Name <addr@domain>`. */
 const mailbox = z.string().superRefine((value, ctx) => {
   const parsed = parseMailbox(value);
@@ -90,6 +112,10 @@ const configSchema = z.object({
   MAILGUN_URL: z.url().default('https://api.mailgun.net'),
   /** The sender of campaigns that name none: a mailbox on one of the sender domains (checked in loadConfig). */
   MAILGUN_FROM: mailbox.default('Distro Nation <no-reply@mg.distronation.com>'),
+  /** Sending streams (README, "Sending streams"): each stream's domain (else MAILGUN_DOMAIN), default sender (else MAILGUN_FROM) and IP pool. */
+  ...perStream('MAILGUN_DOMAIN', domainName),
+  ...perStream('MAILGUN_FROM', mailbox),
+  ...perStream('MAILGUN_IP_POOL', ipPool),
   MAILGUN_TIMEOUT_MS: positiveInt.default(30_000),
   /** The least time after an ambiguous send attempt (and its timeout) before Mailgun's logs are asked about it. */
   MAILGUN_EVENTS_SETTLE_MS: nonNegativeInt.default(30_000),
@@ -228,9 +254,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const config = parsed.data;
-  const problem = senderProblem(config.MAILGUN_FROM, senderDomains(config));
-  if (problem) throw new ConfigError([`MAILGUN_FROM: ${problem} (MAILGUN_FROM_DOMAINS lists further domains)`]);
+  const problems = senderProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** Each stream's default sender must be on a domain that stream may send from; each problem once, naming the setting. */
+function senderProblems(config: Config): string[] {
+  const problems = new Set<string>();
+  for (const stream of STREAMS) {
+    const own = streamKey('MAILGUN_FROM', stream);
+    const from = config[own] ?? config.MAILGUN_FROM;
+    const problem = senderProblem(from, senderDomains(config)[stream]);
+    if (!problem) continue;
+    const domain = streamDomain(config, stream);
+    if (config[own] !== undefined) problems.add(`${own}: ${problem} (MAILGUN_FROM_DOMAINS lists further domains)`);
+    else if (domain === config.MAILGUN_DOMAIN.toLowerCase()) problems.add(`MAILGUN_FROM: ${problem} (MAILGUN_FROM_DOMAINS lists further domains)`);
+    else problems.add(`MAILGUN_FROM: ${problem}; ${stream} messages go from ${domain} (${streamKey('MAILGUN_DOMAIN', stream)}): set ${own}`);
+  }
+  return [...problems];
 }
 
 /** Like loadConfig, but for process entry points: print the problems and exit 1. */
@@ -282,7 +324,6 @@ export function sendDefaults(config: Config): SendOptions {
   };
 }
 
-/** The domains a campaign's `from` may be on, lower-cased: MAILGUN_DOMAIN and MAILGUN_FROM_DOMAINS. */
 /** Unsubscribe links, when PUBLIC_URL and UNSUBSCRIBE_SECRET are both set. */
 export function unsubscribeSettings(config: Config): UnsubscribeSettings | undefined {
   if (!config.PUBLIC_URL || !config.UNSUBSCRIBE_SECRET) return undefined;
@@ -295,8 +336,35 @@ export function unsubscribeSettings(config: Config): UnsubscribeSettings | undef
   };
 }
 
-export function senderDomains(config: Pick<Config, 'MAILGUN_DOMAIN' | 'MAILGUN_FROM_DOMAINS'>): string[] {
-  return [...new Set([config.MAILGUN_DOMAIN.toLowerCase(), ...(config.MAILGUN_FROM_DOMAINS ?? [])])];
+/** The domain a stream sends on: MAILGUN_DOMAIN_<STREAM>, else MAILGUN_DOMAIN (lower-cased). */
+export function streamDomain(config: Config, stream: Stream): string {
+  return config[streamKey('MAILGUN_DOMAIN', stream)] ?? config.MAILGUN_DOMAIN.toLowerCase();
+}
+
+export function sendingStreams(config: Config): SendingStreams {
+  return Object.fromEntries(
+    STREAMS.map((stream) => {
+      const ipPool = config[streamKey('MAILGUN_IP_POOL', stream)];
+      const sending: SendingStream = {
+        domain: streamDomain(config, stream),
+        from: config[streamKey('MAILGUN_FROM', stream)] ?? config.MAILGUN_FROM,
+        ...(ipPool === undefined ? {} : { ipPool }),
+      };
+      return [stream, sending];
+    }),
+  ) as Record<Stream, SendingStream>;
+}
+
+/** The domains a campaign's `from` may be on, per stream, lower-cased: the stream's sending domain and MAILGUN_FROM_DOMAINS. */
+export function senderDomains(config: Config): Readonly<Record<Stream, string[]>> {
+  return Object.fromEntries(
+    STREAMS.map((stream) => [stream, [...new Set([streamDomain(config, stream), ...(config.MAILGUN_FROM_DOMAINS ?? [])])]]),
+  ) as Record<Stream, string[]>;
+}
+
+/** Every domain some stream sends on, each once. */
+export function sendingDomains(config: Config): string[] {
+  return [...new Set(STREAMS.map((stream) => streamDomain(config, stream)))];
 }
 
 /** The messages-per-second budget of a sending domain: its SEND_DOMAIN_RATES entry, else SEND_RATE_PER_SECOND. */

@@ -7,10 +7,10 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createUrlSigner, loadSigningKey, type SigningKeySource, type UrlSigner } from '../activities/cloudfront.js';
 import type { ReportsDeps } from '../activities/financial.js';
-import { createMailgunGateway } from '../activities/mailgun.js';
+import { createMailgunAccount } from '../activities/mailgun.js';
 import { createOpenAIWriter, DraftError, type ContentWriter } from '../activities/openai.js';
 import { createPool } from '../db/pool.js';
-import { domainRate, requireSetting, unsubscribeSettings, type Config } from './config.js';
+import { domainRate, requireSetting, sendingStreams, unsubscribeSettings, type Config } from './config.js';
 
 export interface FirestoreHandle {
   firestore: Firestore;
@@ -108,9 +108,8 @@ export function openReports(config: Config): ReportsDeps {
 export function openActivityDeps(config: Config): WorkerResources {
   const pool: Pool = createPool(databaseUrl(config), config.DATABASE_POOL_SIZE);
   const firestore = connectFirestore(config);
-  const mailgun = createMailgunGateway({
+  const mailgun = createMailgunAccount({
     apiKey: requireSetting(config, 'MAILGUN_API_KEY'),
-    domain: config.MAILGUN_DOMAIN,
     url: config.MAILGUN_URL,
     timeoutMs: config.MAILGUN_TIMEOUT_MS,
     lookup: config.MAILGUN_OUTCOME_LOOKUP,
@@ -125,13 +124,13 @@ export function openActivityDeps(config: Config): WorkerResources {
       ai: { model: config.OPENAI_MODEL },
       reports,
       mail: {
-        defaultFrom: config.MAILGUN_FROM,
+        streams: sendingStreams(config),
         requestTimeoutMs: config.MAILGUN_TIMEOUT_MS,
         eventsSettleMs: config.MAILGUN_EVENTS_SETTLE_MS,
         outcomeMaxWaitMs: config.MAILGUN_OUTCOME_MAX_WAIT_MS,
         probeRecipient: config.MAILGUN_PROBE_RECIPIENT ?? `outcome-probe@${config.MAILGUN_DOMAIN}`,
         rateLimitBackoffMs: config.MAILGUN_RATE_LIMIT_BACKOFF_MS,
-        ratePerSecond: domainRate(config, config.MAILGUN_DOMAIN),
+        rateOf: (domain) => domainRate(config, domain),
         unsubscribe: unsubscribeSettings(config),
         trackOpens: config.TRACK_OPENS_STREAMS,
       },

@@ -114,7 +114,7 @@ test('a sender that is not a mailbox on our domains, or a line break in a subjec
   assert.ok(before);
   const testAddresses = () => count('SELECT count(*) AS n FROM test_addresses');
   const addressesBefore = await testAddresses();
-  const domains = senderDomains(file.h.config).join(', ');
+  const domains = senderDomains(file.h.config).newsletter.join(', ');
   const mail = (fields: Record<string, string>) => ({
     to: [file.profiles[0]?.email ?? 'missing'],
     subject: 'Your statement',

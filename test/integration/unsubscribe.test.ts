@@ -5,18 +5,22 @@ import { AnalyticsClient } from '../../client/analytics.js';
 import type { Stream } from '../../common/streams.js';
 import { UNSUBSCRIBE_PLACEHOLDER } from '../../consent/unsubscribe-links.js';
 import { verifyUnsubscribeToken } from '../../consent/unsubscribe-token.js';
+import { findCounters } from '../../db/analytics.js';
+import { findCampaign } from '../../db/campaigns.js';
+import { findBudget } from '../../db/rate-budget.js';
 import { subscriptionsOf } from '../../db/subscriptions.js';
 import { userIdsByEmail } from '../../db/users.js';
 import type { AcceptedMessage } from '../../local-stack/mailgun-server.js';
 import { LOCAL_POSTAL_ADDRESS, LOCAL_PUBLIC_URL, MAILGUN_TEST_DOMAIN } from '../../local-stack/stack.js';
 import { acceptedFor } from '../helpers/delivery.js';
 import { campaignError } from '../helpers/errors.js';
-import { harnessForFile, type RunningWorker } from '../helpers/harness.js';
+import { harnessForFile, waitFor, type RunningWorker } from '../helpers/harness.js';
 
 /**
  * Unsubscribe links end to end: what each message carries (RFC 8058 headers per recipient, the
  * footer), the one-click POST a mail client sends, the preferences page's forms, and what the
- * next campaigns of each stream then do. Workers are started per test: some lack the settings.
+ * next campaigns of each stream then do; and each stream's own sending domain, sender and IP pool.
+ * Workers are started per test: some lack the settings, some have streams of their own.
  */
 
 const file = harnessForFile({ users: 40, seed: { mixed: false }, worker: false });
@@ -245,3 +249,47 @@ describe('unsubscribe links', () => {
     }
   });
 });
+
+describe('sending streams', () => {
+  after(async () => {
+    await worker?.stop();
+  });
+
+  test('each stream goes out on its own domain, from its own sender, through its own IP pool; List-Id, the rate budget and reconciliation follow the domain', async () => {
+    await withWorker({
+      MAILGUN_DOMAIN_FINANCIAL: 'statements.test.example',
+      MAILGUN_FROM_FINANCIAL: 'Distro Nation Royalties <royalties@statements.test.example>',
+      MAILGUN_IP_POOL_FINANCIAL: 'pool-statements',
+      MAILGUN_DOMAIN_OUTREACH: 'outreach.test.example',
+      MAILGUN_FROM_OUTREACH: 'Distro Nation A&R <ar@outreach.test.example>',
+    });
+    const emails = nextUsers(2);
+    const userIds = await ids(emails);
+    const expected: Record<Stream, { domain: string; from: string; pool?: string }> = {
+      financial: { domain: 'statements.test.example', from: 'Distro Nation Royalties <royalties@statements.test.example>', pool: 'pool-statements' },
+      outreach: { domain: 'outreach.test.example', from: 'Distro Nation A&R <ar@outreach.test.example>' },
+      newsletter: { domain: MAILGUN_TEST_DOMAIN, from: file.h.config.MAILGUN_FROM },
+    };
+    for (const stream of ['financial', 'outreach', 'newsletter'] as const) {
+      const want = expected[stream];
+      const campaignId = await file.h.campaigns.create({ name: `a ${stream}`, type: stream, content: { subject: `a ${stream}`, text: 'Hello' }, audience: { userIds } });
+      await file.h.campaigns.startSend(campaignId);
+      // Delivered while the campaign is tracked: with no webhooks here, only a reconciliation on the stream's domain finds these.
+      await waitFor(() => acceptedFor(file.h.mailgun, campaignId).length === 2, { what: `${stream}: both messages accepted` });
+      for (const email of emails) file.h.mailgun.recordEngagement({ recipient: email, event: 'delivered' });
+      assert.equal((await file.h.campaigns.lifecycleResult(campaignId)).status, 'archived');
+
+      const messages = acceptedFor(file.h.mailgun, campaignId);
+      assert.deepEqual(messages.map((m) => [m.domain, m.from, m.options['sending-ip-pool']]), emails.map(() => [want.domain, want.from, want.pool]), stream);
+      if (stream !== 'financial') {
+        for (const m of messages) assert.equal(m.headers['List-Id'], `Distro Nation ${stream} <${stream}.${want.domain}>`);
+      }
+      const campaign = await findCampaign(file.h.pool, campaignId);
+      assert.equal(campaign?.sendingDomain, want.domain, `${stream}: the domain is frozen at approval`);
+      assert.equal(campaign?.frozenContent?.from, want.from, `${stream}: so is the sender`);
+      assert.ok(await findBudget(file.h.pool, want.domain), `${stream}: its requests took slots in ${want.domain}'s budget`);
+      assert.equal((await findCounters(file.h.pool, campaignId))?.delivered, 2, `${stream}: reconciled from ${want.domain}'s events`);
+    }
+  });
+});
+

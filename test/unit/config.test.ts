@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { CONFIG_KEYS, ConfigError, domainRate, loadConfig, senderDomains, unsubscribeSettings } from '../../worker/config.js';
+import { CONFIG_KEYS, ConfigError, domainRate, loadConfig, senderDomains, sendingDomains, sendingStreams, unsubscribeSettings } from '../../worker/config.js';
 
 test('defaults give a working local configuration', () => {
   const config = loadConfig({});
@@ -39,11 +39,11 @@ test('.env.example documents exactly the settings the code reads', () => {
   assert.deepEqual([...documented].sort(), [...CONFIG_KEYS].sort());
 });
 
-test('sender domains: MAILGUN_DOMAIN, and any MAILGUN_FROM_DOMAINS besides, lower-cased', () => {
-  assert.deepEqual(senderDomains(loadConfig({})), ['mg.distronation.com']);
+test('sender domains: per stream, its sending domain (MAILGUN_DOMAIN unless its own), and any MAILGUN_FROM_DOMAINS besides, lower-cased', () => {
+  assert.deepEqual(senderDomains(loadConfig({})), { financial: ['mg.distronation.com'], newsletter: ['mg.distronation.com'], outreach: ['mg.distronation.com'] });
   const config = loadConfig({ MAILGUN_DOMAIN: 'MG.DistroNation.com', MAILGUN_FROM_DOMAINS: ' News.DistroNation.com, mg.distronation.com ,' });
   assert.deepEqual(config.MAILGUN_FROM_DOMAINS, ['news.distronation.com', 'mg.distronation.com']);
-  assert.deepEqual(senderDomains(config), ['mg.distronation.com', 'news.distronation.com']);
+  assert.deepEqual(senderDomains(config).newsletter, ['mg.distronation.com', 'news.distronation.com']);
   assert.throws(
     () => loadConfig({ MAILGUN_FROM_DOMAINS: 'news.distronation.com,not_a.domain,localhost,NEWS.distronation.com' }),
     (error: unknown) => {
@@ -77,6 +77,67 @@ test('MAILGUN_FROM must be a mailbox on a sender domain', () => {
   // The default sender is on the default domain; another MAILGUN_DOMAIN needs its own MAILGUN_FROM (or the old domain listed).
   assert.throws(() => loadConfig({ MAILGUN_DOMAIN: 'mg.other.example' }), /MAILGUN_FROM: .*\(mg\.other\.example\); got mg\.distronation\.com/);
   assert.equal(loadConfig({ MAILGUN_DOMAIN: 'mg.other.example', MAILGUN_FROM_DOMAINS: 'mg.distronation.com' }).MAILGUN_DOMAIN, 'mg.other.example');
+});
+
+test('sending streams: each stream its own domain, sender and IP pool, else MAILGUN_DOMAIN and MAILGUN_FROM and no pool', () => {
+  assert.deepEqual(sendingStreams(loadConfig({})), {
+    financial: { domain: 'mg.distronation.com', from: 'Distro Nation <no-reply@mg.distronation.com>' },
+    newsletter: { domain: 'mg.distronation.com', from: 'Distro Nation <no-reply@mg.distronation.com>' },
+    outreach: { domain: 'mg.distronation.com', from: 'Distro Nation <no-reply@mg.distronation.com>' },
+  });
+  const config = loadConfig({
+    MAILGUN_DOMAIN_FINANCIAL: 'Statements.DistroNation.com',
+    MAILGUN_FROM_FINANCIAL: 'Distro Nation Royalties <royalties@statements.distronation.com>',
+    MAILGUN_IP_POOL_FINANCIAL: '60140bc1fee3e84dec5abeeb',
+    MAILGUN_DOMAIN_OUTREACH: 'outreach.distronation.com',
+    MAILGUN_FROM_OUTREACH: 'a&r@outreach.distronation.com',
+    MAILGUN_IP_POOL_NEWSLETTER: 'shared-marketing',
+  });
+  assert.deepEqual(sendingStreams(config), {
+    financial: { domain: 'statements.distronation.com', from: 'Distro Nation Royalties <royalties@statements.distronation.com>', ipPool: '60140bc1fee3e84dec5abeeb' },
+    newsletter: { domain: 'mg.distronation.com', from: 'Distro Nation <no-reply@mg.distronation.com>', ipPool: 'shared-marketing' },
+    outreach: { domain: 'outreach.distronation.com', from: 'a&r@outreach.distronation.com' },
+  });
+  assert.deepEqual(senderDomains(config), {
+    financial: ['statements.distronation.com'],
+    newsletter: ['mg.distronation.com'],
+    outreach: ['outreach.distronation.com'],
+  });
+  assert.deepEqual(sendingDomains(config), ['statements.distronation.com', 'mg.distronation.com', 'outreach.distronation.com']);
+});
+
+test('sending streams: a bad domain, sender or pool is refused naming its setting; a stream on its own domain needs a sender there', () => {
+  assert.throws(
+    () => loadConfig({ MAILGUN_DOMAIN_NEWSLETTER: 'not a domain', MAILGUN_FROM_OUTREACH: 'Outreach', MAILGUN_IP_POOL_FINANCIAL: 'pool id!' }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.problems, [
+        'MAILGUN_DOMAIN_NEWSLETTER: not a domain is not a domain name',
+        'MAILGUN_FROM_OUTREACH: must be addr@domain or Display Name <addr@domain>: not an address (no @)',
+        "MAILGUN_IP_POOL_FINANCIAL: must be a Mailgun IP pool's id (letters, digits, - and _)",
+      ]);
+      return true;
+    },
+  );
+  // Statements moved to their own domain while MAILGUN_FROM stays on the main one: say which setting is missing.
+  assert.throws(
+    () => loadConfig({ MAILGUN_DOMAIN_FINANCIAL: 'statements.distronation.com' }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.problems, [
+        'MAILGUN_FROM: must be an address on a domain this deployment sends from (statements.distronation.com); got mg.distronation.com; ' +
+          'financial messages go from statements.distronation.com (MAILGUN_DOMAIN_FINANCIAL): set MAILGUN_FROM_FINANCIAL',
+      ]);
+      return true;
+    },
+  );
+  assert.throws(
+    () => loadConfig({ MAILGUN_FROM_NEWSLETTER: 'news@news.distronation.com' }),
+    /MAILGUN_FROM_NEWSLETTER: must be an address on a domain this deployment sends from \(mg\.distronation\.com\); got news\.distronation\.com/,
+  );
+  // A sender on a domain MAILGUN_FROM_DOMAINS lists is taken for any stream.
+  const listed = loadConfig({ MAILGUN_DOMAIN_FINANCIAL: 'statements.distronation.com', MAILGUN_FROM_DOMAINS: 'mg.distronation.com' });
+  assert.equal(sendingStreams(listed).financial.from, 'Distro Nation <no-reply@mg.distronation.com>');
 });
 
 test('SEND_DOMAIN_RATES: a messages-per-second budget per domain; an unlisted domain gets SEND_RATE_PER_SECOND', () => {
