@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
-import { startApiServer, type ApiServer } from '../../api/server.js';
-import { AnalyticsClient } from '../../client/analytics.js';
+import type { ApiServer } from '../../api/server.js';
 import type { Stream } from '../../common/streams.js';
 import { subscriptionsOf } from '../../db/subscriptions.js';
 import { userIdsByEmail } from '../../db/users.js';
+import { startTestApi } from '../helpers/api.js';
 import { acceptedFor } from '../helpers/delivery.js';
 import { harnessForFile, type RunningWorker } from '../helpers/harness.js';
 
@@ -30,14 +30,7 @@ describe('the preferences page in a browser', () => {
 
   before(async () => {
     assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install chromium (what .ci/run does), or set CHROMIUM_PATH`);
-    api = await startApiServer({
-      campaigns: file.h.campaigns,
-      analytics: new AnalyticsClient({ pool: file.h.pool }),
-      apiKeys: ['browser-test-key-0123456789'],
-      host: '127.0.0.1',
-      port: 0,
-      unsubscribe: { pool: file.h.pool, secret: file.h.env['UNSUBSCRIBE_SECRET'] ?? '', ratePerMinute: 1000 },
-    });
+    api = await startTestApi(file.h, { unsubscribePerMinute: 1000 });
     // The links in the messages point at this API.
     worker = await file.h.startWorker({ PUBLIC_URL: api.url });
     browser = await chromium.launch({

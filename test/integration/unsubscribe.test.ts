@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startApiServer, type ApiServer } from '../../api/server.js';
+import type { ApiServer } from '../../api/server.js';
 import { AnalyticsClient } from '../../client/analytics.js';
 import type { Stream } from '../../common/streams.js';
 import { UNSUBSCRIBE_PLACEHOLDER } from '../../consent/unsubscribe-links.js';
@@ -12,6 +12,7 @@ import { subscriptionsOf } from '../../db/subscriptions.js';
 import { userIdsByEmail } from '../../db/users.js';
 import type { AcceptedMessage } from '../../local-stack/mailgun-server.js';
 import { LOCAL_POSTAL_ADDRESS, LOCAL_PUBLIC_URL, MAILGUN_TEST_DOMAIN } from '../../local-stack/stack.js';
+import { startTestApi } from '../helpers/api.js';
 import { acceptedFor } from '../helpers/delivery.js';
 import { campaignError } from '../helpers/errors.js';
 import { harnessForFile, waitFor, type RunningWorker } from '../helpers/harness.js';
@@ -73,14 +74,7 @@ function nextUsers(n: number): string[] {
 
 describe('unsubscribe links', () => {
   before(async () => {
-    api = await startApiServer({
-      campaigns: file.h.campaigns,
-      analytics: new AnalyticsClient({ pool: file.h.pool }),
-      apiKeys: [API_KEY],
-      host: '127.0.0.1',
-      port: 0,
-      unsubscribe: { pool: file.h.pool, secret: file.h.env['UNSUBSCRIBE_SECRET'] ?? assert.fail('the stack has a secret'), ratePerMinute: 1000 },
-    });
+    api = await startTestApi(file.h, { apiKey: API_KEY, unsubscribePerMinute: 1000 });
   });
   after(async () => {
     await worker?.stop();
@@ -228,14 +222,7 @@ describe('unsubscribe links', () => {
   });
 
   test('the public routes are rate limited per client address: 429 with Retry-After once the minute’s requests are used', async () => {
-    const limited = await startApiServer({
-      campaigns: file.h.campaigns,
-      analytics: new AnalyticsClient({ pool: file.h.pool }),
-      apiKeys: [API_KEY],
-      host: '127.0.0.1',
-      port: 0,
-      unsubscribe: { pool: file.h.pool, secret: file.h.env['UNSUBSCRIBE_SECRET'] ?? '', ratePerMinute: 3 },
-    });
+    const limited = await startTestApi(file.h, { apiKey: API_KEY, unsubscribePerMinute: 3 });
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 3; i++) statuses.push((await fetch(`${limited.url}/u/nonsense`)).status);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startAnalyticsProjector, type AnalyticsProjector } from '../../analytics/projector.js';
 import { createApiApp } from '../../api/app.js';
-import { startApiServer, type ApiServer } from '../../api/server.js';
+import type { ApiServer } from '../../api/server.js';
 import { createEventRecorder } from '../../api/webhooks/recorder.js';
 import { AnalyticsClient, type CampaignAnalytics } from '../../client/analytics.js';
 import type { EngagementCounters } from '../../common/engagement.js';
@@ -14,6 +14,7 @@ import { startFirestoreEmulator, type FirestoreEmulator } from '../../local-stac
 import type { MailgunEvent } from '../../local-stack/mailgun-server.js';
 import { describeRun, runCli } from '../helpers/cli.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
+import { startTestApi } from '../helpers/api.js';
 import { mailgunSignature, postWebhook, signedBody } from '../helpers/webhooks.js';
 
 /**
@@ -85,14 +86,7 @@ function eventsOf(campaignId: string): MailgunEvent[] {
 
 describe('Mailgun webhooks', () => {
   before(async () => {
-    api = await startApiServer({
-      campaigns: file.h.campaigns,
-      analytics: new AnalyticsClient({ pool: file.h.pool }),
-      apiKeys: [API_KEY],
-      host: '127.0.0.1',
-      port: 0,
-      webhooks: { signingKey: SIGNING_KEY, maxAgeMs: 300_000, recorder: createEventRecorder(file.h.pool) },
-    });
+    api = await startTestApi(file.h, { apiKey: API_KEY, signingKey: SIGNING_KEY });
     projector = startAnalyticsProjector(file.h.pool, file.h.firestore.firestore, { intervalMs: 200, maxBackoffMs: 1000, logger: { warn: () => undefined } });
   });
   after(async () => {
