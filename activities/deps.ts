@@ -1,4 +1,5 @@
 import type { Firestore } from 'firebase-admin/firestore';
+import type { BrakeLimits } from '../common/brake.js';
 import type { Pool } from 'pg';
 import type { SendingStreams, Stream } from '../common/streams.js';
 import type { UnsubscribeSettings } from '../consent/unsubscribe-links.js';
@@ -37,6 +38,8 @@ export interface ActivityDeps {
     rateOf(domain: string): number;
     /** Unsubscribe links; without them no marketing campaign can be approved. */
     unsubscribe: UnsubscribeSettings | undefined;
+    /** When a send stops itself: its bounce and complaint limits (README, "The brake"). */
+    brake: BrakeLimits;
     /** The streams whose messages Mailgun tracks opens of. */
     trackOpens: readonly Stream[];
   };

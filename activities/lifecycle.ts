@@ -92,6 +92,7 @@ export function createLifecycleActivities({ pool, firestore, mail }: ActivityDep
             status: state.phase,
             paused: state.phase === 'paused',
             failureReason: state.failureReason ?? null,
+            attentionReason: state.phase === 'needs-attention' ? (state.send?.attention ?? null) : null,
             configVersion: state.configVersion,
             audienceCount: state.audience?.count ?? null,
             previewedVersion: state.previewedVersion,

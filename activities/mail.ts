@@ -6,6 +6,8 @@ import type { BatchStatus } from '../common/ledger.js';
 import { failRecipients, loadBatchRecipients, type BatchRecipient } from '../db/audience.js';
 import { reportVariables, usedReportVariables } from '../common/financial.js';
 import { findCampaign, type CampaignContent } from '../db/campaigns.js';
+import { findCounters } from '../db/analytics.js';
+import { brakeTrip, type BrakeTrip } from '../common/brake.js';
 import { linksOf } from '../db/reports.js';
 import * as ledger from '../db/ledger.js';
 import { campaignBudget, domainBudget, recover, reserveSlot, slowDown, type RateSlot } from '../db/rate-budget.js';
@@ -22,7 +24,12 @@ export interface SendBatchInput {
   batch: BatchPlan;
   /** The campaign's own ceiling in messages per second, on top of its domain's shared budget. */
   ratePerSecond?: number;
+  /** Look at the brake first (README, "The brake"): set by sends an operator has not released from it. */
+  brake?: boolean;
 }
+
+/** What sendBatch did: the batch's status, or nothing at all because the brake has tripped. */
+export type SendBatchResult = BatchStatus | { batchNo: number; braked: BrakeTrip };
 
 /** The user variable that marks every message of a batch part, so Mailgun's logs can tell whether it took it. */
 export const BATCH_MARKER_VARIABLE = 'dn_batch';
@@ -309,7 +316,12 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
      * 'sending': the workflow parks the batch and resolveBatchOutcome proves, from
      * Mailgun's logs, whether it was taken, before anything is sent again.
      */
-    async sendBatch({ campaignId, batch, ratePerSecond }: SendBatchInput): Promise<BatchStatus> {
+    async sendBatch({ campaignId, batch, ratePerSecond, brake }: SendBatchInput): Promise<SendBatchResult> {
+      if (brake) {
+        // Before anything is claimed: a tripped brake leaves the batch as it was, for when an operator resumes.
+        const trip = brakeTrip((await findCounters(pool, campaignId)) ?? { delivered: 0, bounced: 0, complained: 0 }, mail.brake);
+        if (trip) return { batchNo: batch.batchNo, braked: trip };
+      }
       const send: BatchSend = { campaignId, approved: await frozenContent(campaignId), ceiling: ratePerSecond };
       // The common case is a batch's first attempt: its ledger row, recipients and rate slot are asked for together.
       const prepared = prepare(send, wholeBatch(batch));

@@ -11,10 +11,11 @@ export function createStateActivities({ pool, firestore }: ActivityDeps) {
     /**
      * Aurora is the truth for a campaign's status. `version` grows with every
      * write the lifecycle makes, so a write delayed past a newer one (say, from a
-     * worker that died mid-write) changes nothing. `failureReason` goes with 'failed'.
+     * worker that died mid-write) changes nothing. `reason` says why it failed, with 'failed', or
+     * why it waits for an operator, with 'needs-attention'.
      */
-    async setCampaignStatus(campaignId: string, status: CampaignStatus, version: number, failureReason: string | null = null): Promise<void> {
-      const { found } = await updateCampaignStatus(pool, campaignId, status, version, failureReason);
+    async setCampaignStatus(campaignId: string, status: CampaignStatus, version: number, reason: string | null = null): Promise<void> {
+      const { found } = await updateCampaignStatus(pool, campaignId, status, version, reason);
       if (!found) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
     },
 

@@ -60,6 +60,7 @@ export const CampaignSchema = z
     configVersion: z.number().int(),
     totalRecipients: z.number().int().nullable(),
     failureReason: z.string().nullable(),
+    attentionReason: z.string().nullable().openapi({ description: 'Why it waits for an operator, while its status is needs-attention' }),
     createdAt: z.string(),
   })
   .openapi('Campaign');
@@ -91,6 +92,19 @@ export const SendProgressSchema = z
       })
       .optional()
       .openapi({ description: "The domain's shared rate budget (as configured and as Mailgun's 429s have left it) and the campaign's own ceiling" }),
+    attention: z.string().optional().openapi({ description: 'Why the send waits for an operator (status needs-attention): the brake, or batches of unknown outcome' }),
+    brake: z
+      .object({
+        kind: z.enum(['bounces', 'complaints']),
+        percent: z.number(),
+        limitPercent: z.number(),
+        delivered: z.number().int(),
+        bounced: z.number().int(),
+        complained: z.number().int(),
+        reason: z.string(),
+      })
+      .optional()
+      .openapi({ description: 'The brake holding the send (live progress only): resume or cancel it' }),
   })
   .openapi('SendProgress');
 

@@ -2,6 +2,7 @@
  * Campaign vocabulary shared by workflows, activities and clients.
  * Pure: no Node modules, so the workflow bundle can import it.
  */
+import type { BrakeTrip } from './brake.js';
 
 export const CAMPAIGN_TYPES = ['financial', 'newsletter', 'outreach'] as const;
 export type CampaignType = (typeof CAMPAIGN_TYPES)[number];
@@ -85,6 +86,10 @@ export interface SendProgress {
   unknownBatches: number[];
   /** The rate the send gets (read from Aurora; absent before its first batch). */
   rate?: SendRate;
+  /** Why the send waits for an operator (status needs-attention): the brake, or batches of unknown outcome. */
+  attention?: string;
+  /** The brake holding the send, in figures (README, "The brake"); an operator resumes or cancels. */
+  brake?: BrakeTrip;
 }
 
 /** The sending rate of a campaign: its domain's shared budget, and its own ceiling if it has one. */

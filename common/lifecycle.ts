@@ -92,6 +92,8 @@ export interface SendSummary {
   failed: number;
   /** Why the send failed, with status 'failed'. */
   failureReason?: string;
+  /** Why the send waits for an operator, with status 'needs-attention'. */
+  attention?: string;
 }
 
 /** What went wrong, in the words of the failure at the bottom of the chain (say, Mailgun refusing the sender). */

@@ -13,6 +13,7 @@
  *                                            -> operator (no proof in time) --decided--> done | resend queue
  */
 import { batchCount, planBatch, type BatchPlan } from './batches.js';
+import type { BrakeTrip } from './brake.js';
 import type { CampaignStatus } from './campaign.js';
 import { routeBatch, type BatchStatus } from './ledger.js';
 
@@ -37,6 +38,10 @@ export interface SendBookState {
   cancelRequested: boolean;
   audienceComplete: boolean;
   open: OpenBatch[];
+  /** The brake holding the send (it paused itself), until an operator resumes or cancels. */
+  brake?: BrakeTrip;
+  /** An operator resumed a braked send: the brake stays off for the rest of it. */
+  brakeReleased?: boolean;
 }
 
 /** What the workflow must do once a batch's status is in. */
@@ -63,12 +68,18 @@ export interface BookCounts {
   audienceComplete: boolean;
   parkedBatches: number[];
   unknownBatches: number[];
+  /** Why the send needs an operator, while it does. */
+  attention?: string;
+  /** The brake holding the send, while it does. */
+  brake?: BrakeTrip;
 }
 
 interface Counted {
   sent: number;
   failed: number;
 }
+
+const attentionOf = (attention: string | undefined): { attention?: string } => (attention === undefined ? {} : { attention });
 
 const ascending = (numbers: Iterable<number>): number[] => [...numbers].sort((a, b) => a - b);
 
@@ -82,6 +93,8 @@ export class SendBook {
   private cancelRequested: boolean;
   private audienceComplete: boolean;
   private final: FinalStatus | undefined;
+  private brake: BrakeTrip | undefined;
+  private brakeReleased: boolean;
   private startedThisRun = 0;
   /** Started and not done, with what each had counted so far. */
   private readonly open = new Map<number, Counted>();
@@ -107,6 +120,8 @@ export class SendBook {
     this.paused = state.paused;
     this.cancelRequested = state.cancelRequested;
     this.audienceComplete = state.audienceComplete;
+    this.brake = state.brake;
+    this.brakeReleased = state.brakeReleased ?? false;
     for (const { batchNo, sent, failed, needs } of state.open) {
       this.open.set(batchNo, { sent, failed });
       if (needs === 'send') this.resendQueue.push(batchNo);
@@ -146,9 +161,30 @@ export class SendBook {
     return true;
   }
 
+  /** Sends again; resuming a braked send releases the brake for the rest of it. */
   resume(): boolean {
     if (!this.paused || !this.steerable()) return false;
     this.paused = false;
+    if (this.brake) {
+      this.brake = undefined;
+      this.brakeReleased = true;
+    }
+    return true;
+  }
+
+  /** Whether batches still check the brake: until an operator has resumed a braked send. */
+  get brakeArmed(): boolean {
+    return !this.brakeReleased;
+  }
+
+  /**
+   * A batch found the brake tripped: the send pauses itself and waits for an operator. False if
+   * nothing changed (already held, released by an operator, or stopping anyway).
+   */
+  braked(trip: BrakeTrip): boolean {
+    if (this.brake || this.brakeReleased || !this.steerable()) return false;
+    this.brake = trip;
+    this.paused = true;
     return true;
   }
 
@@ -171,8 +207,18 @@ export class SendBook {
   status(): CampaignStatus {
     if (this.final !== undefined) return this.final;
     if (this.cancelRequested) return 'cancelled';
-    if (this.unknown.size > 0) return 'needs-attention';
+    if (this.unknown.size > 0 || this.brake) return 'needs-attention';
     return this.paused ? 'paused' : 'sending';
+  }
+
+  /** Why the send waits for an operator: the brake, or batches no proof came for. */
+  attention(): string | undefined {
+    if (this.final !== undefined || this.cancelRequested) return undefined;
+    const reasons = [
+      ...(this.brake ? [this.brake.reason] : []),
+      ...(this.unknown.size > 0 ? [`the outcome of batch${this.unknown.size > 1 ? 'es' : ''} ${this.unknownBatches().join(', ')} is unknown: resolve each (resolve-batch)`] : []),
+    ];
+    return reasons.length > 0 ? reasons.join('; ') : undefined;
   }
 
   private steerable(): boolean {
@@ -327,6 +373,8 @@ export class SendBook {
       audienceComplete: this.audienceComplete,
       parkedBatches: this.parkedBatches(),
       unknownBatches: this.unknownBatches(),
+      ...attentionOf(this.attention()),
+      ...(this.brake ? { brake: this.brake } : {}),
     };
   }
 
@@ -345,6 +393,8 @@ export class SendBook {
       cancelRequested: this.cancelRequested,
       audienceComplete: this.audienceComplete,
       open: [...this.open].map(([batchNo, counted]) => ({ batchNo, ...counted, needs: needs(batchNo) })),
+      ...(this.brake ? { brake: this.brake } : {}),
+      ...(this.brakeReleased ? { brakeReleased: true } : {}),
     };
   }
 }

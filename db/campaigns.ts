@@ -52,6 +52,8 @@ export interface Campaign {
   createdAt: Date;
   /** Why the campaign failed, when it did (e.g. Mailgun refusing its sender). */
   failureReason: string | null;
+  /** Why it waits for an operator, while its status is needs-attention (the brake, batches of unknown outcome). */
+  attentionReason: string | null;
   /** The send tuning frozen at approval. */
   sendOptions: SendOptions | null;
   /** The Mailgun domain its batches go out on, whose rate budget they share. */
@@ -89,6 +91,7 @@ interface CampaignRow {
   generated_content_id: string | null;
   created_at: Date;
   failure_reason: string | null;
+  attention_reason: string | null;
   send_options: SendOptions | null;
   sending_domain: string | null;
 }
@@ -123,6 +126,7 @@ function toCampaign(row: CampaignRow): Campaign {
     generatedContentId: row.generated_content_id,
     createdAt: row.created_at,
     failureReason: row.failure_reason,
+    attentionReason: row.attention_reason,
     sendOptions: row.send_options,
     sendingDomain: row.sending_domain,
   };
@@ -273,13 +277,13 @@ export async function updateCampaignStatus(
   campaignId: string,
   status: CampaignStatus,
   version: number,
-  failureReason: string | null = null,
+  reason: string | null = null,
 ): Promise<{ found: boolean; updated: boolean }> {
   const result = await pool.query<{ found: boolean; updated: boolean }>(sql.updateCampaignStatus, [
     campaignId,
     status,
     version,
-    failureReason,
+    reason,
   ]);
   return result.rows[0] ?? { found: false, updated: false };
 }

@@ -5,6 +5,7 @@ import { domainBudget, findBudget } from './rate-budget.js';
 
 interface ProgressRow {
   status: CampaignStatus;
+  attention: string | null;
   sendOptions: SendOptions | null;
   sendingDomain: string | null;
   audienceComplete: boolean;
@@ -42,6 +43,7 @@ export async function readSendProgress(pool: Pool, campaignId: string): Promise<
     parkedBatches: row.parkedBatches,
     unknownBatches: row.unknownBatches,
     ...(rate ? { rate } : {}),
+    ...(row.status === 'needs-attention' && row.attention !== null ? { attention: row.attention } : {}),
   };
 }
 

@@ -18,7 +18,7 @@ const CAMPAIGN_COLUMNS = `
   total_recipients, audience_snapshot_at, send_started_at, send_finished_at,
   config_version, report_year, report_month, send_at, test_address_ids::text[] AS test_address_ids,
   frozen_content, frozen_audience, approved_at, archived_at, generated_content_id, created_at,
-  failure_reason, send_options, sending_domain`;
+  failure_reason, attention_reason, send_options, sending_domain`;
 
 /**
  * Who an audience filter selects, with its seven parameters from $n: the campaign's stream (its type),
@@ -277,6 +277,7 @@ export const sql = {
         status = $2,
         status_version = $3,
         failure_reason = CASE WHEN $2 = 'failed' THEN $4 ELSE failure_reason END,
+        attention_reason = CASE WHEN $2 = 'needs-attention' THEN $4 END,
         send_started_at = CASE WHEN $2 = 'sending' THEN coalesce(send_started_at, now()) ELSE send_started_at END,
         send_finished_at = CASE WHEN $2 IN ('sent', 'cancelled', 'failed') AND send_started_at IS NOT NULL
                                 THEN coalesce(send_finished_at, now()) ELSE send_finished_at END,
@@ -290,7 +291,7 @@ export const sql = {
 
   // $1 campaign id. A send's progress as Aurora has it: the campaign's status, counters and ledger.
   selectSendProgress: `
-    SELECT c.status, c.send_options AS "sendOptions", c.sending_domain AS "sendingDomain",
+    SELECT c.status, c.attention_reason AS "attention", c.send_options AS "sendOptions", c.sending_domain AS "sendingDomain",
            c.audience_snapshot_at IS NOT NULL AS "audienceComplete",
            coalesce(s.total, 0) AS total, coalesce(s.sent, 0) AS sent, coalesce(s.failed, 0) AS failed,
            coalesce(l.in_flight, 0)::int AS "inFlight", coalesce(l.batches_started, 0)::int AS "batchesStarted",

@@ -11,12 +11,12 @@ import type { AcceptedMessage, MailgunServer } from './mailgun-server.js';
 
 export interface AudienceOptions {
   everyMs?: number;
-  /** One recipient in this many bounces (default 97). */
-  bounceEvery?: number;
-  /** One delivered recipient in this many presses the one-click unsubscribe button, where the message has one (default 150). */
-  oneClickEvery?: number;
-  /** One delivered recipient in this many reports the message as spam (default 400). */
-  complaintEvery?: number;
+  /** The percentage of recipients whose message bounces, permanently (default 1). */
+  bouncePercent?: number;
+  /** The percentage of delivered recipients who press the one-click unsubscribe button, where the message has one (default 0.67). */
+  oneClickPercent?: number;
+  /** The percentage of delivered recipients who report the message as spam (default 0.25, below Gmail's 0.3 % line). */
+  complaintPercent?: number;
   /** Hears of the first message that has an unsubscribe link: its preferences page, to open in a browser. */
   onPreferencesLink?: (recipient: string, url: string) => void;
   /** Hears of a one-click POST that failed. */
@@ -30,8 +30,18 @@ export function oneClickUrl(message: AcceptedMessage): string | undefined {
   return /<(https?:\/\/[^>]+)>/.exec(header)?.[1];
 }
 
+/**
+ * Whether the `i`th message is one of a `percent` share, spread evenly: exactly that share of any
+ * long run, the same messages every time. `phase` keeps the kinds from falling on the same ones.
+ */
+export function among(i: number, percent: number, phase: number): boolean {
+  const perMillion = Math.round(percent * 10_000);
+  const n = i + phase;
+  return Math.floor(((n + 1) * perMillion) / 1_000_000) > Math.floor((n * perMillion) / 1_000_000);
+}
+
 export function simulateAudience(mailgun: MailgunServer, options: AudienceOptions = {}): { stop(): Promise<void> } {
-  const { everyMs = 2000, bounceEvery = 97, oneClickEvery = 150, complaintEvery = 400, onPreferencesLink, onError = () => {} } = options;
+  const { everyMs = 2000, bouncePercent = 1, oneClickPercent = 0.67, complaintPercent = 0.25, onPreferencesLink, onError = () => {} } = options;
   let seen = 0;
   let announced = false;
   const presses = new Set<Promise<void>>();
@@ -52,7 +62,7 @@ export function simulateAudience(mailgun: MailgunServer, options: AudienceOption
 
   function play(message: AcceptedMessage, i: number): void {
     const about = { recipient: message.recipient, messageId: message.messageId };
-    if (i % bounceEvery === 13 % bounceEvery) {
+    if (among(i, bouncePercent, 13)) {
       mailgun.recordEngagement({ ...about, event: 'failed', severity: 'permanent', reason: 'bounce' });
       return;
     }
@@ -64,11 +74,11 @@ export function simulateAudience(mailgun: MailgunServer, options: AudienceOption
       announced = true;
       onPreferencesLink?.(message.recipient, link);
     }
-    if (i % oneClickEvery === 7 % oneClickEvery) {
+    if (among(i, oneClickPercent, 7)) {
       if (link) press(link);
       else mailgun.recordEngagement({ ...about, event: 'unsubscribed' });
     }
-    if (i % complaintEvery === 211 % complaintEvery) mailgun.recordEngagement({ ...about, event: 'complained' });
+    if (among(i, complaintPercent, 211)) mailgun.recordEngagement({ ...about, event: 'complained' });
   }
 
   const timer = setInterval(() => {

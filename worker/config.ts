@@ -4,6 +4,7 @@ import { isDomainName, parseMailbox, senderProblem } from '../common/addresses.j
 import type { SendOptions } from '../common/campaign.js';
 import { MISSING_REPORTS_POLICIES, SIGNING_FAILURE_POLICIES } from '../common/financial.js';
 import type { LifecycleOptions } from '../common/lifecycle.js';
+import { DEFAULT_BRAKE_LIMITS, type BrakeLimits } from '../common/brake.js';
 import { STREAMS, type SendingStream, type SendingStreams, type Stream } from '../common/streams.js';
 import type { UnsubscribeSettings } from '../consent/unsubscribe-links.js';
 import type { FinancialRunOptions } from '../workflows/financial-run-api.js';
@@ -22,6 +23,8 @@ const positiveInt = z.coerce.number().int().positive();
 export const OUTCOME_LOOKUPS = ['logs', 'events'] as const;
 export type OutcomeLookup = (typeof OUTCOME_LOOKUPS)[number];
 const nonNegativeInt = z.coerce.number().int().nonnegative();
+/** A share in percent: more than 0, at most 100. */
+const percent = z.coerce.number().positive('must be more than 0 (percent)').max(100, 'must be at most 100 (percent)');
 
 export const LOCAL_DATABASE_URL = 'postgres://postgres:postgres@127.0.0.1:55432/campaigns';
 
@@ -191,6 +194,10 @@ const configSchema = z.object({
   /** Per-domain budgets, `domain=messagesPerSecond,...`; a domain not listed gets SEND_RATE_PER_SECOND. */
   SEND_DOMAIN_RATES: domainRates.optional(),
   SEND_BATCHES_PER_RUN: positiveInt.max(MAX_BATCHES_PER_RUN).default(200),
+  /** The brake (README, "The brake"): once this many are delivered, a send pauses itself above these rates. */
+  SEND_BRAKE_MIN_DELIVERED: positiveInt.default(DEFAULT_BRAKE_LIMITS.minDelivered),
+  SEND_BRAKE_BOUNCE_PERCENT: percent.default(DEFAULT_BRAKE_LIMITS.bouncePercent),
+  SEND_BRAKE_COMPLAINT_PERCENT: percent.default(DEFAULT_BRAKE_LIMITS.complaintPercent),
 
   /** How long a campaign stays open after sending, refreshing its analytics, before it is analysed and archived. */
   TRACKING_WINDOW_MS: positiveInt.default(72 * 3_600_000),
@@ -321,6 +328,14 @@ export function sendDefaults(config: Config): SendOptions {
     batchSize: config.SEND_BATCH_SIZE,
     window: config.SEND_WINDOW,
     batchesPerRun: config.SEND_BATCHES_PER_RUN,
+  };
+}
+
+export function brakeLimits(config: Config): BrakeLimits {
+  return {
+    minDelivered: config.SEND_BRAKE_MIN_DELIVERED,
+    bouncePercent: config.SEND_BRAKE_BOUNCE_PERCENT,
+    complaintPercent: config.SEND_BRAKE_COMPLAINT_PERCENT,
   };
 }
 

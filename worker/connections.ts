@@ -10,7 +10,7 @@ import type { ReportsDeps } from '../activities/financial.js';
 import { createMailgunAccount } from '../activities/mailgun.js';
 import { createOpenAIWriter, DraftError, type ContentWriter } from '../activities/openai.js';
 import { createPool } from '../db/pool.js';
-import { domainRate, requireSetting, sendingStreams, unsubscribeSettings, type Config } from './config.js';
+import { brakeLimits, domainRate, requireSetting, sendingStreams, unsubscribeSettings, type Config } from './config.js';
 
 export interface FirestoreHandle {
   firestore: Firestore;
@@ -132,6 +132,7 @@ export function openActivityDeps(config: Config): WorkerResources {
         rateLimitBackoffMs: config.MAILGUN_RATE_LIMIT_BACKOFF_MS,
         rateOf: (domain) => domainRate(config, domain),
         unsubscribe: unsubscribeSettings(config),
+        brake: brakeLimits(config),
         trackOpens: config.TRACK_OPENS_STREAMS,
       },
     },

@@ -165,11 +165,14 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   });
 
   // Aurora's status and Firestore's copy are written in the background, in order, latest value wins.
-  const statusWriter = new LatestValueWriter(() => setCampaignStatus(campaignId, phase, ++statusVersion, failure));
+  // The reason goes with the status: why it failed, or why it waits for an operator.
+  const statusWriter = new LatestValueWriter(() => setCampaignStatus(campaignId, phase, ++statusVersion, statusReason()));
+  const statusReason = (): string | null => (phase === 'needs-attention' ? (send?.attention ?? null) : failure);
   const projector = new LatestValueWriter(() => projectLifecycle(state()));
 
-  function enter(next: CampaignStatus): void {
-    const changed = next !== phase;
+  function enter(next: CampaignStatus, attentionBefore?: string): void {
+    // Still waiting for an operator, for another reason now (the brake, batches of unknown outcome): written too.
+    const changed = next !== phase || (next === 'needs-attention' && attentionBefore !== send?.attention);
     phase = next;
     upsertSearchAttributes([{ key: CampaignStatusAttr, value: phase }]);
     setCurrentDetails(details());
@@ -182,6 +185,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     if (audience) lines.push(`audience: ${audience.count} recipients (counted at version ${audience.configVersion})`);
     if (approval?.sendAt && phase === 'scheduled') lines.push(`sends at ${approval.sendAt}`);
     if (send) lines.push(`send: ${send.status}, ${send.sent} of ${send.total} sent, ${send.failed} failed`);
+    if (send?.attention && phase === 'needs-attention') lines.push(`needs attention: ${send.attention}`);
     if (trackingUntil && phase === 'tracking') lines.push(`tracking until ${trackingUntil}`);
     return lines.join('\n\n');
   }
@@ -364,9 +368,10 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
 
   setHandler(sendStatusSignal, (summary) => {
     if (sendDone) return; // the result has the last word
+    const attentionBefore = send?.attention;
     send = summary;
     if (summary.failureReason !== undefined) failure = summary.failureReason;
-    if (SEND_PHASES.includes(summary.status)) enter(summary.status);
+    if (SEND_PHASES.includes(summary.status)) enter(summary.status, attentionBefore);
   });
 
   try {

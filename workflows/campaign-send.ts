@@ -9,6 +9,7 @@ import {
   log,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -17,6 +18,7 @@ import type { Activities } from '../activities/index.js';
 import { BATCH_RESOLUTIONS, type SendProgress } from '../common/campaign.js';
 import { failureReason, nextStatusVersion } from '../common/lifecycle.js';
 import { CampaignStatusAttr } from '../common/search-attributes.js';
+import type { BrakeTrip } from '../common/brake.js';
 import { SendBook, type FinalStatus, type FollowUp } from '../common/send-book.js';
 import { sendStatusSignal } from './campaign-lifecycle-api.js';
 import {
@@ -155,9 +157,10 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     shielded,
     () => {
       if (!parent) return Promise.resolve();
-      const { total, sent, failed } = book.counts();
+      const { total, sent, failed, attention } = book.counts();
       const why = fatal === undefined ? {} : { failureReason: failureReason(fatal) };
-      return getExternalWorkflowHandle(parent.workflowId, parent.runId).signal(sendStatusSignal, { status: book.status(), total, sent, failed, ...why });
+      const summary = { status: book.status(), total, sent, failed, ...why, ...(attention === undefined ? {} : { attention }) };
+      return getExternalWorkflowHandle(parent.workflowId, parent.runId).signal(sendStatusSignal, summary);
     },
     advance,
   );
@@ -174,6 +177,8 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
 
   function statusChanged(): void {
     upsertSearchAttributes([{ key: CampaignStatusAttr, value: book.status() }]);
+    const attention = book.attention();
+    setCurrentDetails(`**${book.status()}**${attention === undefined ? '' : `\n\n${attention}`}`);
     for (const writer of writers) writer.request();
   }
 
@@ -193,9 +198,14 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     const scope = new CancellationScope({ cancellable: true, parent: root });
     running.set(batch.batchNo, scope);
     // Batches are never cancelled half-way: a sendBatch that has claimed its batch finishes and lands in the ledger.
-    perform(scope, () => sendBatch({ campaignId, batch, ...ceiling }), (outcome) => {
+    const brake = book.brakeArmed ? { brake: true } : {};
+    perform(scope, () => sendBatch({ campaignId, batch, ...ceiling, ...brake }), (outcome) => {
       running.delete(batch.batchNo);
-      if (outcome.ok) follow(batch.batchNo, book.landed(outcome.value));
+      if (outcome.ok) {
+        const result = outcome.value;
+        if ('braked' in result) holdForBrake(batch.batchNo, result.braked);
+        else follow(batch.batchNo, book.landed(result));
+      }
       // Withdrawn, or asked to be and then lost with its worker (Temporal does not retry an activity whose
       // cancellation was requested): either way the ledger says what the batch needs when it is sent again.
       else if (isCancellation(outcome.error) || scope.consideredCancelled) book.withdrawn(batch.batchNo);
@@ -205,6 +215,17 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
       }
       advance();
     });
+  }
+
+  /** The brake tripped (the batch was left as it was): the send pauses itself until an operator resumes or cancels. */
+  function holdForBrake(batchNo: number, trip: BrakeTrip): void {
+    book.withdrawn(batchNo);
+    if (book.braked(trip)) {
+      log.warn('the brake paused the send', { campaignId, reason: trip.reason });
+      for (const scope of running.values()) scope.cancel(); // batches still waiting for their slot are withdrawn too
+      statusChanged();
+    }
+    projector.request();
   }
 
   function seekProof(batchNo: number): void {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { BatchStatus } from '../../common/ledger.js';
+import type { BrakeTrip } from '../../common/brake.js';
 import { SendBook } from '../../common/send-book.js';
 
 /** A batch's status as the ledger reports it: accepted whole unless told otherwise. */
@@ -202,4 +203,56 @@ test('what a continued run carries: counts, the cursor and each open batch with 
 test('an impossible batch size is refused at once', () => {
   assert.throws(() => new SendBook(0), /batchSize/);
   assert.throws(() => new SendBook(1001), /batchSize/);
+});
+
+const trip = (reason = 'permanent bounces are 8 %'): BrakeTrip => ({ kind: 'bounces', percent: 8, limitPercent: 5, delivered: 1000, bounced: 87, complained: 0, reason });
+
+test('the brake: a trip pauses the send with needs-attention and its reason; resuming releases it for the rest of the send', () => {
+  const book = bookOf(40);
+  assert.equal(book.brakeArmed, true);
+  book.launch();
+  const held = book.launch();
+  book.landed(status(book, 0));
+  // Batch 1 found the brake tripped and sent nothing: it goes first again when the send resumes.
+  book.withdrawn(held.batchNo);
+  assert.equal(book.braked(trip()), true);
+  assert.equal(book.braked(trip('again')), false, 'one trip holds it; another changes nothing');
+  assert.equal(book.status(), 'needs-attention');
+  assert.equal(book.canLaunch(4), false, 'nothing goes out while the brake holds');
+  assert.equal(book.attention(), 'permanent bounces are 8 %');
+  assert.deepEqual([book.counts().attention, book.counts().brake?.kind, book.counts().paused], ['permanent bounces are 8 %', 'bounces', true]);
+  assert.equal(book.pause(), false, 'already paused');
+  // Carried across continue-as-new.
+  const carried = new SendBook(10, book.carry());
+  assert.equal(carried.status(), 'needs-attention');
+  assert.equal(carried.attention(), 'permanent bounces are 8 %');
+
+  assert.equal(carried.resume(), true);
+  assert.equal(carried.status(), 'sending');
+  assert.equal(carried.attention(), undefined);
+  assert.equal(carried.brakeArmed, false, 'an operator who resumed has judged the list: the brake stays off');
+  assert.equal(carried.braked(trip()), false);
+  assert.equal(carried.launch().batchNo, 1, 'the held batch goes first');
+  carried.landed(status(carried, 1));
+  assert.equal(new SendBook(10, carried.carry()).brakeArmed, false, 'released, across runs too');
+});
+
+test('the brake: a cancelled or finished send is not held; unknown batches and the brake both show in the reason', () => {
+  const cancelled = bookOf(20);
+  cancelled.cancel();
+  assert.equal(cancelled.braked(trip()), false);
+  assert.equal(cancelled.status(), 'cancelled');
+  assert.equal(cancelled.attention(), undefined);
+
+  const braked = bookOf(20);
+  braked.braked(trip());
+  assert.equal(braked.cancel(), true, 'an operator may cancel a braked send');
+  assert.equal(braked.status(), 'cancelled');
+
+  const both = bookOf(30);
+  both.launch();
+  both.launch();
+  both.landed(status(both, 0, { sent: 0, unknownParts: 1 }));
+  both.braked(trip());
+  assert.equal(both.attention(), 'permanent bounces are 8 %; the outcome of batch 0 is unknown: resolve each (resolve-batch)');
 });

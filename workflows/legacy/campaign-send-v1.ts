@@ -179,7 +179,8 @@ export async function campaignSendV1(input: CampaignSendInput): Promise<Campaign
     startedThisRun++;
     governor.started(batch.size, Date.now());
     // Batches are never cancelled half-way: once started they finish and land in the ledger.
-    void CancellationScope.nonCancellable(() => sendBatch({ campaignId, batch })).then((outcome) => {
+    // Asked without `brake`, sendBatch always answers with the batch's status.
+    void CancellationScope.nonCancellable(() => sendBatch({ campaignId, batch }) as Promise<BatchStatus>).then((outcome) => {
       inFlight.delete(batchNo);
       governor.observe(outcome.rateLimitedMs, Date.now());
       route(outcome);
