@@ -1,11 +1,24 @@
 import type { Pool } from 'pg';
 import type { MailgunEventRecord } from '../common/engagement.js';
-import { MARKETING_STREAMS } from '../common/streams.js';
+import { STREAMS, streamsOptedOut, type ConsentSignal } from '../common/streams.js';
 import { sql } from './queries.js';
 
 /** Recording Mailgun events: each once, with the counters, clicks, opt-outs and suppressions they imply. */
 
 export type EventSource = 'webhook' | 'reconciliation';
+
+/**
+ * The streams each of Mailgun's opt-out events stops, by the stream of the message it is about ('': a
+ * message of no campaign of ours), as jsonb for the statement: the rules are common/streams.ts's alone.
+ */
+const OPT_OUT_RULES = JSON.stringify(
+  Object.fromEntries(
+    (['unsubscribed', 'complained'] as const satisfies readonly ConsentSignal[]).map((signal) => [
+      signal,
+      { ...Object.fromEntries(STREAMS.map((stream) => [stream, streamsOptedOut(signal, stream)])), '': streamsOptedOut(signal, undefined) },
+    ]),
+  ),
+);
 
 export interface EventToRecord {
   record: MailgunEventRecord;
@@ -37,7 +50,7 @@ export async function recordEvents(pool: Pool, events: readonly EventToRecord[],
     column((e) => e.record.url),
     column((e) => e.record.reason),
     source,
-    MARKETING_STREAMS,
+    OPT_OUT_RULES,
   ] });
   const outcomes = new Array<RecordOutcome>(events.length);
   for (const row of result.rows) outcomes[Number(row.ord) - 1] = row.outcome;

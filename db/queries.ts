@@ -523,7 +523,7 @@ export const sql = {
 
   // Mailgun events, one array per column ($1 tokens (null: not a webhook), $2 event ids, $3 events,
   // $4 campaign ids (null: none), $5 recipients (lower case), $6 message ids, $7 times, $8 urls, $9 reasons),
-  // $10 source, $11 the marketing streams. A token seen before makes its event a replay; an event id seen
+  // $10 source, $11 the streams each opt-out event stops, by its message's stream (db/events.ts). A token seen before makes its event a replay; an event id seen
   // before, a duplicate.
   // Counter rows are locked in campaign id order, so concurrent batches cannot deadlock on them.
   recordEvents: `
@@ -556,16 +556,13 @@ export const sql = {
       GROUP BY campaign_id, recipient, event ORDER BY campaign_id, recipient, event
       ON CONFLICT DO NOTHING RETURNING campaign_id, kind
     ), opted_out AS (
-      -- README, "Streams and consent": an unsubscribe stops the stream it came from, a complaint that stream
-      -- and all of marketing ($11); either, naming no campaign of ours, all of marketing.
+      -- README, "Streams and consent", as common/streams.ts decides it ($11: event -> message's stream -> streams).
       INSERT INTO subscriptions (user_id, stream, status, reason, source, campaign_id, changed_at)
       SELECT DISTINCT ON (o.user_id, o.stream) o.user_id, o.stream, 'unsubscribed', o.event, 'mailgun', o.campaign_id, o.occurred_at
       FROM (
         SELECT ins.user_id, st.stream, ins.event, ins.campaign_id, ins.occurred_at
         FROM inserted ins LEFT JOIN campaigns c ON c.id = ins.campaign_id
-        CROSS JOIN LATERAL unnest(
-          CASE WHEN ins.event = 'unsubscribed' AND c.type IS NOT NULL THEN ARRAY[c.type]
-               ELSE $11::text[] || CASE WHEN c.type IS NULL THEN '{}'::text[] ELSE ARRAY[c.type] END END) AS st(stream)
+        CROSS JOIN LATERAL jsonb_array_elements_text($11::jsonb -> ins.event -> coalesce(c.type, '')) AS st(stream)
         WHERE ins.user_id IS NOT NULL AND ins.event IN ('unsubscribed', 'complained')
       ) o
       ORDER BY o.user_id, o.stream, o.event = 'complained' DESC, o.occurred_at

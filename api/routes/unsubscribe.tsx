@@ -2,7 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import type { Context } from 'hono';
 import type { Pool } from 'pg';
-import { STREAMS, type Stream } from '../../common/streams.js';
+import { STREAMS, streamsOptedOut, type Stream } from '../../common/streams.js';
 import { verifyUnsubscribeToken, type UnsubscribeSubject } from '../../consent/unsubscribe-token.js';
 import { setConsent, subscriptionsOf } from '../../db/subscriptions.js';
 import { InvalidLinkPage, PreferencesPage } from '../pages/preferences.js';
@@ -61,7 +61,8 @@ export function unsubscribeRoutes({ pool, secret, ratePerMinute }: UnsubscribeRo
     const base = { userId: subject.userId, campaignId: subject.campaignId };
 
     if (form['List-Unsubscribe'] === 'One-Click') {
-      const changed = await setConsent(pool, { ...base, streams: [subject.stream], status: 'unsubscribed', reason: 'unsubscribed', source: 'one-click' });
+      const streams = streamsOptedOut('unsubscribed', subject.stream);
+      const changed = await setConsent(pool, { ...base, streams, status: 'unsubscribed', reason: 'unsubscribed', source: 'one-click' });
       if (changed === undefined) return invalid(c);
       return c.text('Unsubscribed.', 200);
     }
@@ -70,13 +71,14 @@ export function unsubscribeRoutes({ pool, secret, ratePerMinute }: UnsubscribeRo
     const stream = form['stream'];
     let confirmation: string;
     if (action === 'unsubscribe-all') {
-      await setConsent(pool, { ...base, streams: STREAMS, status: 'unsubscribed', reason: 'unsubscribed-all', source: 'preferences' });
+      const streams = streamsOptedOut('unsubscribed-all', subject.stream);
+      await setConsent(pool, { ...base, streams, status: 'unsubscribed', reason: 'unsubscribed-all', source: 'preferences' });
       confirmation = 'Done: you will receive no more emails from Distro Nation. You can subscribe again below at any time.';
     } else if ((action === 'unsubscribe' || action === 'subscribe') && isStream(stream)) {
       const unsubscribing = action === 'unsubscribe';
       await setConsent(pool, {
         ...base,
-        streams: [stream],
+        streams: unsubscribing ? streamsOptedOut('unsubscribed', stream) : [stream],
         status: unsubscribing ? 'unsubscribed' : 'subscribed',
         reason: unsubscribing ? 'unsubscribed' : 'resubscribed',
         source: 'preferences',
