@@ -127,8 +127,12 @@ test('a worker that answers a query for a send it never ran, then takes the send
   }
 });
 
-test('a query that reaches a worker with one event of a task, and a second event after: the task’s commands are the same on replay', async () => {
-  const campaignId = await createCampaign('one task in two parts', 300);
+/**
+ * One run of the interleaving below; says whether it happened (both signals reached one task, the resume's
+ * by way of the dead worker's sticky queue). Whether it did or not, every recipient got the send once.
+ */
+async function oneTaskInTwoParts(attempt: number): Promise<boolean> {
+  const campaignId = await createCampaign(`one task in two parts #${attempt}`, 300);
   const owner = await file.h.spawnWorker();
   // One batch every half second: a long send, paused at once and left idle.
   await file.h.campaigns.startSend(campaignId, { batchSize: 10, window: 3, ratePerSecond: 20 });
@@ -156,27 +160,37 @@ test('a query that reaches a worker with one event of a task, and a second event
   await new Promise((resolve) => setTimeout(resolve, 3000));
   await handle.signal(resumeSendSignal);
   const second = await file.h.startWorker();
-  const answered = await query;
-  assert.equal(answered.paused, false, 'the worker reacted to the resume inside the query task');
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, queriedAt + 11_500 - Date.now())));
-  await handle.signal(pauseSendSignal);
+  try {
+    const answered = await query;
+    assert.equal(answered.paused, false, 'the worker reacted to the resume inside the query task');
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, queriedAt + 11_500 - Date.now())));
+    await handle.signal(pauseSendSignal);
 
-  await waitFor(async () => (await file.h.campaigns.progress(campaignId, { live: true })).paused, { what: 'the pause to take' });
-  await file.h.campaigns.resume(campaignId);
-  const result = await file.h.campaigns.result(campaignId);
-  assert.deepEqual([result.status, result.sent, result.failed], ['sent', 300, 0]);
-  const report = deliveryReport(file.h.mailgun, campaignId, file.profiles.slice(0, 300));
-  assert.deepEqual([report.duplicates.length, report.missing.length], [0, 0]);
-  // Both signals reached the one workflow task the worker then completed, after the dead worker's sticky queue timed out.
-  const events = (await handle.fetchHistory()).events ?? [];
-  const signaled = events.flatMap((e, i) => (e.workflowExecutionSignaledEventAttributes ? [i] : []));
-  const [resumed, paused] = signaled.slice(-2) as [number, number];
-  const between = events.slice(resumed, paused);
-  assert.ok(!between.some((e) => e.workflowTaskStartedEventAttributes), 'no workflow task started between the two signals');
-  assert.ok(between.some((e) => e.workflowTaskScheduledEventAttributes?.taskQueue?.kind === proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_STICKY), 'the resume’s task went to the dead worker’s sticky queue');
-  assert.equal(startedBy(events.slice(paused).find((e) => e.workflowTaskStartedEventAttributes) ?? {}), `${process.pid}@${hostname()}`);
+    await waitFor(async () => (await file.h.campaigns.progress(campaignId, { live: true })).paused, { what: 'the pause to take' });
+    await file.h.campaigns.resume(campaignId);
+    const result = await file.h.campaigns.result(campaignId);
+    assert.deepEqual([result.status, result.sent, result.failed], ['sent', 300, 0]);
+    const report = deliveryReport(file.h.mailgun, campaignId, file.profiles.slice(0, 300));
+    assert.deepEqual([report.duplicates.length, report.missing.length], [0, 0]);
+    // Both signals reached the one workflow task the worker then completed, after the dead worker's sticky queue timed out.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const signaled = events.flatMap((e, i) => (e.workflowExecutionSignaledEventAttributes ? [i] : []));
+    const [resumed, paused] = signaled.slice(-2) as [number, number];
+    const between = events.slice(resumed, paused);
+    // On a loaded machine the server may give up on the dead worker's sticky queue sooner: then the interleaving did not happen.
+    if (between.some((e) => e.workflowTaskStartedEventAttributes)) return false;
+    assert.ok(between.some((e) => e.workflowTaskScheduledEventAttributes?.taskQueue?.kind === proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_STICKY), 'the resume’s task went to the dead worker’s sticky queue');
+    assert.equal(startedBy(events.slice(paused).find((e) => e.workflowTaskStartedEventAttributes) ?? {}), `${process.pid}@${hostname()}`);
+    return true;
+  } finally {
+    await second.stop();
+  }
+}
 
-  await second.stop();
+test('a query that reaches a worker with one event of a task, and a second event after: the task’s commands are the same on replay', async () => {
+  let happened = false;
+  for (let attempt = 1; attempt <= 3 && !happened; attempt++) happened = await oneTaskInTwoParts(attempt);
+  assert.ok(happened, 'in three tries, both signals never reached one task (a workflow task started between them every time)');
   assert.ok((await file.h.replayAll()) > 0, 'every history on the server replays');
 });
 
