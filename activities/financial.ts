@@ -11,9 +11,10 @@ import {
   type SigningFailurePolicy,
 } from '../common/financial.js';
 import type { DraftFacts } from '../common/lifecycle.js';
-import { draftFacts, findCampaign, insertCampaign } from '../db/campaigns.js';
+import { draftFacts, FINANCIAL_RUN_SCOPE, findCampaign, insertCampaign } from '../db/campaigns.js';
 import { countReportCustomers, recordReportCounts, reportCustomers, saveReportLinks, type ReportLink } from '../db/reports.js';
 import type { UrlSigner } from './cloudfront.js';
+import { appendAudit } from '../db/audit.js';
 import { requireCampaign } from './campaigns.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
@@ -102,8 +103,10 @@ export function createFinancialActivities({ pool, reports }: ActivityDeps) {
         audience,
         reportYear: period.year,
         reportMonth: period.month,
-        idempotencyKey: financialRunWorkflowId(period),
+        // In the pipeline's own scope: no caller can take a month's key.
+        idempotency: { scope: FINANCIAL_RUN_SCOPE, key: financialRunWorkflowId(period), requestHash: null },
       });
+      if (created) await appendAudit(pool, { actor: 'schedule', action: 'create', campaignId: id, details: { type: 'financial', period: periodName(period) } });
       const campaign = await findCampaign(pool, id);
       if (!campaign) throw new Error(`campaign ${id} vanished`);
       return { campaignId: id, facts: draftFacts(campaign), alreadyRan: !created && campaign.approvedAt !== null };

@@ -231,7 +231,8 @@ function logsSearch(client: Interfaces.IMailgunClient, domain: string): Search {
       token = list.pagination.next;
       if (list.items.length === 0 || token === undefined) return false;
     }
-    throw new Error(`Mailgun logs for ${recipient ?? messageId} span more than ${MAX_PAGES} pages`);
+    // The message names no address: activity errors end up in Temporal's history.
+    throw new Error(`Mailgun logs for ${messageId === undefined ? 'the recipient looked up' : `message ${messageId}`} span more than ${MAX_PAGES} pages`);
   };
 }
 
@@ -257,7 +258,7 @@ function eventsSearch(client: Interfaces.IMailgunClient, domain: string): Search
       if (list.items.length === 0 || next === undefined || next === page) return false;
       page = next;
     }
-    throw new Error(`Mailgun events for ${recipient ?? messageId} span more than ${MAX_PAGES} pages`);
+    throw new Error(`Mailgun events for ${messageId === undefined ? 'the recipient looked up' : `message ${messageId}`} span more than ${MAX_PAGES} pages`);
   };
 }
 

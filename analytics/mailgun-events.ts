@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CAMPAIGN_VARIABLE, PREVIEW_MARKER_VARIABLE, type EngagementEvent, type MailgunEventRecord } from '../common/engagement.js';
+import { isBigintId } from '../common/campaign.js';
 
 /**
  * Mailgun events as webhooks post them (`event-data`) and as its Logs and events APIs list them,
@@ -55,7 +56,9 @@ export class UnusableEventError extends Error {
   }
 }
 
-const DECIMAL_ID = /^[1-9]\d{0,18}$/;
+/** Event times outside these are not Mailgun's: refused (406) rather than recorded at an absurd time. */
+const EARLIEST_EVENT_MS = Date.UTC(2010, 0, 1);
+const LATEST_EVENT_AHEAD_MS = 24 * 3_600_000;
 
 /** The record of a Mailgun event; throws UnusableEventError naming each problem. */
 export function toEventRecord(raw: unknown): MailgunEventRecord {
@@ -68,6 +71,7 @@ export function toEventRecord(raw: unknown): MailgunEventRecord {
   const problem = (field: string, message: string) => problems.push({ field: `event-data.${field}`, message });
   const ms = data.timestamp !== undefined ? data.timestamp * 1000 : data['@timestamp'] !== undefined ? new Date(data['@timestamp']).getTime() : NaN;
   if (!Number.isFinite(ms)) problem('timestamp', 'required (epoch seconds, or @timestamp)');
+  else if (ms < EARLIEST_EVENT_MS || ms > Date.now() + LATEST_EVENT_AHEAD_MS) problem('timestamp', 'must be a time between 2010 and a day from now');
   if (data.event === 'failed' && data.severity === undefined) problem('severity', 'required for a failed event');
   if (data.event === 'clicked' && data.url === undefined) problem('url', 'required for a clicked event');
   if (problems.length > 0) throw new UnusableEventError(problems);
@@ -89,7 +93,7 @@ function campaignOf(variables: Record<string, unknown>): string | null {
   if (variables[PREVIEW_MARKER_VARIABLE] !== undefined) return null;
   const id = variables[CAMPAIGN_VARIABLE];
   if (typeof id === 'number' && Number.isSafeInteger(id) && id > 0) return String(id);
-  return typeof id === 'string' && DECIMAL_ID.test(id) ? id : null;
+  return typeof id === 'string' && isBigintId(id) ? id : null;
 }
 
 function eventKind(event: z.infer<typeof eventData>['event'], severity: 'permanent' | 'temporary' | undefined): EngagementEvent {

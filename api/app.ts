@@ -5,8 +5,11 @@ import { pino } from 'pino';
 import type { AnalyticsClient } from '../client/analytics.js';
 import type { CampaignClient } from '../client/campaigns.js';
 import { apiKeyAuth } from './auth.js';
+import type { ApiKey } from './keys.js';
 import { errorHandler, notFound, rejectInvalid, type ApiLogger } from './errors.js';
+import { requestId } from 'hono/request-id';
 import { analyticsRoutes } from './routes/analytics.js';
+import { auditRoutes } from './routes/audit.js';
 import { campaignActionRoutes } from './routes/campaign-actions.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { healthRoutes } from './routes/health.js';
@@ -23,8 +26,8 @@ export interface ApiAppOptions {
   webhooks?: Omit<WebhookSettings, 'logger'>;
   /** Unsubscribe links; without them /u/:token is not served. */
   unsubscribe?: UnsubscribeRoutesOptions;
-  /** Accepted in the x-api-key header. */
-  apiKeys: readonly string[];
+  /** Accepted in the x-api-key header, each with its scopes. */
+  apiKeys: readonly ApiKey[];
   /** Where unexpected errors (answered with a bare 500) are logged. */
   logger?: ApiLogger;
 }
@@ -40,7 +43,7 @@ export function createApiApp({ campaigns, analytics, webhooks, unsubscribe, apiK
   const app = new OpenAPIHono({ defaultHook: rejectInvalid });
   app.onError(errorHandler(logger));
   app.notFound(notFound);
-  app.use(except(PUBLIC_PATHS, apiKeyAuth(apiKeys)), bodyLimit({ maxSize: MAX_BODY_BYTES }));
+  app.use(requestId(), except(PUBLIC_PATHS, apiKeyAuth(apiKeys)), bodyLimit({ maxSize: MAX_BODY_BYTES }));
 
   app
     .route('/', healthRoutes())
@@ -48,7 +51,8 @@ export function createApiApp({ campaigns, analytics, webhooks, unsubscribe, apiK
     .route('/', campaignActionRoutes(campaigns))
     .route('/', sendMailRoutes(campaigns))
     .route('/', userRoutes(campaigns))
-    .route('/', analyticsRoutes(analytics));
+    .route('/', analyticsRoutes(analytics))
+    .route('/', auditRoutes(campaigns));
   if (webhooks) app.route('/', mailgunWebhookRoutes({ ...webhooks, logger }));
   if (unsubscribe) app.route('/', unsubscribeRoutes(unsubscribe));
 

@@ -48,6 +48,8 @@ const CAMPAIGN_ERRORS: Record<CampaignError['code'], [ContentfulStatusCode, stri
   // OpenAI would not or could not write a draft.
   upstream: [502, 'upstream_error'],
   failed: [409, 'failed'],
+  // The Idempotency-Key was used before for a different request.
+  'idempotency-mismatch': [422, 'idempotency_mismatch'],
 };
 
 const HTTP_ERRORS: Partial<Record<number, [string, string]>> = {

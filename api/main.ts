@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { loadConfigOrExit } from '../worker/config.js';
+import { ConfigError, loadConfigOrExit } from '../worker/config.js';
 import { openApiServer } from './services.js';
 
 /** `npm run api`: the trigger API. SIGINT/SIGTERM stop it after in-flight requests are answered. */
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (error: unknown) => {
-    console.error(error instanceof Error && error.message.startsWith('API_KEYS:') ? error.message : error);
+    console.error(error instanceof ConfigError ? error.message : error);
     process.exit(1);
   },
 );

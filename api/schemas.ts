@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { CAMPAIGN_STATUSES, CAMPAIGN_TYPES, SUBSCRIPTION_STATUSES } from '../common/campaign.js';
+import { CAMPAIGN_STATUSES, CAMPAIGN_TYPES, isBigintId, SUBSCRIPTION_STATUSES } from '../common/campaign.js';
 
 /**
  * Path, header and response schemas of the HTTP layer. Request bodies and
@@ -9,7 +9,7 @@ import { CAMPAIGN_STATUSES, CAMPAIGN_TYPES, SUBSCRIPTION_STATUSES } from '../com
 
 export const API_KEY_SCHEME = 'apiKey';
 
-const decimalId = z.string().regex(/^[1-9]\d{0,18}$/, 'must be a positive integer');
+const decimalId = z.string().refine(isBigintId, 'must be a positive integer of at most 19 digits (at most 9223372036854775807)');
 
 export const CampaignParams = z.object({ id: decimalId.openapi({ example: '42' }) });
 
@@ -120,9 +120,24 @@ export const CampaignReportSchema = z
     unsettled: z.array(z.object({ batchNo: z.number().int(), state: z.enum(['sending', 'unknown']), attempts: z.number().int() })),
     failedRecipients: z.array(z.object({ userId: decimalId, email: z.string(), reason: z.string(), failedAt: z.string() })),
     transitions: z.array(z.object({ status, at: z.string() })),
+    audit: z.array(z.lazy(() => AuditEntrySchema)).openapi({ description: 'Who did what to the campaign, oldest first' }),
     lifecycle: LifecycleStateSchema.nullable(),
   })
   .openapi('CampaignReport');
+
+export const AuditEntrySchema = z
+  .object({
+    id: decimalId,
+    at: z.string(),
+    actor: z.string().openapi({ example: 'api:crm' }),
+    action: z.string().openapi({ example: 'approve' }),
+    campaignId: decimalId.nullable(),
+    details: z.record(z.string(), z.unknown()),
+    requestId: z.string().nullable(),
+  })
+  .openapi('AuditEntry');
+
+export const AuditPageSchema = z.object({ items: z.array(AuditEntrySchema), nextCursor: decimalId.optional() }).openapi('AuditPage');
 
 export const CreatedSchema = z.object({ campaignId: decimalId });
 
@@ -156,16 +171,19 @@ export function jsonBody<S extends z.ZodType>(schema: S, required = true) {
 const ERRORS = {
   400: 'Invalid request: `fields` names each problem',
   401: 'Missing or wrong x-api-key',
+  403: 'The key lacks the scope this route needs (the message names it)',
   404: 'No such campaign',
   409: 'Refused in the campaign’s current state: `conflict` (stale version), `wrong_phase`, `rejected`',
+  413: 'The body is larger than the route takes (the message names the limit)',
+  422: '`idempotency_mismatch`: the Idempotency-Key was used before for a different request',
   500: 'Internal error',
   502: 'The content generator (OpenAI) failed or refused',
 } as const;
 
 type ErrorStatus = keyof typeof ERRORS;
 
-/** The error answers a protected route documents: the given ones, plus 401 and 500. */
+/** The error answers a protected route documents: the given ones, plus 401, 403 and 500. */
 export function errors<S extends ErrorStatus>(...statuses: S[]) {
-  const all = [...new Set<ErrorStatus>([...statuses, 401, 500])];
-  return Object.fromEntries(all.map((s) => [s, json(ErrorSchema, ERRORS[s])])) as Record<S | 401 | 500, ReturnType<typeof json<typeof ErrorSchema>>>;
+  const all = [...new Set<ErrorStatus>([...statuses, 401, 403, 500])];
+  return Object.fromEntries(all.map((s) => [s, json(ErrorSchema, ERRORS[s])])) as Record<S | 401 | 403 | 500, ReturnType<typeof json<typeof ErrorSchema>>>;
 }

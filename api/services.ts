@@ -5,7 +5,7 @@ import { CampaignClient } from '../client/campaigns.js';
 import { connectClient } from '../client/temporal.js';
 import { pruneWebhookTokens } from '../db/events.js';
 import { createPool } from '../db/pool.js';
-import { lifecycleOptions, senderDomains, type Config } from '../worker/config.js';
+import { apiKeys, lifecycleOptions, senderDomains, type Config } from '../worker/config.js';
 import { connectFirestore } from '../worker/connections.js';
 import { startApiServer, type ApiServer } from './server.js';
 import { createEventRecorder } from './webhooks/recorder.js';
@@ -16,8 +16,7 @@ import { createEventRecorder } from './webhooks/recorder.js';
  * pruning of used webhook tokens.
  */
 export async function openApiServer(config: Config, logger: Logger): Promise<ApiServer> {
-  const apiKeys = config.API_KEYS;
-  if (!apiKeys) throw new Error('API_KEYS: required: comma-separated keys (16+ characters each) that callers send in the x-api-key header');
+  const keys = apiKeys(config);
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, (error) => logger.warn({ err: error }, 'database: idle connection lost'));
   const temporal = await connectClient(config);
   const firestore = connectFirestore(config);
@@ -42,7 +41,7 @@ export async function openApiServer(config: Config, logger: Logger): Promise<Api
   const server = await startApiServer({
     campaigns,
     analytics,
-    apiKeys,
+    apiKeys: keys,
     logger,
     host: config.API_HOST,
     port: config.API_PORT,

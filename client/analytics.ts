@@ -2,11 +2,14 @@ import type { Pool } from 'pg';
 import type { CampaignType } from '../common/campaign.js';
 import { engagementRates, pickCounters, ZERO_COUNTERS, type EngagementCounters, type EngagementRates } from '../common/engagement.js';
 import { analyticsSummary, findCounters } from '../db/analytics.js';
-import { liftSuppression, listSuppressions, type Suppression } from '../db/users.js';
+import { appendAudit } from '../db/audit.js';
+import { liftSuppression, listSuppressions, type LiftedSuppression, type Suppression } from '../db/users.js';
+import { currentActor, type Actor } from './acting.js';
 import { CampaignError, page, requireCampaign, type Page } from './campaigns.js';
 import {
   analyticsRangeSchema,
   InvalidInputError,
+  liftReasonSchema,
   listSuppressionsSchema,
   parseInput,
   suppressedUserSchema,
@@ -71,10 +74,21 @@ export class AnalyticsClient {
   }
 
   /** Lets a user (by id or address) receive campaigns again; `not-found` for nobody. */
-  async liftSuppression(user: string): Promise<{ userId: string; lifted: boolean }> {
+  /**
+   * Lets a user receive campaigns again after a bounce or a complaint; `reason` is recorded in the
+   * audit log with `actor`. What they unsubscribed from stays: only they can subscribe again.
+   */
+  async liftSuppression(user: string, { reason, actor = currentActor() ?? { name: 'library' } }: { reason: string; actor?: Actor }): Promise<LiftedSuppression> {
     const key = parseInput(suppressedUserSchema, user, 'user');
+    const why = parseInput(liftReasonSchema, reason, 'reason');
     const result = await liftSuppression(this.deps.pool, key.includes('@') ? { email: key } : { id: key });
     if (!result) throw new CampaignError(`no user ${key}`, 'not-found');
+    await appendAudit(this.deps.pool, {
+      actor: actor.name,
+      action: 'lift-suppression',
+      details: { userId: result.userId, reason: why, lifted: result.lifted, streamsLifted: result.streamsLifted },
+      requestId: actor.requestId ?? null,
+    });
     return result;
   }
 }

@@ -7,7 +7,9 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
+import stringify from 'safe-stable-stringify';
 import { senderProblem } from '../common/addresses.js';
 import type { Stream } from '../common/streams.js';
 import {
@@ -27,11 +29,16 @@ import {
   draftFacts,
   findCampaign,
   findCampaignStats,
+  campaignByIdempotency,
+  IdempotencyMismatch,
   insertCampaign,
   listCampaigns,
   type Campaign,
   type CampaignStats,
+  type Idempotency,
 } from '../db/campaigns.js';
+import { appendAudit, listAudit, type AuditRecord } from '../db/audit.js';
+import { currentActor, type Actor } from './acting.js';
 import { saveTestAddresses } from '../db/drafts.js';
 import { ledgerSummary, unsettledParts, type LedgerSummary, type UnsettledPart } from '../db/ledger.js';
 import { readSendProgress } from '../db/progress.js';
@@ -68,6 +75,7 @@ import {
   type ListCampaignsInput,
   type ListUsersInput,
   type NewCampaignInput,
+  type ParsedCampaign,
   type SendMailInput,
   type SendOptionsInput,
 } from './validation.js';
@@ -76,11 +84,17 @@ import {
 export class CampaignError extends Error {
   constructor(
     message: string,
-    readonly code: 'not-found' | 'conflict' | 'wrong-phase' | 'invalid' | 'not-started' | 'rejected' | 'upstream' | 'failed',
+    readonly code: 'not-found' | 'conflict' | 'wrong-phase' | 'invalid' | 'not-started' | 'rejected' | 'upstream' | 'failed' | 'idempotency-mismatch',
   ) {
     super(message);
     this.name = 'CampaignError';
   }
+}
+
+/** A caller's key on one route, with the request's hash: the same request under it is a retry, another is refused. */
+function scopedKey({ caller, key }: CallerKey, route: 'create' | 'send-mail', request: unknown): Idempotency {
+  const canonical = stringify(request) ?? '';
+  return { scope: `${caller}:${route}`, key, requestHash: createHash('sha256').update(canonical).digest('hex') };
 }
 
 export interface CampaignClientDeps {
@@ -92,6 +106,8 @@ export interface CampaignClientDeps {
   lifecycle: LifecycleOptions;
   /** The domains a campaign's `from` may be on, per stream, lower-cased (worker/config.ts senderDomains). */
   senderDomains: Readonly<Record<Stream, readonly string[]>>;
+  /** Who the changes this client makes are recorded as made by, unless the work runs actingAs someone (default `library`). */
+  actor?: Actor;
 }
 
 export interface CampaignReport {
@@ -104,6 +120,8 @@ export interface CampaignReport {
   failedRecipients: FailedRecipient[];
   /** Every status the campaign went through, when. */
   transitions: Array<{ status: CampaignStatus; at: Date }>;
+  /** Who did what to it, oldest first (the first AUDIT_SHOWN entries; GET /audit?campaignId= pages through all). */
+  audit: AuditRecord[];
   /**
    * The lifecycle workflow's own view (phase, versions, metrics), asked of Temporal only with `live`;
    * null otherwise, and once Temporal no longer keeps the workflow.
@@ -119,14 +137,25 @@ export interface ReadOptions {
   live?: boolean;
 }
 
+/** An Idempotency-Key and who sent it (`api:<key name>`, `cli:<user>`). */
+export interface CallerKey {
+  caller: string;
+  key: string;
+}
+
 export interface CreateOptions {
-  /** The same key never creates a second campaign: a retried request gets the first one back. */
-  idempotencyKey?: string;
+  /**
+   * The same caller's key never creates a second campaign on a route: a retried request gets the first
+   * one back, and a different request under the key is refused (CampaignError 'idempotency-mismatch').
+   */
+  idempotency?: CallerKey;
   /** Approve at once: the campaign goes straight to sending. */
   autoApprove?: ApproveRequest;
   /** Sign each recipient's report links for the campaign's period before sending (financial campaigns). */
   signReportLinks?: boolean;
 }
+
+export const AUDIT_SHOWN = 200;
 
 export interface Page<T> {
   items: T[];
@@ -141,16 +170,55 @@ type SendHandle = WorkflowHandle<typeof campaignSend>;
 export class CampaignClient {
   constructor(private readonly deps: CampaignClientDeps) {}
 
+  /** The audit log of one campaign (or, without one, of everything), oldest first. */
+  audit(query: { campaignId?: string; actor?: string; cursor?: string; limit?: number } = {}): Promise<Page<AuditRecord>> {
+    const limit = query.limit ?? 100;
+    return listAudit(this.deps.pool, {
+      limit: limit + 1,
+      ...(query.campaignId ? { campaignId: query.campaignId } : {}),
+      ...(query.actor ? { actor: query.actor } : {}),
+      ...(query.cursor ? { after: query.cursor } : {}),
+    }).then((items) => page(items, limit));
+  }
+
+  /** Does `work`, then records it in the audit log (what was done, never content or addresses). */
+  private async audited<T>(action: string, campaignId: string | ((result: T) => string), details: Record<string, unknown>, work: () => Promise<T>): Promise<T> {
+    const result = await work();
+    const actor = currentActor() ?? this.deps.actor ?? { name: 'library' };
+    await appendAudit(this.deps.pool, {
+      actor: actor.name,
+      action,
+      campaignId: typeof campaignId === 'string' ? campaignId : campaignId(result),
+      details,
+      requestId: actor.requestId ?? null,
+    });
+    return result;
+  }
+
   /**
    * Creates a draft in Aurora and starts its lifecycle workflow `campaign-<id>`.
    * Invalid input is refused before anything is written.
    */
   async create(input: NewCampaignInput, options: CreateOptions = {}): Promise<string> {
     const campaign = parseInput(newCampaignSchema, input, 'campaign');
+    const details = { type: campaign.type, ...(options.idempotency ? { idempotencyKey: options.idempotency.key } : {}) };
+    return this.audited('create', (id) => id, details, () =>
+      this.createDraft(campaign, options, options.idempotency && scopedKey(options.idempotency, 'create', campaign)),
+    );
+  }
+
+  /** Writes the draft and starts its lifecycle; a key used before in its scope gets that campaign back, or is refused. */
+  private async createDraft(campaign: ParsedCampaign, options: CreateOptions, idempotency: Idempotency | undefined): Promise<string> {
     this.checkSender(campaign.content?.from, campaign.type, 'campaign.content.from');
     const temporal = this.temporal();
+    // A retry, or a reused key, is answered before anything is written.
+    const earlier = idempotency && (await this.idempotentCampaign(idempotency));
+    if (earlier !== undefined) {
+      await this.startLifecycle(temporal, earlier, options);
+      return earlier;
+    }
     const testAddressIds = (await saveTestAddresses(this.deps.pool, campaign.testAddresses ?? [])).map((a) => a.id);
-    const { id } = await insertCampaign(this.deps.pool, {
+    const { id } = await this.refusingMismatch(() => insertCampaign(this.deps.pool, {
       name: campaign.name,
       type: campaign.type,
       audience: campaign.audience,
@@ -159,22 +227,37 @@ export class CampaignClient {
       ...(campaign.reportYear === undefined ? {} : { reportYear: campaign.reportYear }),
       ...(campaign.reportMonth === undefined ? {} : { reportMonth: campaign.reportMonth }),
       ...(campaign.sendAt === undefined ? {} : { sendAt: new Date(campaign.sendAt) }),
-      ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
-    });
+      ...(idempotency === undefined ? {} : { idempotency }),
+    }));
     await this.startLifecycle(temporal, id, options);
     return id;
+  }
+
+  /** The campaign made earlier under this key, if any; a different request under it is refused. */
+  private async idempotentCampaign(idempotency: Idempotency): Promise<string | undefined> {
+    return this.refusingMismatch(() => campaignByIdempotency(this.deps.pool, idempotency));
+  }
+
+  private async refusingMismatch<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof IdempotencyMismatch) throw new CampaignError(error.message, 'idempotency-mismatch');
+      throw error;
+    }
   }
 
   /**
    * The CRM's send-mail: a campaign to the listed addresses (or, with sendAll,
    * everyone subscribed to this type of email) that goes straight to sending.
    */
-  async sendMail(input: SendMailInput, idempotencyKey?: string): Promise<{ campaignId: string; recipientCount: number }> {
+  async sendMail(input: SendMailInput, idempotency?: CallerKey): Promise<{ campaignId: string; recipientCount: number }> {
     const mail = parseInput(sendMailSchema, input, 'body');
     this.checkSender(mail.from, mail.campaign.type, 'body.from');
     const audience = mail.sendAll ? { emailType: mail.campaign.type } : { userIds: await this.knownUsers(mail.to) };
     const content = { subject: mail.subject, html: mail.html, from: mail.from, ...(mail.text === undefined ? {} : { text: mail.text }) };
-    const campaignId = await this.create(
+    const draft = parseInput(
+      newCampaignSchema,
       {
         name: mail.campaign.name,
         type: mail.campaign.type,
@@ -183,11 +266,11 @@ export class CampaignClient {
         content: mail.attachReporting ? withReportLinks(content) : content,
         audience,
       },
-      {
-        autoApprove: {},
-        ...(mail.attachReporting ? { signReportLinks: true } : {}),
-        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-      },
+      'body',
+    );
+    const details = { type: mail.campaign.type, recipients: mail.sendAll ? 'all' : mail.to.length, ...(idempotency ? { idempotencyKey: idempotency.key } : {}) };
+    const campaignId = await this.audited('send-mail', (id) => id, details, () =>
+      this.createDraft(draft, { autoApprove: {}, ...(mail.attachReporting ? { signReportLinks: true } : {}) }, idempotency && scopedKey(idempotency, 'send-mail', mail)),
     );
     const campaign = await this.requireCampaign(campaignId);
     const recipientCount = campaign.totalRecipients ?? (await countAudience(this.deps.pool, campaignId, campaign.type, campaign.frozenAudience ?? audience)).count;
@@ -197,15 +280,16 @@ export class CampaignClient {
   /** The campaign as Aurora has it; with `live`, the lifecycle workflow's own view too. */
   async get(campaignId: string, { live = false }: ReadOptions = {}): Promise<CampaignReport> {
     const campaign = await this.requireCampaign(campaignId);
-    const [stats, ledger, unsettled, failed, transitions, lifecycle] = await Promise.all([
+    const [stats, ledger, unsettled, failed, transitions, audit, lifecycle] = await Promise.all([
       findCampaignStats(this.deps.pool, campaignId),
       ledgerSummary(this.deps.pool, campaignId),
       unsettledParts(this.deps.pool, campaignId),
       failedRecipients(this.deps.pool, campaignId),
       campaignTransitions(this.deps.pool, campaignId),
+      listAudit(this.deps.pool, { campaignId, limit: AUDIT_SHOWN }),
       live ? this.lifecycleState(campaignId) : Promise.resolve(null),
     ]);
-    return { campaign, stats, ledger, unsettled, failedRecipients: failed, transitions, lifecycle };
+    return { campaign, stats, ledger, unsettled, failedRecipients: failed, transitions, audit, lifecycle };
   }
 
   /** Newest first, filtered by status and type, keyset-paged. */
@@ -242,10 +326,12 @@ export class CampaignClient {
     const { testAddresses, ...rest } = changes;
     const testAddressIds =
       testAddresses === undefined ? undefined : (await saveTestAddresses(this.deps.pool, testAddresses)).map((a) => a.id);
-    return this.steerLifecycle(campaignId, (h) =>
-      h.executeUpdate(configureUpdate, {
-        args: [{ expectedVersion, changes: { ...rest, ...(testAddressIds === undefined ? {} : { testAddressIds }) } }],
-      }),
+    return this.audited('configure', campaignId, { expectedVersion, fields: Object.keys(changes).sort() }, () =>
+      this.steerLifecycle(campaignId, (h) =>
+        h.executeUpdate(configureUpdate, {
+          args: [{ expectedVersion, changes: { ...rest, ...(testAddressIds === undefined ? {} : { testAddressIds }) } }],
+        }),
+      ),
     );
   }
 
@@ -255,18 +341,19 @@ export class CampaignClient {
 
   generateContent(campaignId: string, input: GenerateContentInput = {}): Promise<LifecycleState> {
     const request = parseInput(generateContentSchema, input, 'request');
-    return this.steerLifecycle(campaignId, (h) => h.executeUpdate(generateContentUpdate, { args: [request] }));
+    return this.audited('generate-content', campaignId, {}, () => this.steerLifecycle(campaignId, (h) => h.executeUpdate(generateContentUpdate, { args: [request] })));
   }
 
   /** Sends the current content to the campaign's test addresses only. */
   preview(campaignId: string): Promise<LifecycleState> {
-    return this.steerLifecycle(campaignId, (h) => h.executeUpdate(previewUpdate));
+    return this.audited('preview', campaignId, {}, () => this.steerLifecycle(campaignId, (h) => h.executeUpdate(previewUpdate)));
   }
 
   /** Freezes content and audience and sends now (answering once sending has begun) or at `sendAt`. */
   approve(campaignId: string, input: ApproveInput = {}): Promise<LifecycleState> {
     const request = parseInput(approveSchema, input, 'approve');
-    return this.steerLifecycle(campaignId, (h) => h.executeUpdate(approveUpdate, { args: [request] }));
+    const details = { sendAt: request.sendAt ?? null, ...(request.expectedVersion === undefined ? {} : { expectedVersion: request.expectedVersion }) };
+    return this.audited('approve', campaignId, details, () => this.steerLifecycle(campaignId, (h) => h.executeUpdate(approveUpdate, { args: [request] })));
   }
 
   /** Approves a draft to send now, with optional send tuning: the way to send a campaign in one step. */
@@ -292,18 +379,23 @@ export class CampaignClient {
   }
 
   pause(campaignId: string): Promise<SendProgress> {
-    return this.steerSend(campaignId, (h) => h.executeUpdate(pauseUpdate));
+    return this.audited('pause', campaignId, {}, () => this.steerSend(campaignId, (h) => h.executeUpdate(pauseUpdate)));
   }
 
+  /** Sends again; a send the brake paused carries on with the brake off (README, "The brake"). */
   resume(campaignId: string): Promise<SendProgress> {
-    return this.steerSend(campaignId, (h) => h.executeUpdate(resumeUpdate));
+    return this.audited('resume', campaignId, {}, () => this.steerSend(campaignId, (h) => h.executeUpdate(resumeUpdate)));
   }
 
   /**
    * Stops a campaign for good. While sending, the send stops once in-flight
    * batches have landed; before, nothing is sent at all.
    */
-  async cancel(campaignId: string): Promise<{ campaignId: string; status: CampaignStatus }> {
+  cancel(campaignId: string): Promise<{ campaignId: string; status: CampaignStatus }> {
+    return this.audited('cancel', campaignId, {}, () => this.cancelNow(campaignId));
+  }
+
+  private async cancelNow(campaignId: string): Promise<{ campaignId: string; status: CampaignStatus }> {
     await this.requireCampaign(campaignId);
     try {
       const progress = await steer(campaignId, () => this.sendHandle(campaignId).executeUpdate(cancelUpdate), 'is not sending');
@@ -322,7 +414,9 @@ export class CampaignClient {
    */
   resolveBatch(campaignId: string, batchNo: number, as: BatchResolution): Promise<SendProgress> {
     const request = parseInput(resolveBatchSchema, { batchNo, as }, 'resolve');
-    return this.steerSend(campaignId, (h) => h.executeUpdate(resolveBatchUpdate, { args: [request] }));
+    return this.audited('resolve-batch', campaignId, { batchNo: request.batchNo, as: request.as }, () =>
+      this.steerSend(campaignId, (h) => h.executeUpdate(resolveBatchUpdate, { args: [request] })),
+    );
   }
 
   /** Waits for the send to finish and returns its result. */

@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
+import { parseApiKeys, SCOPES } from '../api/keys.js';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Client } from '@temporalio/client';
@@ -28,6 +31,15 @@ import {
 } from './validation.js';
 
 /** `dn-campaigns`: create campaigns and steer them from a shell. Prints JSON on stdout. */
+
+/** Who runs the CLI, as idempotency scopes name callers. */
+function cliCaller(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return 'cli:unknown';
+  }
+}
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -74,6 +86,7 @@ async function withSession<T>(needsTemporal: boolean, run: (session: Session) =>
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       lifecycle: lifecycleOptions(config),
       senderDomains: senderDomains(config),
+      actor: { name: cliCaller() },
     });
     return await run({ config, campaigns, analytics: new AnalyticsClient({ pool }), temporal });
   } finally {
@@ -197,7 +210,7 @@ export function buildProgram(): Command {
     .option('--idempotency-key <key>', 'the same key never creates a second campaign')
     .action(async (opts: DraftOptions & { name: string; type: string; idempotencyKey?: string }) => {
       const id = await withSession(true, ({ campaigns }) =>
-        campaigns.create(campaignFromOptions(opts), opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),
+        campaigns.create(campaignFromOptions(opts), opts.idempotencyKey === undefined ? {} : { idempotency: { caller: cliCaller(), key: opts.idempotencyKey } }),
       );
       print({ campaignId: id });
     });
@@ -240,12 +253,17 @@ export function buildProgram(): Command {
     campaign
       .command('approve <campaignId>')
       .description('freeze content and audience and send now, or at --send-at')
-      .option('--send-at <iso>', 'send later, e.g. 2026-12-01T09:00:00Z'),
-  ).action(async (id: string, opts: { sendAt?: string; batchSize?: number; window?: number; rate?: number }) => {
+      .option('--send-at <iso>', 'send later, e.g. 2026-12-01T09:00:00Z')
+      .option('--expected-version <n>', 'the configuration version you reviewed (campaign show): refused if the draft changed since', positiveInt('--expected-version')),
+  ).action(async (id: string, opts: { sendAt?: string; expectedVersion?: number; batchSize?: number; window?: number; rate?: number }) => {
     const send = sendTuning(opts);
     print(
       await withSession(true, ({ campaigns }) =>
-        campaigns.approve(id, { ...(opts.sendAt === undefined ? {} : { sendAt: opts.sendAt }), ...(Object.keys(send).length ? { send } : {}) }),
+        campaigns.approve(id, {
+          ...(opts.sendAt === undefined ? {} : { sendAt: opts.sendAt }),
+          ...(opts.expectedVersion === undefined ? {} : { expectedVersion: opts.expectedVersion }),
+          ...(Object.keys(send).length ? { send } : {}),
+        }),
       ),
     );
   });
@@ -332,8 +350,25 @@ export function buildProgram(): Command {
     .action(async (opts: ListSuppressionsInput) => print(await withSession(false, ({ analytics }) => analytics.suppressions(opts))));
   suppressions
     .command('lift <user>')
-    .description('let a user (id or email address) receive campaigns again')
-    .action(async (user: string) => print(await withSession(false, ({ analytics }) => analytics.liftSuppression(user))));
+    .description('let a user (id or email address) receive campaigns again after a bounce or a complaint (their unsubscribes stay)')
+    .requiredOption('--reason <why>', 'why: kept in the audit log')
+    .action(async (user: string, opts: { reason: string }) =>
+      print(await withSession(false, ({ analytics }) => analytics.liftSuppression(user, { reason: opts.reason, actor: { name: cliCaller() } }))),
+    );
+
+  program
+    .command('api-key')
+    .description('API keys (README, "API keys and scopes")')
+    .command('create')
+    .description('a new random key: give the key to its holder, put the entry in API_KEYS_FILE (it holds only the hash)')
+    .requiredOption('--name <name>', 'who holds it, e.g. crm (lower-case letters, digits and -)')
+    .requiredOption('--scopes <list>', `comma-separated: ${SCOPES.join(', ')}`)
+    .action((opts: { name: string; scopes: string }) => {
+      const key = `dn_${randomBytes(24).toString('base64url')}`;
+      const parsed = parseApiKeys(`${opts.name}:${opts.scopes}:${key}`);
+      if ('problems' in parsed) throw new InvalidInputError(parsed.problems.map((p) => ({ field: 'api-key', message: p.replace(/^entry 1( \([^)]*\))?: /, '') })));
+      print({ key, entry: parsed.keys[0] });
+    });
 
   const financial = program
     .command('schedule')

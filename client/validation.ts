@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { parseMailbox } from '../common/addresses.js';
 import { MAX_BATCHES_PER_RUN, MAX_MAILGUN_RECIPIENTS } from '../common/batches.js';
-import { BATCH_RESOLUTIONS, CAMPAIGN_STATUSES, CAMPAIGN_TYPES, SUBSCRIPTION_STATUSES } from '../common/campaign.js';
+import { BATCH_RESOLUTIONS, CAMPAIGN_STATUSES, CAMPAIGN_TYPES, isBigintId, SUBSCRIPTION_STATUSES } from '../common/campaign.js';
 
 /** Input from triggers (library callers, CLI, HTTP): everything is checked before anything is written. */
 
-const userId = z.string().regex(/^[1-9]\d{0,18}$/, 'must be a user id (a positive integer)');
+const userId = z.string().refine(isBigintId, 'must be a user id (a positive integer, at most 9223372036854775807)');
 const isoDateTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-12-01T09:00:00Z' });
 
 /** A CR or LF would end the Subject header and start another: refused before trimming, which would hide one. */
@@ -15,6 +15,14 @@ const subject = z
   .trim()
   .min(1)
   .max(998);
+/** The most an html or text body may be: a newsletter is tens of KB; Gmail clips messages past 102 KB. */
+export const MAX_BODY_BYTES = 512 * 1024;
+const utf8 = new TextEncoder();
+const body = z
+  .string()
+  .min(1)
+  .refine((v) => v.length <= MAX_BODY_BYTES && utf8.encode(v).length <= MAX_BODY_BYTES, `must be at most ${MAX_BODY_BYTES / 1024} KB`);
+
 /**
  * A sender: `addr@domain`, `Display Name <addr@domain>` or `"Quoted, Name" <addr@domain>`. Which domains
  * this deployment sends from is configuration, checked by CampaignClient.
@@ -42,8 +50,8 @@ export const audienceSchema = z
 export const contentSchema = z
   .object({
     subject,
-    html: z.string().min(1).optional(),
-    text: z.string().min(1).optional(),
+    html: body.optional(),
+    text: body.optional(),
     from: from.optional(),
   })
   .strict()
@@ -80,8 +88,8 @@ export const campaignChangesSchema = z
     reportYear: reportYear.nullable().optional(),
     reportMonth: reportMonth.nullable().optional(),
     subject: subject.nullable().optional(),
-    html: z.string().min(1).nullable().optional(),
-    text: z.string().min(1).nullable().optional(),
+    html: body.nullable().optional(),
+    text: body.nullable().optional(),
     from: from.nullable().optional(),
     audience: audienceSchema.optional(),
     testAddresses: testAddresses.optional(),
@@ -117,6 +125,8 @@ export const approveSchema = z
   .object({
     sendAt: isoDateTime.optional(),
     send: sendOptionsSchema.optional(),
+    /** The configuration version the approver reviewed; a draft edited since answers 409. */
+    expectedVersion: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -169,6 +179,9 @@ export const listSuppressionsSchema = z
   .strict();
 
 /** A user to lift the suppression of: by id or by address. */
+/** Why an operator lifts a suppression: kept in the audit log. */
+export const liftReasonSchema = z.string().trim().min(3, 'say why (at least 3 characters): it is kept in the audit log').max(500);
+
 export const suppressedUserSchema = z.union([userId, z.email()], { error: 'must be a user id or an email address' });
 
 /** The CRM's send-mail contract (the body DN_Send_Mail takes today): a campaign that goes straight to sending. */
@@ -176,8 +189,8 @@ export const sendMailSchema = z
   .object({
     to: z.array(z.email()).max(100_000).default([]),
     subject,
-    html: z.string().min(1),
-    text: z.string().min(1).optional(),
+    html: body,
+    text: body.optional(),
     from,
     campaign: z
       .object({
@@ -203,6 +216,7 @@ export const sendMailSchema = z
   });
 
 export type NewCampaignInput = z.input<typeof newCampaignSchema>;
+export type ParsedCampaign = z.output<typeof newCampaignSchema>;
 export type CampaignChangesInput = z.input<typeof campaignChangesSchema>;
 export type ConfigureInput = z.input<typeof configureSchema>;
 export type GenerateContentInput = z.input<typeof generateContentSchema>;

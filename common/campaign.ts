@@ -115,7 +115,12 @@ export function lifecycleWorkflowId(campaignId: string): string {
   return `campaign-${campaignId}`;
 }
 
-/** Campaign ids are Aurora bigints, carried as decimal strings. */
-export function isCampaignId(value: string): boolean {
-  return /^[1-9]\d{0,18}$/.test(value);
+/** The largest PostgreSQL bigint. */
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+
+/** Ids (campaigns, users, cursors) are Aurora bigints, carried as decimal strings: positive and within bigint. */
+export function isBigintId(value: string): boolean {
+  return /^[1-9]\d{0,18}$/.test(value) && BigInt(value) <= MAX_BIGINT;
 }
+
+export const isCampaignId = isBigintId;

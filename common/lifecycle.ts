@@ -47,6 +47,8 @@ export interface ApproveRequest {
   sendAt?: string;
   /** Send tuning for this campaign; defaults from the trigger's configuration. */
   send?: Partial<SendOptions>;
+  /** The configuration version the approver reviewed: a draft edited since is refused (a conflict). */
+  expectedVersion?: number;
 }
 
 /** What the workflow knows of a campaign's configuration: flags and counts, never content or people. */

@@ -24,8 +24,27 @@ export interface NewCampaign {
   reportMonth?: number;
   testAddressIds?: string[];
   sendAt?: Date;
-  /** The client's key: the same key never creates a second campaign. */
-  idempotencyKey?: string;
+  /** The same key in the same scope never creates a second campaign. */
+  idempotency?: Idempotency;
+}
+
+/** The scope of the financial run's own keys (`financial-YYYY-MM`): callers' scopes all start `api:` or `cli:`. */
+export const FINANCIAL_RUN_SCOPE = 'system:financial-run';
+
+/** An idempotency key where it applies: who sent it, to which route; or the pipeline's own (`system:…`). */
+export interface Idempotency {
+  scope: string;
+  key: string;
+  /** The request's hash: a reused key with another request is refused. Null: any request under the key is a retry. */
+  requestHash: string | null;
+}
+
+/** The key was used before, in its scope, for a different request. */
+export class IdempotencyMismatch extends Error {
+  constructor(readonly key: string) {
+    super(`Idempotency-Key ${JSON.stringify(key)} was used for a different request; use a new key for a new request`);
+    this.name = 'IdempotencyMismatch';
+  }
 }
 
 export interface Campaign {
@@ -146,7 +165,18 @@ export function draftFacts(campaign: Campaign): DraftFacts {
   };
 }
 
-/** Inserts a draft; with an idempotency key already used, returns that campaign's id instead. */
+/** The campaign made under this key in its scope, if any; IdempotencyMismatch if it was made by a different request. */
+export async function campaignByIdempotency(pool: Pool, idempotency: Idempotency): Promise<string | undefined> {
+  const existing = (await pool.query<{ id: string; requestHash: string | null }>(sql.selectCampaignIdByKey, [idempotency.scope, idempotency.key])).rows[0];
+  if (!existing) return undefined;
+  if (idempotency.requestHash !== null && existing.requestHash !== idempotency.requestHash) throw new IdempotencyMismatch(idempotency.key);
+  return existing.id;
+}
+
+/**
+ * Inserts a draft; with an idempotency key already used in its scope, returns that campaign's id
+ * instead, or throws IdempotencyMismatch if it was made by a different request.
+ */
 export async function insertCampaign(pool: Pool, campaign: NewCampaign): Promise<{ id: string; created: boolean }> {
   const { content } = campaign;
   const result = await pool.query<{ id: string }>(sql.insertCampaign, [
@@ -161,13 +191,15 @@ export async function insertCampaign(pool: Pool, campaign: NewCampaign): Promise
     campaign.reportMonth ?? null,
     campaign.sendAt ?? null,
     campaign.testAddressIds ?? [],
-    campaign.idempotencyKey ?? null,
+    campaign.idempotency?.key ?? null,
+    campaign.idempotency?.scope ?? null,
+    campaign.idempotency?.requestHash ?? null,
   ]);
   const inserted = result.rows[0];
   if (inserted) return { id: inserted.id, created: true };
-  const existing = (await pool.query<{ id: string }>(sql.selectCampaignIdByKey, [campaign.idempotencyKey])).rows[0];
-  if (!existing) throw new Error('insert into campaigns returned no id');
-  return { id: existing.id, created: false };
+  const existing = campaign.idempotency && (await campaignByIdempotency(pool, campaign.idempotency));
+  if (existing === undefined) throw new Error('insert into campaigns returned no id');
+  return { id: existing, created: false };
 }
 
 export async function findCampaign(pool: Pool, campaignId: string): Promise<Campaign | undefined> {

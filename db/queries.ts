@@ -43,17 +43,19 @@ function audienceWhere(n: number): string {
 
 export const sql = {
   // $1 name, $2 type, $3 subject, $4 body_html, $5 body_text, $6 from_address, $7 audience jsonb,
-  // $8 report year, $9 report month, $10 send_at, $11 test address ids bigint[], $12 idempotency key or null.
-  // A repeated key inserts nothing and returns no row: the caller looks the first campaign up.
+  // $8 report year, $9 report month, $10 send_at, $11 test address ids bigint[], $12 idempotency key or null,
+  // $13 its scope, $14 the request's hash. A repeated key in its scope inserts nothing and returns no row:
+  // the caller looks the first campaign up.
   insertCampaign: `
     INSERT INTO campaigns (name, type, subject, body_html, body_text, from_address, audience,
-                           report_year, report_month, send_at, test_address_ids, idempotency_key)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::bigint[], $12)
-    ON CONFLICT (idempotency_key) DO NOTHING
+                           report_year, report_month, send_at, test_address_ids, idempotency_key,
+                           idempotency_scope, idempotency_hash)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::bigint[], $12, $13, $14)
+    ON CONFLICT (idempotency_scope, idempotency_key) DO NOTHING
     RETURNING id`,
 
-  // $1 idempotency key
-  selectCampaignIdByKey: `SELECT id FROM campaigns WHERE idempotency_key = $1`,
+  // $1 idempotency scope, $2 key
+  selectCampaignIdByKey: `SELECT id, idempotency_hash AS "requestHash" FROM campaigns WHERE idempotency_scope = $1 AND idempotency_key = $2`,
 
   // $1 campaign id
   selectCampaign: `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1`,
@@ -661,17 +663,28 @@ export const sql = {
     FROM users WHERE suppressed_at IS NOT NULL AND ($1::text IS NULL OR suppression_reason = $1) AND id > $2::bigint
     ORDER BY id LIMIT $3`,
 
-  // $1 user id or null, $2 email or null. The user, and whether a suppression was lifted.
+  // $1 user id or null, $2 email or null. Lifts the address's suppression (a bounce, a refused address)
+  // and the streams a complaint stopped; streams the person unsubscribed from stay as they chose.
+  // The user, whether anything was lifted, the streams given back and those kept.
   liftSuppression: `
     WITH target AS (
       SELECT id, suppressed_at IS NOT NULL AS suppressed FROM users
       WHERE ($1::bigint IS NOT NULL AND id = $1) OR ($2::text IS NOT NULL AND lower(email) = lower($2))
       FOR UPDATE
-    ), lifted AS (
+    ), address AS (
       UPDATE users u SET suppressed_at = NULL, suppression_reason = NULL, updated_at = now()
       FROM target t WHERE u.id = t.id AND t.suppressed RETURNING u.id
+    ), complaints AS (
+      UPDATE subscriptions s SET status = 'subscribed', reason = 'lifted', source = 'operator', campaign_id = NULL, changed_at = now()
+      FROM target t WHERE s.user_id = t.id AND s.status = 'unsubscribed' AND s.reason = 'complained'
+      RETURNING s.stream
     )
-    SELECT id::text AS "userId", suppressed AS lifted FROM target`,
+    SELECT t.id::text AS "userId",
+           t.suppressed OR EXISTS (SELECT 1 FROM complaints) AS lifted,
+           coalesce((SELECT array_agg(stream ORDER BY stream) FROM complaints), '{}') AS "streamsLifted",
+           coalesce((SELECT array_agg(s.stream ORDER BY s.stream) FROM subscriptions s
+                     WHERE s.user_id = t.id AND s.status = 'unsubscribed' AND s.reason IS DISTINCT FROM 'complained'), '{}') AS "unsubscribedKept"
+    FROM target t`,
 
   // $1 campaign id. Where reconciliation with Mailgun's logs starts: where it last got to, or a
   // minute before the send started (null: the campaign has not sent).

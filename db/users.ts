@@ -53,8 +53,17 @@ export async function listSuppressions(pool: Pool, query: { reason?: string; aft
 }
 
 /** Lets a user receive campaigns again. Undefined if no such user; `lifted` false if they were not suppressed. */
-export async function liftSuppression(pool: Pool, user: { id: string } | { email: string }): Promise<{ userId: string; lifted: boolean } | undefined> {
-  const { rows } = await pool.query<{ userId: string; lifted: boolean }>(sql.liftSuppression, [
+export interface LiftedSuppression {
+  userId: string;
+  lifted: boolean;
+  /** Streams a complaint had stopped, given back. */
+  streamsLifted: string[];
+  /** Streams the person unsubscribed from: only they can subscribe again. */
+  unsubscribedKept: string[];
+}
+
+export async function liftSuppression(pool: Pool, user: { id: string } | { email: string }): Promise<LiftedSuppression | undefined> {
+  const { rows } = await pool.query<LiftedSuppression>(sql.liftSuppression, [
     'id' in user ? user.id : null,
     'email' in user ? user.email : null,
   ]);

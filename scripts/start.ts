@@ -109,7 +109,8 @@ async function main(): Promise<void> {
       notes.push(`OpenAI:           local stand-in at ${openai.url} (no OPENAI_API_KEY set; drafts are labelled placeholders)`);
     }
     // A key for this run only, unless API_KEYS says otherwise.
-    if (!given.API_KEYS) local.API_KEYS = `local-${randomBytes(12).toString('hex')}`;
+    const localKey = `local-${randomBytes(12).toString('hex')}`;
+    if (!given.API_KEYS && !given.API_KEYS_FILE) local.API_KEYS = `local:admin:${localKey}`;
     // Unsubscribe links to this API, signed with a key of this run, unless configured.
     if (!given.UNSUBSCRIBE_SECRET) local.UNSUBSCRIBE_SECRET = randomBytes(32).toString('hex');
     if (!given.PUBLIC_URL) local.PUBLIC_URL = `http://${given.API_HOST ?? '127.0.0.1'}:${given.API_PORT ?? '3000'}`;
@@ -142,7 +143,7 @@ async function main(): Promise<void> {
     if (sink && config.MAILGUN_WEBHOOK_SIGNING_KEY) {
       sink.configureWebhooks({ url: `${api.url}${MAILGUN_WEBHOOK_PATH}`, signingKey: config.MAILGUN_WEBHOOK_SIGNING_KEY });
     }
-    const apiKey = (config.API_KEYS ?? [])[0] ?? '';
+    const apiKey = local.API_KEYS ? localKey : '<key>';
 
     const cli = local.DATABASE_URL && local.DATABASE_URL !== LOCAL_DATABASE_URL ? `DATABASE_URL=${local.DATABASE_URL} npx dn-campaigns` : 'npx dn-campaigns';
     console.log(

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseApiKeyFile, parseApiKeys, type ApiKey } from '../api/keys.js';
 import { MAX_BATCHES_PER_RUN } from '../common/batches.js';
 import { isDomainName, parseMailbox, senderProblem } from '../common/addresses.js';
 import type { SendOptions } from '../common/campaign.js';
@@ -225,12 +227,20 @@ const configSchema = z.object({
   /** The trigger API (npm run api, npm start). */
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_HOST: z.string().min(1).default('127.0.0.1'),
-  /** Comma-separated keys accepted in the x-api-key header. */
+  /** Named keys with scopes, `name:scope,scope:key;…` (README, "API keys and scopes"); the API compares their SHA-256. */
   API_KEYS: z
     .string()
-    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
-    .pipe(z.array(z.string().min(16, 'each key must be at least 16 characters')).min(1, 'must list at least one key'))
+    .transform((value, ctx) => {
+      const parsed = parseApiKeys(value);
+      if ('problems' in parsed) {
+        for (const problem of parsed.problems) ctx.addIssue(problem);
+        return z.NEVER;
+      }
+      return parsed.keys;
+    })
     .optional(),
+  /** A JSON file of `{ "name", "scopes", "sha256" }` keys, for production (no key in it); with API_KEYS, both are accepted. */
+  API_KEYS_FILE: z.string().min(1).optional(),
 
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(16),
   /** A prebuilt workflow bundle (`npm run build:workflows`); unset bundles workflows/ at start (slower, more memory). */
@@ -337,6 +347,27 @@ export function brakeLimits(config: Config): BrakeLimits {
     bouncePercent: config.SEND_BRAKE_BOUNCE_PERCENT,
     complaintPercent: config.SEND_BRAKE_COMPLAINT_PERCENT,
   };
+}
+
+/** The API's keys: API_KEYS and API_KEYS_FILE together; ConfigError naming the setting when neither gives any or the file is bad. */
+export function apiKeys(config: Pick<Config, 'API_KEYS' | 'API_KEYS_FILE'>, read: (path: string) => string = (path) => readFileSync(path, 'utf8')): ApiKey[] {
+  const keys = [...(config.API_KEYS ?? [])];
+  if (config.API_KEYS_FILE !== undefined) {
+    let text: string;
+    try {
+      text = read(config.API_KEYS_FILE);
+    } catch (error) {
+      throw new ConfigError([`API_KEYS_FILE: cannot read ${config.API_KEYS_FILE}: ${(error as Error).message}`]);
+    }
+    const parsed = parseApiKeyFile(text);
+    if ('problems' in parsed) throw new ConfigError(parsed.problems.map((p) => `API_KEYS_FILE: ${p}`));
+    keys.push(...parsed.keys);
+  }
+  if (keys.length === 0) throw new ConfigError(['API_KEYS: required (or API_KEYS_FILE): named keys with scopes, e.g. crm:read,send:<key>']);
+  const names = keys.map((k) => k.name);
+  const twice = names.filter((name, i) => names.indexOf(name) !== i);
+  if (twice.length > 0) throw new ConfigError([`API_KEYS_FILE: ${[...new Set(twice)].join(', ')}: named in API_KEYS too`]);
+  return keys;
 }
 
 /** Unsubscribe links, when PUBLIC_URL and UNSUBSCRIBE_SECRET are both set. */

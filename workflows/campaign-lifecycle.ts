@@ -322,6 +322,9 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     {
       validator: (request: ApproveRequest) => {
         checkEditable();
+        if (request.expectedVersion !== undefined && request.expectedVersion !== facts.configVersion) {
+          refuse(REFUSALS.conflict, `version conflict: version ${request.expectedVersion} was reviewed, the campaign is at version ${facts.configVersion}`);
+        }
         if (!facts.hasContent) refuse(REFUSALS.invalid, 'the campaign needs a subject and an html or text body before it can be approved');
         if (request.sendAt !== undefined && Number.isNaN(Date.parse(request.sendAt))) {
           refuse(REFUSALS.invalid, `sendAt: not a date: ${JSON.stringify(request.sendAt)}`);

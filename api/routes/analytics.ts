@@ -74,9 +74,15 @@ const lift = createRoute({
   method: 'delete',
   path: '/suppressions/{user}',
   tags: ['Suppressions'],
-  summary: 'Let a user receive campaigns again',
-  request: { params: UserParams },
-  responses: { 200: json(z.object({ userId: z.string(), lifted: z.boolean() }), 'lifted: false if they were not suppressed'), ...errors(400, 404) },
+  summary: 'Let a user receive campaigns again after a bounce or a complaint (admin; their unsubscribes stay: only they can subscribe again)',
+  request: { params: UserParams, query: z.object({ reason: z.string().openapi({ description: 'Why: kept in the audit log' }) }) },
+  responses: {
+    200: json(
+      z.object({ userId: z.string(), lifted: z.boolean(), streamsLifted: z.array(z.string()), unsubscribedKept: z.array(z.string()) }),
+      'lifted: false if nothing was suppressed',
+    ),
+    ...errors(400, 403, 404),
+  },
 });
 
 export function analyticsRoutes(analytics: AnalyticsClient) {
@@ -93,5 +99,5 @@ export function analyticsRoutes(analytics: AnalyticsClient) {
       const result = await analytics.suppressions(c.req.valid('query'));
       return c.json({ ...result, items: result.items.map((s) => ({ ...s, suppressedAt: s.suppressedAt.toISOString() })) }, 200);
     })
-    .openapi(lift, async (c) => c.json(await analytics.liftSuppression(c.req.valid('param').user), 200));
+    .openapi(lift, async (c) => c.json(await analytics.liftSuppression(c.req.valid('param').user, { reason: c.req.valid('query').reason }), 200));
 }

@@ -22,7 +22,7 @@ const create = createRoute({
   tags,
   summary: 'Create a draft campaign and start its lifecycle',
   request: { headers: IdempotencyHeaders, body: jsonBody(newCampaignSchema) },
-  responses: { 201: json(CreatedSchema, 'The draft (the first one, for a repeated Idempotency-Key)'), ...errors(400) },
+  responses: { 201: json(CreatedSchema, 'The draft (the first one, for a repeated Idempotency-Key)'), ...errors(400, 422) },
 });
 
 const list = createRoute({
@@ -55,8 +55,8 @@ const configure = createRoute({
 export function campaignRoutes(campaigns: CampaignClient) {
   return new OpenAPIHono()
     .openapi(create, async (c) => {
-      const idempotencyKey = c.req.valid('header')['idempotency-key'];
-      const campaignId = await campaigns.create(c.req.valid('json'), idempotencyKey === undefined ? {} : { idempotencyKey });
+      const key = c.req.valid('header')['idempotency-key'];
+      const campaignId = await campaigns.create(c.req.valid('json'), key === undefined ? {} : { idempotency: { caller: c.var.caller, key } });
       return c.json({ campaignId }, 201);
     })
     .openapi(list, async (c) => c.json(await campaigns.list(c.req.valid('query')), 200))

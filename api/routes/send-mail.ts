@@ -21,13 +21,14 @@ const sendMail = createRoute({
   request: { headers: IdempotencyHeaders, body: jsonBody(sendMailSchema) },
   responses: {
     200: json(SendMailResultSchema, 'The campaign, sending (the first one, for a repeated Idempotency-Key)'),
-    ...errors(400),
+    ...errors(400, 422),
   },
 });
 
 export function sendMailRoutes(campaigns: CampaignClient) {
   return new OpenAPIHono().openapi(sendMail, async (c) => {
-    const { campaignId, recipientCount } = await campaigns.sendMail(c.req.valid('json'), c.req.valid('header')['idempotency-key']);
+    const key = c.req.valid('header')['idempotency-key'];
+    const { campaignId, recipientCount } = await campaigns.sendMail(c.req.valid('json'), key === undefined ? undefined : { caller: c.var.caller, key });
     return c.json({ success: true as const, campaign: { id: campaignId }, recipientCount }, 200);
   });
 }

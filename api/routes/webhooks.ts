@@ -1,4 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
 import { toEventRecord, UnusableEventError } from '../../analytics/mailgun-events.js';
 import type { MailgunEventRecord } from '../../common/engagement.js';
 import { ApiError, type ApiLogger } from '../errors.js';
@@ -14,6 +15,9 @@ import { checkSignature } from '../webhooks/signature.js';
  */
 
 export const MAILGUN_WEBHOOK_PATH = '/webhooks/mailgun';
+
+/** Mailgun's event payloads are a few KB; anything past this is refused before it is read or its signature checked. */
+export const WEBHOOK_MAX_BYTES = 64 * 1024;
 
 export interface WebhookSettings {
   /** Mailgun's HTTP webhook signing key. */
@@ -51,7 +55,13 @@ function eventRecordOf(data: unknown): MailgunEventRecord {
 
 export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger }: WebhookSettings) {
   const app = new OpenAPIHono();
-  app.post(MAILGUN_WEBHOOK_PATH, async (c) => {
+  const limit = bodyLimit({
+    maxSize: WEBHOOK_MAX_BYTES,
+    onError: () => {
+      throw new ApiError(413, 'payload_too_large', `A webhook body is at most ${WEBHOOK_MAX_BYTES / 1024} KB`);
+    },
+  });
+  app.post(MAILGUN_WEBHOOK_PATH, limit, async (c) => {
     const body: unknown = await c.req.json().catch(() => undefined);
     if (typeof body !== 'object' || body === null) throw new ApiError(406, 'unusable_event', 'The body must be a JSON object');
     const signature = SignatureSchema.safeParse(Reflect.get(body, 'signature'));
@@ -80,6 +90,7 @@ export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger }:
       200: json(WebhookResultSchema, 'Recorded, or recorded before'),
       401: { description: 'Bad signature, stale timestamp or replayed token' },
       406: { description: 'A payload that can never be used: Mailgun stops retrying' },
+      413: { description: `A body over ${WEBHOOK_MAX_BYTES / 1024} KB, refused before it is read or its signature checked` },
       503: { description: 'Could not record it now: Mailgun retries' },
     },
   });

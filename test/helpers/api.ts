@@ -1,4 +1,5 @@
 import { startApiServer, type ApiServer } from '../../api/server.js';
+import { apiKeyOf } from '../../api/keys.js';
 import { createEventRecorder } from '../../api/webhooks/recorder.js';
 import { AnalyticsClient } from '../../client/analytics.js';
 import type { Harness } from './harness.js';
@@ -22,7 +23,7 @@ export function startTestApi(h: Harness, { apiKey = TEST_API_KEY, signingKey, un
   return startApiServer({
     campaigns: h.campaigns,
     analytics: new AnalyticsClient({ pool: h.pool }),
-    apiKeys: [apiKey],
+    apiKeys: [apiKeyOf('test', ['admin'], apiKey)],
     host: '127.0.0.1',
     port: 0,
     ...(signingKey === undefined ? {} : { webhooks: { signingKey, maxAgeMs: 300_000, recorder: createEventRecorder(h.pool) } }),

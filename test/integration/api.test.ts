@@ -1,4 +1,5 @@
 import { AnalyticsClient } from '../../client/analytics.js';
+import { apiKeyOf } from '../../api/keys.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createApiApp } from '../../api/app.js';
@@ -8,12 +9,18 @@ import { CampaignClient, CampaignError, type CampaignReport } from '../../client
 import type { LifecycleState } from '../../common/lifecycle.js';
 import { isEligible } from '../../local-stack/seed.js';
 import { lifecycleOptions, senderDomains } from '../../worker/config.js';
+import { ROUTE_SCOPES } from '../../api/scopes.js';
+import { setConsent, subscriptionsOf } from '../../db/subscriptions.js';
+import { userIdsByEmail } from '../../db/users.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
 
 const file = harnessForFile({ users: 5000, seed: { mixed: true } });
 
 const KEY = 'api-test-key-0123456789';
 const OTHER_KEY = 'api-test-key-second-abcdef';
+/** Scopes read (the CRM's dashboards) and read, write, send (the CRM's campaigns): issue 15's keys. */
+const READ_KEY = 'api-test-key-reader-0123456';
+const CRM_KEY = 'api-test-key-crm-0123456789';
 
 let api: ApiServer;
 
@@ -63,7 +70,15 @@ function sendMail(name: string, to: string[]) {
 // In a suite, so its hooks run after the harness's (root hooks run at once, side by side).
 describe('trigger HTTP API', () => {
   before(async () => {
-    api = await startApiServer({ campaigns: file.h.campaigns, analytics: new AnalyticsClient({ pool: file.h.pool }), apiKeys: [OTHER_KEY, KEY], host: '127.0.0.1', port: 0 });
+    api = await startApiServer({ campaigns: file.h.campaigns, analytics: new AnalyticsClient({ pool: file.h.pool }), apiKeys: [
+        apiKeyOf('other', ['admin'], OTHER_KEY),
+        apiKeyOf('ops', ['admin'], KEY),
+        apiKeyOf('dashboard', ['read'], READ_KEY),
+        apiKeyOf('crm', ['read', 'write', 'send'], CRM_KEY),
+      ],
+      host: '127.0.0.1',
+      port: 0,
+    });
   });
   after(() => api.stop());
 
@@ -111,6 +126,22 @@ describe('trigger HTTP API', () => {
     const longKey = await call('POST', '/campaigns', { body: draft('Long key'), headers: { 'idempotency-key': 'k'.repeat(201) } });
     assert.equal(longKey.status, 400);
     assert.deepEqual(longKey.body.error.fields?.map((f) => f.field), ['idempotency-key']);
+
+    // Issue 15: ids past PostgreSQL's bigint passed the pattern and became 500s; bodies had no size.
+    const rowsBeforeLimits = await campaignRows();
+    const huge = '9999999999999999999';
+    const overflowId = await call('GET', `/campaigns/${huge}`);
+    assert.deepEqual([overflowId.status, overflowId.body.error.fields?.map((f) => f.field)], [400, ['id']]);
+    assert.match(overflowId.body.error.fields?.[0]?.message ?? '', /at most 9223372036854775807/);
+    assert.equal((await call('GET', '/campaigns/9223372036854775807')).status, 404, 'the largest bigint is an id, of nothing');
+    const overflowCursor = await call('GET', `/campaigns?cursor=${huge}`);
+    assert.deepEqual([overflowCursor.status, overflowCursor.body.error.fields?.map((f) => f.field)], [400, ['cursor']]);
+    const overflowUsers = await call('POST', '/campaigns', { body: { ...draft('Overflow'), audience: { userIds: ['1', huge] } } });
+    assert.deepEqual([overflowUsers.status, overflowUsers.body.error.fields?.map((f) => f.field)], [400, ['audience.userIds.1']]);
+    const bigHtml = await call('POST', '/campaigns', { body: { ...draft('Big'), content: { subject: 'Hi', html: `<p>${'é'.repeat(300 * 1024)}</p>` } } });
+    assert.deepEqual([bigHtml.status, bigHtml.body.error.fields?.map((f) => f.field)], [400, ['content.html']]);
+    assert.match(bigHtml.body.error.fields?.[0]?.message ?? '', /at most 512 KB/);
+    assert.equal(await campaignRows(), rowsBeforeLimits, 'nothing written');
 
     const malformed = await call('POST', '/campaigns', { body: '{"name": "Broken",' });
     assert.equal(malformed.status, 400);
@@ -203,11 +234,48 @@ describe('trigger HTTP API', () => {
     assert.equal(progress.status, 409, 'a draft has no send yet');
     assert.equal(progress.body.error.code, 'wrong_phase');
 
+    // Approval carries the version the approver reviewed: the draft was edited since, so it is refused, and nothing is frozen.
+    const reviewedStale = await call('POST', `/campaigns/${campaignId}/approve`, { body: { expectedVersion: version, sendAt: '2099-01-01T00:00:00Z' } });
+    assert.equal(reviewedStale.status, 409);
+    assert.equal(reviewedStale.body.error.code, 'conflict');
+    assert.match(reviewedStale.body.error.message, new RegExp(`version ${version} was reviewed, the campaign is at version ${edited.body.configVersion}`));
+    assert.equal((await call<CampaignReport>('GET', `/campaigns/${campaignId}`)).body.campaign.approvedAt, null, 'not approved');
+
     const cancelled = await call<{ campaignId: string; status: string }>('POST', `/campaigns/${campaignId}/cancel`);
     assert.deepEqual(cancelled, { status: 200, body: { campaignId, status: 'cancelled' } });
     const approve = await call('POST', `/campaigns/${campaignId}/approve`, { body: {} });
     assert.equal(approve.status, 409, 'a cancelled campaign cannot be approved');
     assert.equal(approve.body.error.code, 'wrong_phase');
+  });
+
+  test('an Idempotency-Key is the caller’s own, per route: another body under it is 422 and writes nothing; another key, or route, is another request', async () => {
+    const name = `Keyed ${Date.now()}`;
+    const headers = { 'idempotency-key': `key-${name}` };
+    const first = await call<{ campaignId: string }>('POST', '/campaigns', { body: draft(name), headers });
+    assert.equal(first.status, 201);
+    const rowsBefore = await campaignRows();
+    const changed = await call('POST', '/campaigns', { body: draft(`${name} (changed)`), headers });
+    assert.equal(changed.status, 422);
+    assert.equal(changed.body.error.code, 'idempotency_mismatch');
+    assert.match(changed.body.error.message, /was used for a different request; use a new key/);
+    assert.equal(await campaignRows(), rowsBefore, 'nothing written');
+    // The same body with members in another order is the same request.
+    const reordered = Object.fromEntries(Object.entries(draft(name)).reverse());
+    assert.deepEqual(await call('POST', '/campaigns', { body: reordered, headers }), first);
+
+    // Another API key's request under the same Idempotency-Key is its own.
+    const other = await call<{ campaignId: string }>('POST', '/campaigns', { body: draft(name), headers, key: OTHER_KEY });
+    assert.equal(other.status, 201);
+    assert.notEqual(other.body.campaignId, first.body.campaignId);
+
+    // Issue 15: the draft's key reused on /send-mail used to answer success for the draft, which never sends.
+    const to = file.profiles.filter((p) => isEligible(p, 'newsletter')).slice(110, 112).map((p) => p.email);
+    const mail = await call<{ success: boolean; campaign: { id: string } }>('POST', '/send-mail', { body: sendMail(`${name} mail`, to), headers });
+    assert.equal(mail.status, 200, JSON.stringify(mail.body));
+    assert.notEqual(mail.body.campaign.id, first.body.campaignId, 'a campaign of its own');
+    await waitFor(() => file.h.mailgun.accepted().filter((m) => m.variables['campaign_id'] === mail.body.campaign.id).length === to.length, { what: 'the mail to go out' });
+    const mailAgain = await call('POST', '/send-mail', { body: sendMail(`${name} other mail`, to), headers });
+    assert.equal(mailAgain.status, 422, 'and its key is not reused for another mail either');
   });
 
   test('POST /send-mail twice with one Idempotency-Key sends one campaign; unknown addresses are named', async () => {
@@ -325,6 +393,7 @@ describe('trigger HTTP API', () => {
     assert.deepEqual(routes.sort(), [
       'DELETE /suppressions/{user}',
       'GET /analytics',
+      'GET /audit',
       'GET /campaigns',
       'GET /campaigns/{id}',
       'GET /campaigns/{id}/analytics',
@@ -347,6 +416,86 @@ describe('trigger HTTP API', () => {
     assert.deepEqual(doc.paths['/health']?.['get']?.security, [], '/health is public');
   });
 
+  test('scopes: a key does what its scopes allow; 403 names the scope missing; every route of the document has one', async () => {
+    const rowsBefore = await campaignRows();
+    const read = await call('GET', '/campaigns?limit=1', { key: READ_KEY });
+    assert.equal(read.status, 200);
+    const refused: Array<[string, string, string, string, unknown?]> = [
+      [READ_KEY, 'POST', '/campaigns', 'the key "dashboard" lacks the write scope that POST /campaigns needs', draft('Refused')],
+      [READ_KEY, 'POST', '/send-mail', 'the key "dashboard" lacks the send scope that POST /send-mail needs', {}],
+      [READ_KEY, 'POST', '/campaigns/1/cancel', 'the key "dashboard" lacks the send scope that POST /campaigns/{id}/cancel needs'],
+      [CRM_KEY, 'POST', '/campaigns/1/batches/0/resolve', 'the key "crm" lacks the admin scope that POST /campaigns/{id}/batches/{batchNo}/resolve needs', { as: 'resend' }],
+      [CRM_KEY, 'DELETE', '/suppressions/1?reason=because', 'the key "crm" lacks the admin scope that DELETE /suppressions/{user} needs'],
+      [CRM_KEY, 'GET', '/audit', 'the key "crm" lacks the admin scope that GET /audit needs'],
+    ];
+    for (const [key, method, path, message, body] of refused) {
+      const answer = await call(method, path, { key, ...(body === undefined ? {} : { body }) });
+      assert.deepEqual([answer.status, answer.body.error.code, answer.body.error.message], [403, 'forbidden', message], `${method} ${path}`);
+    }
+    assert.equal(await campaignRows(), rowsBefore, 'nothing written');
+    const created = await call<{ campaignId: string }>('POST', '/campaigns', { key: CRM_KEY, body: draft(`Scoped ${Date.now()}`) });
+    assert.equal(created.status, 201, 'write lets the CRM create');
+
+    // One table decides; every route the API serves is in it, and nothing else is.
+    type Doc = { paths: Record<string, Record<string, { security?: unknown[] }>> };
+    const doc = (await call<Doc>('GET', '/openapi.json', { key: null })).body;
+    const protectedRoutes = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).filter(([, op]) => op.security === undefined || op.security.length > 0).map(([m]) => `${m.toUpperCase()} ${path}`),
+    );
+    assert.deepEqual(protectedRoutes.sort(), ROUTE_SCOPES.map(([m, p]) => `${m} ${p}`).sort());
+  });
+
+  test('the audit log: who did what to which campaign, with the request id; append-only; GET /audit is for admin, campaign show lists it', async () => {
+    const name = `Audited ${Date.now()}`;
+    const created = await call<{ campaignId: string }>('POST', '/campaigns', { key: CRM_KEY, body: draft(name), headers: { 'x-request-id': 'req-create-1' } });
+    const { campaignId } = created.body;
+    const version = (await call<CampaignReport>('GET', `/campaigns/${campaignId}`)).body.campaign.configVersion;
+    const edit = { expectedVersion: version, changes: { name: `${name} (renamed)`, subject: 'Hello again' } };
+    assert.equal((await call('PATCH', `/campaigns/${campaignId}`, { key: CRM_KEY, body: edit })).status, 200);
+    assert.equal((await call('POST', `/campaigns/${campaignId}/cancel`, { key: KEY })).status, 200);
+
+    type AuditPage = { items: Array<{ actor: string; action: string; campaignId: string | null; details: Record<string, unknown>; requestId: string | null }> };
+    const audit = await call<AuditPage>('GET', `/audit?campaignId=${campaignId}`);
+    assert.equal(audit.status, 200);
+    assert.deepEqual(
+      audit.body.items.map((e) => [e.actor, e.action, e.campaignId]),
+      [['api:crm', 'create', campaignId], ['api:crm', 'configure', campaignId], ['api:ops', 'cancel', campaignId]],
+    );
+    assert.equal(audit.body.items[0]?.requestId, 'req-create-1', "the caller's request id");
+    assert.deepEqual(audit.body.items[1]?.details, { expectedVersion: version, fields: ['name', 'subject'] }, 'the changed fields, never their content');
+    assert.match(audit.body.items[2]?.requestId ?? '', /^[\w-]{8,}$/, 'or one of ours');
+    const shown = await call<CampaignReport>('GET', `/campaigns/${campaignId}`);
+    assert.deepEqual(shown.body.audit.map((e) => e.action), ['create', 'configure', 'cancel']);
+    const byActor = await call<AuditPage>('GET', '/audit?actor=api:ops&limit=1000');
+    assert.ok(byActor.body.items.every((e) => e.actor === 'api:ops') && byActor.body.items.some((e) => e.campaignId === campaignId));
+
+    await assert.rejects(file.h.pool.query("UPDATE audit_log SET actor = 'someone else'"), /audit_log is append-only: UPDATE refused/);
+    await assert.rejects(file.h.pool.query('DELETE FROM audit_log'), /append-only: DELETE refused/);
+    await assert.rejects(file.h.pool.query('TRUNCATE audit_log'), /append-only: TRUNCATE refused/);
+  });
+
+  test('lifting a suppression takes admin and a reason: a bounce and a complaint are lifted, what the person unsubscribed from stays', async () => {
+    const person = file.profiles.filter((p) => isEligible(p, 'newsletter')).at(-1)?.email ?? assert.fail();
+    const userId = (await userIdsByEmail(file.h.pool, [person])).get(person) ?? assert.fail();
+    await file.h.pool.query("UPDATE users SET suppressed_at = now(), suppression_reason = 'bounced' WHERE id = $1", [userId]);
+    await setConsent(file.h.pool, { userId, streams: ['newsletter'], status: 'unsubscribed', reason: 'complained', source: 'mailgun', campaignId: null });
+    await setConsent(file.h.pool, { userId, streams: ['outreach'], status: 'unsubscribed', reason: 'unsubscribed', source: 'one-click', campaignId: null });
+
+    const noReason = await call('DELETE', `/suppressions/${userId}`);
+    assert.deepEqual([noReason.status, noReason.body.error.fields?.map((f) => f.field)], [400, ['reason']]);
+    const lifted = await call<{ lifted: boolean; streamsLifted: string[]; unsubscribedKept: string[] }>(
+      'DELETE',
+      `/suppressions/${userId}?reason=${encodeURIComponent('the mailbox works again (ticket 4411)')}`,
+    );
+    assert.equal(lifted.status, 200, JSON.stringify(lifted.body));
+    assert.deepEqual(lifted.body, { userId, lifted: true, streamsLifted: ['newsletter'], unsubscribedKept: ['outreach'] });
+    const consent = Object.fromEntries((await subscriptionsOf(file.h.pool, userId)).map((s) => [s.stream, s.status]));
+    assert.deepEqual([consent['newsletter'], consent['outreach']], ['subscribed', 'unsubscribed'], 'only the person can subscribe again');
+    const audit = await call<{ items: Array<{ action: string; details: Record<string, unknown> }> }>('GET', '/audit?actor=api:ops&limit=1000');
+    const entry = audit.body.items.filter((e) => e.action === 'lift-suppression').at(-1);
+    assert.deepEqual(entry?.details, { userId, reason: 'the mailbox works again (ticket 4411)', lifted: true, streamsLifted: ['newsletter'] });
+  });
+
   test('client errors map to their status; anything else is a bare 500, logged but never shown', async () => {
     /** A real client whose methods fail the ways the library and its dependencies can. */
     class FailingClient extends CampaignClient {
@@ -364,7 +513,7 @@ describe('trigger HTTP API', () => {
     const app = createApiApp({
       campaigns: new FailingClient({ pool: file.h.pool, taskQueue: 'unused', lifecycle: lifecycleOptions(file.h.config), senderDomains: senderDomains(file.h.config) }),
       analytics: new AnalyticsClient({ pool: file.h.pool }),
-      apiKeys: [KEY],
+      apiKeys: [apiKeyOf('crm', ['admin'], KEY)],
       logger: { error: (details, message) => logged.push({ details, message }) },
     });
     const request = (method: string, path: string) => app.request(path, { method, headers: { 'x-api-key': KEY } });

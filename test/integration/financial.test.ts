@@ -7,7 +7,7 @@ import { verifySignedUrl } from '../../activities/cloudfront.js';
 import { FinancialSchedules, FINANCIAL_SCHEDULE_ID } from '../../client/schedules.js';
 import { financialRunWorkflowId, previousMonth, periodLabel, type ReportPeriod } from '../../common/financial.js';
 import { CampaignMonthAttr } from '../../common/search-attributes.js';
-import { findCampaign } from '../../db/campaigns.js';
+import { FINANCIAL_RUN_SCOPE, findCampaign } from '../../db/campaigns.js';
 import { demoReportFiles, putReportFiles } from '../../local-stack/s3.js';
 import { financialRunOptions } from '../../worker/config.js';
 import type { financialRun } from '../../workflows/financial-run.js';
@@ -79,7 +79,10 @@ function messagesOf(campaignId: string) {
 }
 
 async function campaignIdOf(period: string): Promise<string> {
-  const { rows } = await file.h.pool.query<{ id: string }>('SELECT id FROM campaigns WHERE idempotency_key = $1', [`financial-${period}`]);
+  const { rows } = await file.h.pool.query<{ id: string }>('SELECT id FROM campaigns WHERE idempotency_key = $1 AND idempotency_scope = $2', [
+    `financial-${period}`,
+    FINANCIAL_RUN_SCOPE,
+  ]);
   assert.equal(rows.length, 1, `one campaign for ${period}`);
   return rows[0]?.id ?? '';
 }
@@ -233,6 +236,29 @@ test('the schedule: applied twice is one schedule; a month runs once whatever tr
       const campaign = await findCampaign(file.h.pool, result.campaignId);
       assert.equal(`${campaign?.reportYear}-${String(campaign?.reportMonth).padStart(2, '0')}`, period);
     }
+  } finally {
+    await worker.stop();
+  }
+});
+
+test("a caller's draft under a month's key (financial-YYYY-MM) cannot take that month's run: the run makes and sends its own", async () => {
+  await ensureSigningKey();
+  const worker = await file.h.startWorker();
+  try {
+    // Issue 15's attack: before the schedule fires, a caller creates a draft under the month's key.
+    const planted = await file.h.campaigns.create(
+      { name: 'Not the statements', type: 'financial', content: { subject: 'Hi', text: 'Hi' } },
+      { idempotency: { caller: 'api:key-attacker', key: 'financial-2024-07' } },
+    );
+    const { months } = await schedules().backfill('2024-07', '2024-07');
+    assert.deepEqual(months.map((m) => [m.period, m.started]), [['2024-07', true]]);
+    const result = await runResult('2024-07');
+    assert.equal(result.status, 'archived');
+    assert.notEqual(result.campaignId, planted, 'the run made its own campaign');
+    assert.equal(await campaignIdOf('2024-07'), result.campaignId);
+    assert.equal(messagesOf(result.campaignId).length, CUSTOMERS, 'and sent the statements');
+    assert.equal(messagesOf(planted).length, 0, "the caller's draft stays a draft");
+    assert.equal((await findCampaign(file.h.pool, planted))?.approvedAt, null);
   } finally {
     await worker.stop();
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { apiKeyOf } from '../../api/keys.js';
 import { after, before, describe, test } from 'node:test';
 import { startAnalyticsProjector, type AnalyticsProjector } from '../../analytics/projector.js';
 import { createApiApp } from '../../api/app.js';
@@ -122,6 +123,11 @@ describe('Mailgun webhooks', () => {
       ['not JSON', '{"signature": ', 406, 'unusable_event'],
       ['unknown event', signedBody(SIGNING_KEY, data('sig-stored', 'stored')), 406, 'unusable_event'],
       ['no event id', signedBody(SIGNING_KEY, { ...data('x'), id: undefined }), 406, 'unusable_event'],
+      // Issue 15: a signed event padded to 8 MB was parsed and recorded; now refused before parsing or the signature.
+      ['padded to 8 MB', signedBody(SIGNING_KEY, { ...data('sig-padded'), padding: 'x'.repeat(8 * 1024 * 1024) }), 413, 'payload_too_large'],
+      ['just over 64 KB', signedBody(SIGNING_KEY, { ...data('sig-64k'), padding: 'x'.repeat(64 * 1024) }), 413, 'payload_too_large'],
+      ['a time in the year 5000', signedBody(SIGNING_KEY, { ...data('sig-far'), timestamp: 95_617_584_000 }), 406, 'unusable_event'],
+      ['a time past any date', signedBody(SIGNING_KEY, { ...data('sig-absurd'), timestamp: 1e20 }), 406, 'unusable_event'],
     ];
     for (const [what, body, status, code] of refused) {
       const answer = await postWebhook(webhookUrl(), body);
@@ -130,6 +136,12 @@ describe('Mailgun webhooks', () => {
     assert.equal(await eventRows(), eventsBefore + 1, 'only the good one is recorded');
     assert.equal(await tokens(), tokensBefore + 1, 'only the good one used its token');
     assert.equal((await analyticsOf(campaignId)).counters.delivered, 1);
+
+    // A campaign id past PostgreSQL's bigint names no campaign of ours: recorded as such, never a 500 or 503.
+    const overflow = signedBody(SIGNING_KEY, { ...data('sig-overflow'), 'user-variables': { campaign_id: '9999999999999999999' } });
+    assert.deepEqual(await postWebhook(webhookUrl(), overflow), { status: 200, body: { status: 'recorded' } });
+    const stored = await file.h.pool.query<{ campaign_id: string | null }>("SELECT campaign_id FROM mailgun_events WHERE event_id = 'sig-overflow'");
+    assert.deepEqual(stored.rows, [{ campaign_id: null }]);
 
     const doc = (await fetch(`${api.url}/openapi.json`).then((r) => r.json())) as { paths: Record<string, Record<string, { security?: unknown[] }>> };
     assert.deepEqual(doc.paths['/webhooks/mailgun']?.['post']?.security, [], 'documented, and signed by Mailgun instead of an API key');
@@ -141,7 +153,7 @@ describe('Mailgun webhooks', () => {
     const app = createApiApp({
       campaigns: file.h.campaigns,
       analytics: new AnalyticsClient({ pool: file.h.pool }),
-      apiKeys: [API_KEY],
+      apiKeys: [apiKeyOf('test', ['admin'], API_KEY)],
       logger: { error: (_details, message) => logged.push(message) },
       webhooks: { signingKey: SIGNING_KEY, maxAgeMs: 300_000, recorder: createEventRecorder(unreachable) },
     });
@@ -230,8 +242,8 @@ describe('Mailgun webhooks', () => {
     assert.deepEqual(statement.recipients.sort(), [...others, unsubscriber, complainer].sort(), 'statements reach everyone but the bounced address');
 
     const [bouncerId] = await idsOf([bouncer]);
-    const lifted = await fetch(`${api.url}/suppressions/${encodeURIComponent(bouncer)}`, { method: 'DELETE', headers: { 'x-api-key': API_KEY } });
-    assert.deepEqual(await lifted.json(), { userId: bouncerId, lifted: true });
+    const lifted = await fetch(`${api.url}/suppressions/${encodeURIComponent(bouncer)}?reason=new+mailbox`, { method: 'DELETE', headers: { 'x-api-key': API_KEY } });
+    assert.deepEqual(await lifted.json(), { userId: bouncerId, lifted: true, streamsLifted: [], unsubscribedKept: [] });
     const third = await sentCampaign('after lifting', 0, ids);
     assert.ok(third.recipients.includes(bouncer), 'a lifted suppression lets the address back in');
     assert.ok(!third.recipients.includes(complainer) && !third.recipients.includes(unsubscriber), 'opt-outs are not lifted with it');
@@ -339,9 +351,14 @@ describe('Mailgun webhooks', () => {
     const listed = await runCli(['suppressions', 'list', '--reason', 'bounced'], file.h.env);
     const bounced = (JSON.parse(listed.stdout) as { items: Array<{ id: string; email: string }> }).items;
     assert.ok(bounced.length >= 1, describeRun(listed));
-    const lifted = await runCli(['suppressions', 'lift', bounced[0]?.id ?? ''], file.h.env);
-    assert.deepEqual(JSON.parse(lifted.stdout), { userId: bounced[0]?.id, lifted: true });
-    const nobody = await runCli(['suppressions', 'lift', 'nobody@nowhere.example'], file.h.env);
+    const noReason = await runCli(['suppressions', 'lift', bounced[0]?.id ?? ''], file.h.env);
+    assert.equal(noReason.code, 1);
+    assert.match(noReason.stderr, /required option '--reason <why>' not specified/);
+    const lifted = await runCli(['suppressions', 'lift', bounced[0]?.id ?? '', '--reason', 'mailbox fixed'], file.h.env);
+    assert.deepEqual(JSON.parse(lifted.stdout), { userId: bounced[0]?.id, lifted: true, streamsLifted: [], unsubscribedKept: [] });
+    const { rows } = await file.h.pool.query<{ actor: string; details: { reason: string } }>("SELECT actor, details FROM audit_log WHERE action = 'lift-suppression' ORDER BY id DESC LIMIT 1");
+    assert.deepEqual([rows[0]?.actor.startsWith('cli:'), rows[0]?.details.reason], [true, 'mailbox fixed'], 'in the audit log, as the CLI user’s');
+    const nobody = await runCli(['suppressions', 'lift', 'nobody@nowhere.example', '--reason', 'mailbox fixed'], file.h.env);
     assert.deepEqual([nobody.code, nobody.stderr.trim()], [1, 'error: no user nobody@nowhere.example']);
   });
 });
