@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import type { AnalyticsClient } from '../client/analytics.js';
 import type { CampaignClient } from '../client/campaigns.js';
 import { apiKeyAuth } from './auth.js';
+import { rateLimit, refuseAsJson } from './rate-limit.js';
 import type { ApiKey } from './keys.js';
 import { errorHandler, notFound, rejectInvalid, type ApiLogger } from './errors.js';
 import { requestId } from 'hono/request-id';
@@ -28,6 +29,8 @@ export interface ApiAppOptions {
   unsubscribe?: UnsubscribeRoutesOptions;
   /** Accepted in the x-api-key header, each with its scopes. */
   apiKeys: readonly ApiKey[];
+  /** Requests a minute each key may make (default 1200). */
+  keyRatePerMinute?: number;
   /** Where unexpected errors (answered with a bare 500) are logged. */
   logger?: ApiLogger;
 }
@@ -39,11 +42,12 @@ const PUBLIC_PATHS = ['/health', '/openapi.json', MAILGUN_WEBHOOK_PATH, UNSUBSCR
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 /** The trigger API: HTTP over CampaignClient, described by the OpenAPI document at /openapi.json. */
-export function createApiApp({ campaigns, analytics, webhooks, unsubscribe, apiKeys, logger = pino({ name: 'api' }) }: ApiAppOptions) {
+export function createApiApp({ campaigns, analytics, webhooks, unsubscribe, apiKeys, keyRatePerMinute = 1200, logger = pino({ name: 'api' }) }: ApiAppOptions) {
   const app = new OpenAPIHono({ defaultHook: rejectInvalid });
   app.onError(errorHandler(logger));
   app.notFound(notFound);
-  app.use(requestId(), except(PUBLIC_PATHS, apiKeyAuth(apiKeys)), bodyLimit({ maxSize: MAX_BODY_BYTES }));
+  const perKey = rateLimit('api-key', { points: keyRatePerMinute, windowSeconds: 60 }, { keyOf: (c) => c.var.caller, refuse: refuseAsJson('with this key') });
+  app.use(requestId(), except(PUBLIC_PATHS, apiKeyAuth(apiKeys), perKey), bodyLimit({ maxSize: MAX_BODY_BYTES }));
 
   app
     .route('/', healthRoutes())

@@ -3,8 +3,9 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**
- * A limit on requests per client address for routes anyone may call. Kept in each API
- * instance's memory: with N instances behind a balancer a client gets up to N times the limit.
+ * Limits on requests: per client address for routes anyone may call (webhooks, unsubscribe
+ * links), per API key for the rest. Kept in each API instance's memory: with N instances behind a
+ * balancer a client gets up to N times the limit.
  */
 
 export interface RateLimit {
@@ -21,18 +22,34 @@ function clientAddress(c: Context): string {
   }
 }
 
-/** 429 with Retry-After once an address has used its requests of the window. */
-export function perClientRateLimit(name: string, { points, windowSeconds }: RateLimit): MiddlewareHandler {
+/** How a refusal is answered: plain text for people, JSON for machines. */
+type Refuse = (c: Context, seconds: number) => Response;
+
+const asText: Refuse = (c, seconds) => c.text(`Too many requests from your address: try again in ${seconds} s`, 429);
+
+/** 429 with Retry-After once `keyOf` (the client's address by default) has used its requests of the window. */
+export function rateLimit(
+  name: string,
+  { points, windowSeconds }: RateLimit,
+  { keyOf = clientAddress, refuse = asText }: { keyOf?: (c: Context) => string; refuse?: Refuse } = {},
+): MiddlewareHandler {
   const limiter = new RateLimiterMemory({ keyPrefix: name, points, duration: windowSeconds });
   return async (c, next) => {
     try {
-      await limiter.consume(clientAddress(c));
+      await limiter.consume(keyOf(c));
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
       const seconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
       c.header('Retry-After', String(seconds));
-      return c.text(`Too many requests from your address: try again in ${seconds} s`, 429);
+      return refuse(c, seconds);
     }
     await next();
   };
 }
+
+/** A JSON 429 in the API's error shape. */
+export function refuseAsJson(what: string): Refuse {
+  return (c, seconds) => c.json({ error: { code: 'rate_limited', message: `Too many requests ${what}: try again in ${seconds} s` } }, 429);
+}
+
+export const perClientRateLimit = (name: string, limit: RateLimit): MiddlewareHandler => rateLimit(name, limit);

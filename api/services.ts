@@ -45,7 +45,8 @@ export async function openApiServer(config: Config, logger: Logger): Promise<Api
     logger,
     host: config.API_HOST,
     port: config.API_PORT,
-    ...(signingKey ? { webhooks: { signingKey, maxAgeMs, recorder } } : {}),
+    keyRatePerMinute: config.API_RATE_LIMIT_PER_MINUTE,
+    ...(signingKey ? { webhooks: { signingKey, maxAgeMs, recorder, ratePerMinute: config.MAILGUN_WEBHOOK_RATE_LIMIT_PER_MINUTE } } : {}),
     ...(config.UNSUBSCRIBE_SECRET
       ? { unsubscribe: { pool, secret: config.UNSUBSCRIBE_SECRET, ratePerMinute: config.UNSUBSCRIBE_RATE_LIMIT_PER_MINUTE } }
       : {}),

@@ -137,6 +137,8 @@ const configSchema = z.object({
   MAILGUN_WEBHOOK_SIGNING_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   /** How far a webhook signature's timestamp may be from now; older (or newer) requests are refused as replays. */
   MAILGUN_WEBHOOK_MAX_AGE_MS: positiveInt.default(5 * 60_000),
+  /** Webhook requests a minute one client address may make before 429 (Mailgun retries those). */
+  MAILGUN_WEBHOOK_RATE_LIMIT_PER_MINUTE: positiveInt.default(60_000),
 
   /** Unset: content generation fails with a clear message (npm start runs a local OpenAI-compatible server instead). */
   OPENAI_API_KEY: z.string().min(1).optional(),
@@ -227,6 +229,8 @@ const configSchema = z.object({
   /** The trigger API (npm run api, npm start). */
   API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   API_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Requests a minute each API key may make before 429. */
+  API_RATE_LIMIT_PER_MINUTE: positiveInt.default(1200),
   /** Named keys with scopes, `name:scope,scope:key;…` (README, "API keys and scopes"); the API compares their SHA-256. */
   API_KEYS: z
     .string()

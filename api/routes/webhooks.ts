@@ -6,6 +6,7 @@ import { ApiError, type ApiLogger } from '../errors.js';
 import { json } from '../schemas.js';
 import type { EventRecorder } from '../webhooks/recorder.js';
 import { checkSignature } from '../webhooks/signature.js';
+import { rateLimit, refuseAsJson } from '../rate-limit.js';
 
 /**
  * Mailgun's webhooks. Mailgun retries a delivery until it gets 200 or 406, so: 200 once the
@@ -26,6 +27,8 @@ export interface WebhookSettings {
   maxAgeMs: number;
   recorder: EventRecorder;
   logger: ApiLogger;
+  /** Requests a minute one client address may make (Mailgun posts from a handful of addresses). */
+  ratePerMinute: number;
 }
 
 const SignatureSchema = z.object({
@@ -53,8 +56,10 @@ function eventRecordOf(data: unknown): MailgunEventRecord {
   }
 }
 
-export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger }: WebhookSettings) {
+export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger, ratePerMinute }: WebhookSettings) {
   const app = new OpenAPIHono();
+  // Before anything is read: a flood from one address costs a counter, not a parse or a signature check.
+  app.use(MAILGUN_WEBHOOK_PATH, rateLimit('webhooks', { points: ratePerMinute, windowSeconds: 60 }, { refuse: refuseAsJson('from your address') }));
   const limit = bodyLimit({
     maxSize: WEBHOOK_MAX_BYTES,
     onError: () => {
@@ -90,6 +95,7 @@ export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger }:
       200: json(WebhookResultSchema, 'Recorded, or recorded before'),
       401: { description: 'Bad signature, stale timestamp or replayed token' },
       406: { description: 'A payload that can never be used: Mailgun stops retrying' },
+      429: { description: 'Too many requests from one address this minute (Retry-After): Mailgun retries' },
       413: { description: `A body over ${WEBHOOK_MAX_BYTES / 1024} KB, refused before it is read or its signature checked` },
       503: { description: 'Could not record it now: Mailgun retries' },
     },

@@ -114,7 +114,7 @@ async function main(): Promise<void> {
     logger,
     host: '127.0.0.1',
     port: 0,
-    webhooks: { signingKey: SIGNING_KEY, maxAgeMs: 300_000, recorder },
+    webhooks: { signingKey: SIGNING_KEY, maxAgeMs: 300_000, recorder, ratePerMinute: Number.MAX_SAFE_INTEGER },
   });
   const projector = startAnalyticsProjector(pool, firestore.firestore, { intervalMs: config.ANALYTICS_PROJECTION_INTERVAL_MS, logger });
 

@@ -15,9 +15,11 @@ export interface TestApiOptions {
   signingKey?: string;
   /** Serves unsubscribe links (/u/:token) with the stack's secret, at most this many requests a minute per client. */
   unsubscribePerMinute?: number;
+  /** Webhook requests a minute per client address (default: more than any test sends). */
+  webhooksPerMinute?: number;
 }
 
-export function startTestApi(h: Harness, { apiKey = TEST_API_KEY, signingKey, unsubscribePerMinute }: TestApiOptions = {}): Promise<ApiServer> {
+export function startTestApi(h: Harness, { apiKey = TEST_API_KEY, signingKey, unsubscribePerMinute, webhooksPerMinute = 1_000_000 }: TestApiOptions = {}): Promise<ApiServer> {
   const secret = h.env['UNSUBSCRIBE_SECRET'];
   if (unsubscribePerMinute !== undefined && !secret) throw new Error('the stack has no UNSUBSCRIBE_SECRET');
   return startApiServer({
@@ -26,7 +28,7 @@ export function startTestApi(h: Harness, { apiKey = TEST_API_KEY, signingKey, un
     apiKeys: [apiKeyOf('test', ['admin'], apiKey)],
     host: '127.0.0.1',
     port: 0,
-    ...(signingKey === undefined ? {} : { webhooks: { signingKey, maxAgeMs: 300_000, recorder: createEventRecorder(h.pool) } }),
+    ...(signingKey === undefined ? {} : { webhooks: { signingKey, maxAgeMs: 300_000, recorder: createEventRecorder(h.pool), ratePerMinute: webhooksPerMinute } }),
     ...(unsubscribePerMinute === undefined || !secret ? {} : { unsubscribe: { pool: h.pool, secret, ratePerMinute: unsubscribePerMinute } }),
   });
 }

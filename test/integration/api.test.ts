@@ -445,6 +445,24 @@ describe('trigger HTTP API', () => {
     assert.deepEqual(protectedRoutes.sort(), ROUTE_SCOPES.map(([m, p]) => `${m} ${p}`).sort());
   });
 
+  test('each key has its own rate: past its requests of the minute, 429 with Retry-After; another key goes on', async () => {
+    const app = createApiApp({
+      campaigns: file.h.campaigns,
+      analytics: new AnalyticsClient({ pool: file.h.pool }),
+      apiKeys: [apiKeyOf('busy', ['read'], READ_KEY), apiKeyOf('calm', ['read'], CRM_KEY)],
+      keyRatePerMinute: 3,
+    });
+    const get = (key: string) => app.request('/campaigns?limit=1', { headers: { 'x-api-key': key } });
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await get(READ_KEY)).status);
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+    const refused = await get(READ_KEY);
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+    assert.deepEqual(((await refused.json()) as ErrorBody).error.code, 'rate_limited');
+    assert.equal((await get(CRM_KEY)).status, 200, 'counted per key');
+    assert.equal((await app.request('/health')).status, 200, 'public routes are not counted');
+  });
+
   test('the audit log: who did what to which campaign, with the request id; append-only; GET /audit is for admin, campaign show lists it', async () => {
     const name = `Audited ${Date.now()}`;
     const created = await call<{ campaignId: string }>('POST', '/campaigns', { key: CRM_KEY, body: draft(name), headers: { 'x-request-id': 'req-create-1' } });

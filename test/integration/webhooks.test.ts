@@ -147,6 +147,23 @@ describe('Mailgun webhooks', () => {
     assert.deepEqual(doc.paths['/webhooks/mailgun']?.['post']?.security, [], 'documented, and signed by Mailgun instead of an API key');
   });
 
+  test('a burst of webhooks from one address is cut off at its limit: 429 with Retry-After, before anything is read or recorded', async () => {
+    const limited = await startTestApi(file.h, { apiKey: API_KEY, signingKey: SIGNING_KEY, webhooksPerMinute: 5 });
+    try {
+      const before = await eventRows();
+      const body = (n: number) => signedBody(SIGNING_KEY, { event: 'delivered', id: `burst-${n}`, timestamp: Date.now() / 1000, recipient: 'burst@x.example', 'user-variables': {} });
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, n) => fetch(`${limited.url}/webhooks/mailgun`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(n) })));
+      const statuses = answers.map((a) => a.status).sort();
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+      const refused = answers.find((a) => a.status === 429);
+      assert.ok(Number(refused?.headers.get('retry-after')) >= 1);
+      assert.equal(((await refused?.json()) as { error: { code: string } }).error.code, 'rate_limited');
+      assert.equal(await eventRows(), before + 5, 'the refused ones are not recorded (Mailgun sends them again)');
+    } finally {
+      await limited.stop();
+    }
+  });
+
   test('an event that cannot be recorded (database unreachable) answers 503, so Mailgun tries again', async () => {
     const unreachable = createPool('postgres://postgres:postgres@127.0.0.1:1/campaigns', 1, () => undefined);
     const logged: string[] = [];
@@ -155,7 +172,7 @@ describe('Mailgun webhooks', () => {
       analytics: new AnalyticsClient({ pool: file.h.pool }),
       apiKeys: [apiKeyOf('test', ['admin'], API_KEY)],
       logger: { error: (_details, message) => logged.push(message) },
-      webhooks: { signingKey: SIGNING_KEY, maxAgeMs: 300_000, recorder: createEventRecorder(unreachable) },
+      webhooks: { signingKey: SIGNING_KEY, maxAgeMs: 300_000, recorder: createEventRecorder(unreachable), ratePerMinute: 1_000_000 },
     });
     try {
       const data = { event: 'delivered', id: 'never-recorded', timestamp: Date.now() / 1000, recipient: 'a@artists.example', 'user-variables': {} };
