@@ -30,6 +30,8 @@ export interface ActivityDeps {
     eventsSettleMs: number;
     /** How long after an ambiguous attempt to keep waiting for proof before an operator must decide. */
     outcomeMaxWaitMs: number;
+    /** The domains previews may go to (PREVIEW_ALLOWED_DOMAINS). */
+    previewDomains: readonly string[];
     /** Where test-mode probes go (never delivered). */
     probeRecipient: string;
     /** Wait after a 429 that carries no retry hint. */

@@ -3,6 +3,7 @@ import { CAMPAIGN_VARIABLE, PREVIEW_MARKER_VARIABLE } from '../common/engagement
 import { claimPreview, ensurePreview, loadTestAddresses, settlePreview } from '../db/drafts.js';
 import { requireCampaign } from './campaigns.js';
 import type { ActivityDeps } from './deps.js';
+import { onDomains } from '../common/addresses.js';
 import { withHeartbeat } from './heartbeat.js';
 import { classifyMailgunError } from './mailgun-errors.js';
 
@@ -39,6 +40,14 @@ export function createPreviewActivities({ pool, mailgun, mail }: ActivityDeps) {
       const addresses = await loadTestAddresses(pool, campaign.testAddressIds);
       const first = addresses[0];
       if (!first) throw ApplicationFailure.nonRetryable('nothing to preview to: the campaign has no test addresses', 'NoTestAddresses');
+      // Saved before the rule, or by a client without it: still only the deployment's own domains. (No address in the message: it goes to history.)
+      const refused = addresses.filter((a) => !onDomains(a.email, mail.previewDomains)).length;
+      if (refused > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `${refused} of the campaign's test addresses are not on ${mail.previewDomains.join(', ')} (PREVIEW_ALLOWED_DOMAINS): previews go only there`,
+          'TestAddressNotAllowed',
+        );
+      }
 
       // A preview goes out the way the campaign would if approved now: on its stream's domain, from its sender.
       const stream = mail.streams[campaign.type];

@@ -26,6 +26,7 @@ export async function openApiServer(config: Config, logger: Logger): Promise<Api
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     lifecycle: lifecycleOptions(config),
     senderDomains: senderDomains(config),
+    previewDomains: config.PREVIEW_ALLOWED_DOMAINS,
   });
   const analytics = new AnalyticsClient({ pool });
   const projector = startAnalyticsProjector(pool, firestore.firestore, { intervalMs: config.ANALYTICS_PROJECTION_INTERVAL_MS, logger });

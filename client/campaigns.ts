@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import stringify from 'safe-stable-stringify';
-import { senderProblem } from '../common/addresses.js';
+import { onDomains, senderProblem } from '../common/addresses.js';
 import type { Stream } from '../common/streams.js';
 import {
   isCampaignId,
@@ -106,6 +106,8 @@ export interface CampaignClientDeps {
   lifecycle: LifecycleOptions;
   /** The domains a campaign's `from` may be on, per stream, lower-cased (worker/config.ts senderDomains). */
   senderDomains: Readonly<Record<Stream, readonly string[]>>;
+  /** The domains previews may go to (PREVIEW_ALLOWED_DOMAINS); unset, test addresses are not checked here (workers still refuse others). */
+  previewDomains?: readonly string[];
   /** Who the changes this client makes are recorded as made by, unless the work runs actingAs someone (default `library`). */
   actor?: Actor;
 }
@@ -217,6 +219,7 @@ export class CampaignClient {
       await this.startLifecycle(temporal, earlier, options);
       return earlier;
     }
+    this.checkTestAddresses(campaign.testAddresses, 'campaign.testAddresses');
     const testAddressIds = (await saveTestAddresses(this.deps.pool, campaign.testAddresses ?? [])).map((a) => a.id);
     const { id } = await this.refusingMismatch(() => insertCampaign(this.deps.pool, {
       name: campaign.name,
@@ -324,6 +327,7 @@ export class CampaignClient {
       this.checkSender(changes.from !== undefined ? changes.from : campaign.content?.from, changes.type ?? campaign.type, 'configure.changes.from');
     }
     const { testAddresses, ...rest } = changes;
+    this.checkTestAddresses(testAddresses, 'configure.changes.testAddresses');
     const testAddressIds =
       testAddresses === undefined ? undefined : (await saveTestAddresses(this.deps.pool, testAddresses)).map((a) => a.id);
     return this.audited('configure', campaignId, { expectedVersion, fields: Object.keys(changes).sort() }, () =>
@@ -483,6 +487,14 @@ export class CampaignClient {
       throw new InvalidInputError(unknown.slice(0, 10).map(([i, email]) => ({ field: `body.to.${i}`, message: `${email} is not a known user` })));
     }
     return [...new Set(emails.map((email) => ids.get(email.toLowerCase()) as string))];
+  }
+
+  /** Previews go only to the deployment's own domains: a leaked write key is no relay for mail from ours to anyone. */
+  private checkTestAddresses(addresses: readonly string[] | undefined, field: string): void {
+    const allowed = this.deps.previewDomains;
+    if (!addresses || !allowed) return;
+    const refused = addresses.flatMap((address, i) => (onDomains(address, allowed) ? [] : [{ field: `${field}.${i}`, message: `previews go only to addresses on ${allowed.join(', ')} (PREVIEW_ALLOWED_DOMAINS)` }]));
+    if (refused.length > 0) throw new InvalidInputError(refused);
   }
 
   /** A `from` (when set) must be on a domain the stream sends from: refused, naming `field`, before anything is written. */

@@ -86,6 +86,7 @@ async function withSession<T>(needsTemporal: boolean, run: (session: Session) =>
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       lifecycle: lifecycleOptions(config),
       senderDomains: senderDomains(config),
+      previewDomains: config.PREVIEW_ALLOWED_DOMAINS,
       actor: { name: cliCaller() },
     });
     return await run({ config, campaigns, analytics: new AnalyticsClient({ pool }), temporal });

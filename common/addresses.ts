@@ -86,6 +86,12 @@ function openingBracket(mailbox: string): number | undefined {
   return undefined;
 }
 
+/** Whether an address is on one of `domains` or a subdomain of one (lower-cased domains). */
+export function onDomains(address: string, domains: readonly string[]): boolean {
+  const domain = addressDomain(address);
+  return domains.some((allowed) => domain === allowed || domain.endsWith(`.${allowed}`));
+}
+
 /** The domain of an address (what follows its last @), lower-cased. */
 export function addressDomain(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();

@@ -112,6 +112,8 @@ const configSchema = z.object({
 
   MAILGUN_API_KEY: z.string().min(1).optional(),
   MAILGUN_DOMAIN: z.string().min(1).default('mg.distronation.com'),
+  /** Where previews may go: addresses on these domains or their subdomains (comma-separated); anyone else is refused. */
+  PREVIEW_ALLOWED_DOMAINS: domainList.default(['distronation.com']),
   /** Further domains a campaign's `from` may be on (comma-separated); MAILGUN_DOMAIN is always one. */
   MAILGUN_FROM_DOMAINS: domainList.optional(),
   MAILGUN_URL: z.url().default('https://api.mailgun.net'),

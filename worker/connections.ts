@@ -125,6 +125,7 @@ export function openActivityDeps(config: Config): WorkerResources {
       reports,
       mail: {
         streams: sendingStreams(config),
+        previewDomains: config.PREVIEW_ALLOWED_DOMAINS,
         requestTimeoutMs: config.MAILGUN_TIMEOUT_MS,
         eventsSettleMs: config.MAILGUN_EVENTS_SETTLE_MS,
         outcomeMaxWaitMs: config.MAILGUN_OUTCOME_MAX_WAIT_MS,

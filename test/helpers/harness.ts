@@ -35,6 +35,8 @@ const TEST_SETTINGS: Record<string, string> = {
   ANALYTICS_REFRESH_MS: '1000',
   // The stand-in's domain is MAILGUN_DOMAIN; the default MAILGUN_FROM and the tests' senders are on the production one.
   MAILGUN_FROM_DOMAINS: 'mg.distronation.com',
+  // The tests' test addresses.
+  PREVIEW_ALLOWED_DOMAINS: 'distronation.example,x.example',
   // The domain's shared budget stays out of the way: tests that pace a send give the campaign its own ceiling.
   SEND_RATE_PER_SECOND: '100000',
 };
@@ -92,6 +94,7 @@ export async function startHarness(options: LocalStackOptions & { settings?: Rec
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     lifecycle: lifecycleOptions(config),
     senderDomains: senderDomains(config),
+    previewDomains: config.PREVIEW_ALLOWED_DOMAINS,
   });
   const workers = new Set<RunningWorker>();
   const mailgun = stack.mailgun;

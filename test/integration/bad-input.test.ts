@@ -10,7 +10,8 @@ import { assertSendRecorded } from '../helpers/aurora.js';
 import { campaignError, invalidInput } from '../helpers/errors.js';
 import { harnessForFile } from '../helpers/harness.js';
 import { isEligible } from '../../local-stack/seed.js';
-import { senderDomains } from '../../worker/config.js';
+import { lifecycleOptions, senderDomains } from '../../worker/config.js';
+import { CampaignClient } from '../../client/campaigns.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -234,4 +235,26 @@ test('a worker with invalid configuration exits 1 naming each bad variable', asy
   assert.match(stderr, /SEND_BATCH_SIZE/);
   assert.match(stderr, /DATABASE_URL/);
   assert.doesNotMatch(stdout, /worker started/);
+});
+
+test('previews go only to the deployment’s own domains: another address is refused naming it, and a worker will not send to one saved before', async () => {
+  const rowsBefore = await campaignCount();
+  await assert.rejects(
+    file.h.campaigns.create({ ...withContent('Relay'), testAddresses: ['qa@distronation.example', 'anyone@gmail.example'] }),
+    invalidInput(/campaign\.testAddresses\.1: previews go only to addresses on distronation\.example, x\.example \(PREVIEW_ALLOWED_DOMAINS\)/),
+  );
+  assert.equal(await campaignCount(), rowsBefore, 'nothing written');
+  const draft = await file.h.campaigns.create({ ...withContent('Preview rules'), testAddresses: ['qa@team.distronation.example'] });
+  const version = (await findCampaign(file.h.pool, draft))?.configVersion ?? 0;
+  await assert.rejects(
+    file.h.campaigns.configure(draft, { expectedVersion: version, changes: { testAddresses: ['anyone@gmail.example'] } }),
+    invalidInput(/configure\.changes\.testAddresses\.0: previews go only/),
+  );
+
+  // A library caller without the rule saves one anyway: the worker still refuses to send there.
+  const unchecked = new CampaignClient({ pool: file.h.pool, temporal: file.h.temporal, taskQueue: file.h.config.TEMPORAL_TASK_QUEUE, lifecycle: lifecycleOptions(file.h.config), senderDomains: senderDomains(file.h.config) });
+  await unchecked.configure(draft, { expectedVersion: version, changes: { testAddresses: ['anyone@gmail.example'] } });
+  const accepted = file.h.mailgun.acceptedCount;
+  await assert.rejects(file.h.campaigns.preview(draft), /1 of the campaign's test addresses are not on distronation\.example, x\.example \(PREVIEW_ALLOWED_DOMAINS\)/);
+  assert.equal(file.h.mailgun.acceptedCount, accepted, 'no preview went out');
 });
