@@ -1,7 +1,8 @@
 # The worker, trigger API and CLI image. The worker runs as one JavaScript file built by esbuild
 # (dist/worker.js: no loader thread, no transpiling at start); the API and CLI run their
 # TypeScript through tsx, a production dependency.
-FROM node:20-bookworm-slim
+# Node 22, the Active LTS line (Node 20 reached end of life in April 2026).
+FROM node:22-bookworm-slim
 
 ENV NODE_ENV=production
 WORKDIR /app
@@ -19,6 +20,8 @@ COPY activities ./activities
 COPY worker ./worker
 COPY client ./client
 COPY api ./api
+COPY consent ./consent
+COPY analytics ./analytics
 COPY db ./db
 COPY bin ./bin
 COPY scripts/bundle-workflows.ts scripts/build-worker.ts ./scripts/
