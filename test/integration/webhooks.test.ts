@@ -164,7 +164,7 @@ describe('Mailgun webhooks', () => {
     }
   });
 
-  test('an event that cannot be recorded (database unreachable) answers 503, so Mailgun tries again', async () => {
+  test('an event that cannot be recorded (database unreachable) answers 503; Mailgun’s retry after the replay window, signed afresh, is recorded once', async () => {
     const unreachable = createPool('postgres://postgres:postgres@127.0.0.1:1/campaigns', 1, () => undefined);
     const logged: string[] = [];
     const app = createApiApp({
@@ -180,6 +180,17 @@ describe('Mailgun webhooks', () => {
       assert.equal(response.status, 503);
       assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'unavailable');
       assert.deepEqual(logged, ['webhook event could not be recorded']);
+
+      // Mailgun's retry (5 minutes later, then 10, 15 minutes, 1, 2 and 4 hours) comes after the replay window,
+      // signed afresh: recorded once, however often it comes.
+      const retried = { ...data, id: 'recorded-on-retry' };
+      const stale = signedBody(SIGNING_KEY, retried, mailgunSignature(SIGNING_KEY, { timestampMs: Date.now() - 6 * 60_000 }));
+      assert.equal((await postWebhook(webhookUrl(), stale)).status, 401, 'a retry carrying the first, now stale, signature is refused (reconciliation finds the event)');
+      const fresh = () => signedBody(SIGNING_KEY, retried, mailgunSignature(SIGNING_KEY));
+      assert.deepEqual(await postWebhook(webhookUrl(), fresh()), { status: 200, body: { status: 'recorded' } });
+      assert.deepEqual(await postWebhook(webhookUrl(), fresh()), { status: 200, body: { status: 'duplicate' } });
+      const rows = await file.h.pool.query("SELECT 1 FROM mailgun_events WHERE event_id = 'recorded-on-retry'");
+      assert.equal(rows.rowCount, 1);
     } finally {
       await unreachable.end();
     }
