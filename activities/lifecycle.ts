@@ -4,6 +4,7 @@ import type { SendOptions } from '../common/campaign.js';
 import type { CampaignChanges, DraftFacts, LifecycleState } from '../common/lifecycle.js';
 import { draftFacts, freezeCampaign, markArchived, updateConfig } from '../db/campaigns.js';
 import { approvedContent } from '../consent/unsubscribe-links.js';
+import { loadEditDraft } from '../db/drafts.js';
 import { requireCampaign } from './campaigns.js';
 import type { ActivityDeps } from './deps.js';
 import { FIRESTORE_CAMPAIGNS } from './state.js';
@@ -13,7 +14,9 @@ export interface SaveConfigInput {
   expectedVersion: number;
   /** Identifies this edit, so a retry after it was applied recognises it. */
   editId: string;
-  changes: CampaignChanges;
+  /** The draft in Aurora holding the changes; or, from requests made before drafts, the changes themselves. */
+  draftId?: string;
+  changes?: CampaignChanges;
 }
 
 export interface ApproveInput {
@@ -39,8 +42,10 @@ export function createLifecycleActivities({ pool, firestore, mail }: ActivityDep
     },
 
     /** Applies an editor's changes under the version they saw; a stale version is a conflict. */
-    async saveConfig({ campaignId, expectedVersion, editId, changes }: SaveConfigInput): Promise<DraftFacts> {
-      const version = await updateConfig(pool, campaignId, expectedVersion, changes, editId);
+    async saveConfig({ campaignId, expectedVersion, editId, draftId, changes }: SaveConfigInput): Promise<DraftFacts> {
+      const edit = changes ?? (draftId === undefined ? undefined : await loadEditDraft(pool, campaignId, draftId));
+      if (!edit) throw ApplicationFailure.nonRetryable(`campaign ${campaignId}: edit ${draftId ?? '(none)'} was not found`, 'EditNotFound');
+      const version = await updateConfig(pool, campaignId, expectedVersion, edit, editId);
       if (version === undefined) {
         const campaign = await requireCampaign(pool, campaignId);
         throw ApplicationFailure.nonRetryable(

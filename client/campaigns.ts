@@ -39,7 +39,7 @@ import {
 } from '../db/campaigns.js';
 import { appendAudit, listAudit, type AuditRecord } from '../db/audit.js';
 import { currentActor, type Actor } from './acting.js';
-import { saveTestAddresses } from '../db/drafts.js';
+import { saveEditDraft, saveTestAddresses } from '../db/drafts.js';
 import { ledgerSummary, unsettledParts, type LedgerSummary, type UnsettledPart } from '../db/ledger.js';
 import { readSendProgress } from '../db/progress.js';
 import { listUsers, userIdsByEmail, type UserListItem } from '../db/users.js';
@@ -330,12 +330,12 @@ export class CampaignClient {
     this.checkTestAddresses(testAddresses, 'configure.changes.testAddresses');
     const testAddressIds =
       testAddresses === undefined ? undefined : (await saveTestAddresses(this.deps.pool, testAddresses)).map((a) => a.id);
-    return this.audited('configure', campaignId, { expectedVersion, fields: Object.keys(changes).sort() }, () =>
-      this.steerLifecycle(campaignId, (h) =>
-        h.executeUpdate(configureUpdate, {
-          args: [{ expectedVersion, changes: { ...rest, ...(testAddressIds === undefined ? {} : { testAddressIds }) } }],
-        }),
-      ),
+    const fields = Object.keys(changes).sort();
+    await this.requireCampaign(campaignId);
+    // Content and ids go through Aurora: the workflow (and its history) gets the draft's id only.
+    const draftId = await saveEditDraft(this.deps.pool, campaignId, { ...rest, ...(testAddressIds === undefined ? {} : { testAddressIds }) });
+    return this.audited('configure', campaignId, { expectedVersion, fields }, () =>
+      this.steerLifecycle(campaignId, (h) => h.executeUpdate(configureUpdate, { args: [{ expectedVersion, draftId, fields }] })),
     );
   }
 

@@ -33,7 +33,12 @@ export interface CampaignChanges {
 export interface ConfigureRequest {
   /** The configuration version the editor last saw; anything else is a conflict. */
   expectedVersion: number;
-  changes: CampaignChanges;
+  /** The changes saved in Aurora (campaign_edit_drafts): the workflow carries their id, never the content. */
+  draftId?: string;
+  /** The names of the fields changed, for the history's summary. */
+  fields?: string[];
+  /** Inline changes, as requests made before drafts carried them (their histories still replay). */
+  changes?: CampaignChanges;
 }
 
 export interface GenerateContentRequest {

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
+import type { CampaignChanges } from '../common/lifecycle.js';
 import { appliedEdit } from './campaigns.js';
 import { sql } from './queries.js';
 
@@ -20,6 +22,22 @@ export async function loadTestAddresses(pool: Pool, ids: string[]): Promise<Test
   if (ids.length === 0) return [];
   const result = await pool.query<TestAddress>(sql.selectTestAddresses, [ids]);
   return result.rows;
+}
+
+/** Drafts older than this are gone: an edit is applied within seconds of being saved, or never. */
+const EDIT_DRAFT_DAYS = 7;
+
+/** Keeps an editor's changes for the lifecycle workflow to apply; returns the draft's id, which is all the workflow carries. */
+export async function saveEditDraft(pool: Pool, campaignId: string, changes: CampaignChanges): Promise<string> {
+  const id = randomUUID();
+  await pool.query('INSERT INTO campaign_edit_drafts (id, campaign_id, changes) VALUES ($1, $2, $3)', [id, campaignId, JSON.stringify(changes)]);
+  await pool.query(`DELETE FROM campaign_edit_drafts WHERE created_at < now() - interval '${EDIT_DRAFT_DAYS} days'`);
+  return id;
+}
+
+export async function loadEditDraft(pool: Pool, campaignId: string, draftId: string): Promise<CampaignChanges | undefined> {
+  const { rows } = await pool.query<{ changes: CampaignChanges }>('SELECT changes FROM campaign_edit_drafts WHERE id = $1 AND campaign_id = $2', [draftId, campaignId]);
+  return rows[0]?.changes;
 }
 
 export type PreviewState = 'pending' | 'sending' | 'sent' | 'unknown' | 'failed';

@@ -237,11 +237,14 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
 
   setHandler(
     configureUpdate,
-    async ({ changes }) => {
+    async ({ changes, draftId, fields }) => {
       const from = facts.configVersion;
+      const named = fields ?? Object.keys(changes ?? {});
+      // The content stays in Aurora: the activity reads the draft this names.
+      const what = draftId === undefined ? { changes: changes ?? {} } : { draftId };
       facts = await edit(() =>
-        saveConfig.executeWithOptions({ summary: `Save edit of version ${from}: ${Object.keys(changes).join(', ')}` }, [
-          { campaignId, expectedVersion: from, editId: uuid4(), changes },
+        saveConfig.executeWithOptions({ summary: `Save edit of version ${from}: ${named.join(', ')}` }, [
+          { campaignId, expectedVersion: from, editId: uuid4(), ...what },
         ]),
       );
       withdrawApproval();

@@ -8,6 +8,7 @@ import { isEligible } from '../../local-stack/seed.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { campaignError } from '../helpers/errors.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
+import { textsOf } from '../helpers/replay.js';
 
 /**
  * One campaign from draft to archive on real services, with durations
@@ -249,5 +250,24 @@ test('OpenAI: a 429 is retried and the draft stored once; a malformed answer fai
   async function generatedRows(): Promise<number> {
     const { rows } = await file.h.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM generated_content');
     return rows[0]?.n ?? 0;
+  }
+});
+
+test('an edit’s content goes through Aurora: the lifecycle’s history carries the draft’s id and the fields’ names, never the html', async () => {
+  const worker = await file.h.startWorker();
+  try {
+    const campaignId = await file.h.campaigns.create({ name: 'Big edit', type: 'newsletter' });
+    const marker = `content-marker-${Date.now()}`;
+    const html = `<p>${marker}</p>${'<p>Royalties, streams and statements.</p>'.repeat(12_000)}`;
+    const state = await file.h.campaigns.configure(campaignId, { expectedVersion: 1, changes: { subject: 'A long letter', html } });
+    assert.equal(state.configVersion, 2);
+    assert.equal((await findCampaign(file.h.pool, campaignId))?.content?.html, html, 'saved in full');
+    const history = await file.h.temporal.workflow.getHandle(lifecycleWorkflowId(campaignId)).fetchHistory();
+    const text = textsOf(history.events).join('\n');
+    assert.ok(!text.includes(marker), 'the html is not in the history');
+    assert.match(text, /Save edit of version 1: html, subject/);
+    assert.ok(Buffer.byteLength(text) < 100_000, `the history is small (${Buffer.byteLength(text)} bytes of text for a ${html.length}-character edit)`);
+  } finally {
+    await worker.stop();
   }
 });

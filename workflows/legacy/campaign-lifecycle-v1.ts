@@ -210,11 +210,13 @@ export async function campaignLifecycleV1(input: LifecycleInput): Promise<Lifecy
 
   setHandler(
     configureUpdate,
-    async ({ changes }) => {
+    async ({ changes, draftId, fields }) => {
       const from = facts.configVersion;
+      // Requests from today's clients name a draft in Aurora instead of carrying the changes.
+      const what = draftId === undefined ? { changes: changes ?? {} } : { draftId };
       facts = await edit(() =>
-        saveConfig.executeWithOptions({ summary: `Save edit of version ${from}: ${Object.keys(changes).join(', ')}` }, [
-          { campaignId, expectedVersion: from, editId: uuid4(), changes },
+        saveConfig.executeWithOptions({ summary: `Save edit of version ${from}: ${(fields ?? Object.keys(changes ?? {})).join(', ')}` }, [
+          { campaignId, expectedVersion: from, editId: uuid4(), ...what },
         ]),
       );
       withdrawApproval();
