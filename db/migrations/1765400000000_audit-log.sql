@@ -8,7 +8,8 @@ CREATE TABLE audit_log (
   -- api:<key name>, cli:<user>, schedule, webhook, ...
   actor       text NOT NULL CHECK (actor <> ''),
   action      text NOT NULL CHECK (action <> ''),
-  campaign_id bigint REFERENCES campaigns (id),
+  -- No foreign key: an entry outlives what it is about, and must never wait on a lock of the campaign's row.
+  campaign_id bigint,
   details     jsonb NOT NULL DEFAULT '{}'::jsonb,
   request_id  text
 );

@@ -8,7 +8,7 @@ import { sendWorkflowId } from '../../common/campaign.js';
 import { findCampaign } from '../../db/campaigns.js';
 import { assertSendRecorded } from '../helpers/aurora.js';
 import { campaignError, invalidInput } from '../helpers/errors.js';
-import { harnessForFile } from '../helpers/harness.js';
+import { harnessForFile, waitFor } from '../helpers/harness.js';
 import { isEligible } from '../../local-stack/seed.js';
 import { lifecycleOptions, senderDomains } from '../../worker/config.js';
 import { CampaignClient } from '../../client/campaigns.js';
@@ -111,8 +111,11 @@ test('invalid campaign input is refused naming the field, and nothing is written
 test('a sender that is not a mailbox on our domains, or a line break in a subject or from, is refused naming the field, and nothing is written', async () => {
   // Issue 13 §3: a campaign created with --from 'Distro Nation' once failed and suppressed every recipient.
   const draft = await file.h.campaigns.create(withContent('Sender checks'));
-  const before = await findCampaign(file.h.pool, draft);
-  assert.ok(before);
+  // The lifecycle writes the draft's first phase in the background: compare with the row once it has.
+  const before = await waitFor(async () => {
+    const row = await findCampaign(file.h.pool, draft);
+    return row?.status === 'content-ready' ? row : undefined;
+  }, { what: 'the draft’s first phase' });
   const testAddresses = () => count('SELECT count(*) AS n FROM test_addresses');
   const addressesBefore = await testAddresses();
   const domains = senderDomains(file.h.config).newsletter.join(', ');

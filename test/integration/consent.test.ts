@@ -142,6 +142,9 @@ describe('the migration to consent per stream', () => {
       'bounces and refused addresses stay suppressed as addresses',
     );
 
+    // Today's code makes the campaigns below: the rest of the migrations first (none touches consent).
+    await migrate(url, () => {});
+
     // The same audiences for every marketing stream; statements also reach those whose opt-out was not about a statement.
     const statementOptOut = (i: number) => i % 23 === 0 && reasonOf(i) === 'complained';
     const backForStatements = users
