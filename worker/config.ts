@@ -90,6 +90,23 @@ function perStream<P extends string, S extends z.ZodType>(prefix: P, schema: S):
   return Object.fromEntries(STREAMS.map((stream) => [streamKey(prefix, stream), schema.optional()])) as Record<StreamKey<P>, z.ZodOptional<S>>;
 }
 
+/** Secrets that may come from a file instead (`<NAME>_FILE`, e.g. a compose or Kubernetes secret); API keys have API_KEYS_FILE, of hashes. */
+export const SECRET_SETTINGS = [
+  'DATABASE_URL',
+  'TEMPORAL_API_KEY',
+  'MAILGUN_API_KEY',
+  'MAILGUN_WEBHOOK_SIGNING_KEY',
+  'OPENAI_API_KEY',
+  'AWS_SECRET_ACCESS_KEY',
+  'UNSUBSCRIBE_SECRET',
+] as const;
+type SecretFileKey = `${(typeof SECRET_SETTINGS)[number]}_FILE`;
+
+const secretFiles = Object.fromEntries(SECRET_SETTINGS.map((name) => [`${name}_FILE`, z.string().min(1).optional()])) as Record<
+  SecretFileKey,
+  z.ZodOptional<z.ZodString>
+>;
+
 /** A mailbox, `addr@domain` or `Display Name <addr@domain>`. */
 const mailbox = z.string().superRefine((value, ctx) => {
   const parsed = parseMailbox(value);
@@ -97,6 +114,8 @@ const mailbox = z.string().superRefine((value, ctx) => {
 });
 
 const configSchema = z.object({
+  /** Paths of files holding secrets (see SECRET_SETTINGS), read at start instead of the variable. */
+  ...secretFiles,
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('campaigns'),
@@ -266,9 +285,10 @@ export class ConfigError extends Error {
 }
 
 /** Parses the environment; throws ConfigError naming each bad variable. Empty strings count as unset. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const present = Object.fromEntries(
-    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, read: (path: string) => string = (path) => readFileSync(path, 'utf8')): Config {
+  const present = withSecretFiles(
+    Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== '')),
+    read,
   );
   const parsed = configSchema.safeParse(present);
   if (!parsed.success) {
@@ -280,6 +300,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems = senderProblems(config);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** Each `<NAME>_FILE` read into `<NAME>` (one trailing newline dropped; empty: unset); both set, or a file that cannot be read, is an error naming it. */
+function withSecretFiles(env: Record<string, string | undefined>, read: (path: string) => string): Record<string, string | undefined> {
+  const problems: string[] = [];
+  const out = { ...env };
+  for (const name of SECRET_SETTINGS) {
+    const path = env[`${name}_FILE`];
+    if (path === undefined) continue;
+    if (env[name] !== undefined) {
+      problems.push(`${name}_FILE: ${name} is set too: set one of them`);
+      continue;
+    }
+    try {
+      const value = read(path).replace(/\r?\n$/, '');
+      if (value !== '') out[name] = value; // an empty file counts as unset, like an empty variable
+    } catch (error) {
+      problems.push(`${name}_FILE: cannot read ${path}: ${(error as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out;
 }
 
 /** Each stream's default sender must be on a domain that stream may send from; each problem once, naming the setting. */

@@ -192,3 +192,19 @@ test('unsubscribe settings: both PUBLIC_URL and UNSUBSCRIBE_SECRET or none; bad 
   assert.deepEqual(loadConfig({}).TRACK_OPENS_STREAMS, ['newsletter', 'outreach']);
   assert.deepEqual(loadConfig({ TRACK_OPENS_STREAMS: 'none' }).TRACK_OPENS_STREAMS, []);
 });
+
+test('secrets from files: <NAME>_FILE is read into <NAME> (one trailing newline dropped); both set, or an unreadable file, is named', () => {
+  const files: Record<string, string> = { '/run/secrets/mailgun': 'key-from-file\n', '/run/secrets/unsubscribe': 'u'.repeat(40) };
+  const read = (path: string): string => {
+    const text = files[path];
+    if (text === undefined) throw new Error(`ENOENT: no such file, open '${path}'`);
+    return text;
+  };
+  const config = loadConfig({ MAILGUN_API_KEY_FILE: '/run/secrets/mailgun', UNSUBSCRIBE_SECRET_FILE: '/run/secrets/unsubscribe' }, read);
+  assert.deepEqual([config.MAILGUN_API_KEY, config.UNSUBSCRIBE_SECRET], ['key-from-file', 'u'.repeat(40)]);
+  assert.throws(() => loadConfig({ MAILGUN_API_KEY: 'key-env', MAILGUN_API_KEY_FILE: '/run/secrets/mailgun' }, read), /MAILGUN_API_KEY_FILE: MAILGUN_API_KEY is set too: set one of them/);
+  assert.throws(() => loadConfig({ OPENAI_API_KEY_FILE: '/run/secrets/missing' }, read), /OPENAI_API_KEY_FILE: cannot read \/run\/secrets\/missing: ENOENT/);
+  // What the file holds is checked like the variable.
+  files['/run/secrets/short'] = 'too short';
+  assert.throws(() => loadConfig({ UNSUBSCRIBE_SECRET_FILE: '/run/secrets/short' }, read), /UNSUBSCRIBE_SECRET: must be at least 32 characters/);
+});
