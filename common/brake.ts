@@ -45,27 +45,23 @@ const count = (n: number): string => n.toLocaleString('en-US');
 export function brakeTrip(health: SendHealth, limits: BrakeLimits): BrakeTrip | undefined {
   const { delivered, bounced, complained } = health;
   if (delivered < limits.minDelivered) return undefined;
-  const figures = { delivered, bounced, complained };
-  const complaints = percentOf(complained, delivered);
-  if (complained / delivered > limits.complaintPercent / 100) {
-    return {
-      kind: 'complaints',
-      percent: complaints,
-      limitPercent: limits.complaintPercent,
-      ...figures,
-      reason: `spam complaints are ${complaints} % of delivered messages (${count(complained)} of ${count(delivered)}), above the brake's ${limits.complaintPercent} %: the send paused itself; resume it to carry on, or cancel it`,
-    };
-  }
-  const outcomes = delivered + bounced;
-  const bounces = percentOf(bounced, outcomes);
-  if (bounced / outcomes > limits.bouncePercent / 100) {
-    return {
-      kind: 'bounces',
-      percent: bounces,
-      limitPercent: limits.bouncePercent,
-      ...figures,
-      reason: `permanent bounces are ${bounces} % of messages with an outcome (${count(bounced)} of ${count(outcomes)}), above the brake's ${limits.bouncePercent} %: the send paused itself; resume it to carry on, or cancel it`,
-    };
-  }
-  return undefined;
+  return (
+    rateTrip(health, 'complaints', complained, delivered, limits.complaintPercent, 'spam complaints are', 'of delivered messages') ??
+    rateTrip(health, 'bounces', bounced, delivered + bounced, limits.bouncePercent, 'permanent bounces are', 'of messages with an outcome')
+  );
+}
+
+/** A trip of `kind` when `n` of `of` is above `limitPercent`, with its figures and its reason in words. */
+function rateTrip(health: SendHealth, kind: BrakeTrip['kind'], n: number, of: number, limitPercent: number, what: string, measure: string): BrakeTrip | undefined {
+  if (n / of <= limitPercent / 100) return undefined;
+  const percent = percentOf(n, of);
+  return {
+    kind,
+    percent,
+    limitPercent,
+    delivered: health.delivered,
+    bounced: health.bounced,
+    complained: health.complained,
+    reason: `${what} ${percent} % ${measure} (${count(n)} of ${count(of)}), above the brake's ${limitPercent} %: the send paused itself; resume it to carry on, or cancel it`,
+  };
 }
