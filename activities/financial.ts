@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { AudienceFilter } from '../common/campaign.js';
+import { SCHEDULE_ACTOR, type AudienceFilter } from '../common/campaign.js';
 import {
   financialContent,
   financialRunWorkflowId,
@@ -106,7 +106,7 @@ export function createFinancialActivities({ pool, reports }: ActivityDeps) {
         // In the pipeline's own scope: no caller can take a month's key.
         idempotency: { scope: FINANCIAL_RUN_SCOPE, key: financialRunWorkflowId(period), requestHash: null },
       });
-      if (created) await appendAudit(pool, { actor: 'schedule', action: 'create', campaignId: id, details: { type: 'financial', period: periodName(period) } });
+      if (created) await appendAudit(pool, { actor: SCHEDULE_ACTOR, action: 'create', campaignId: id, details: { type: 'financial', period: periodName(period) } });
       const campaign = await findCampaign(pool, id);
       if (!campaign) throw new Error(`campaign ${id} vanished`);
       return { campaignId: id, facts: draftFacts(campaign), alreadyRan: !created && campaign.approvedAt !== null };

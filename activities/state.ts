@@ -12,10 +12,10 @@ export function createStateActivities({ pool, firestore }: ActivityDeps) {
      * Aurora is the truth for a campaign's status. `version` grows with every
      * write the lifecycle makes, so a write delayed past a newer one (say, from a
      * worker that died mid-write) changes nothing. `reason` says why it failed, with 'failed', or
-     * why it waits for an operator, with 'needs-attention'.
+     * why it waits for an operator, with 'needs-attention'. `actor` made the change (campaign_transitions.actor).
      */
-    async setCampaignStatus(campaignId: string, status: CampaignStatus, version: number, reason: string | null = null): Promise<void> {
-      const { found } = await updateCampaignStatus(pool, campaignId, status, version, reason);
+    async setCampaignStatus(campaignId: string, status: CampaignStatus, version: number, reason: string | null = null, actor: string | null = null): Promise<void> {
+      const { found } = await updateCampaignStatus(pool, campaignId, status, version, reason, actor);
       if (!found) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} does not exist`, 'CampaignNotFound');
     },
 

@@ -119,7 +119,7 @@ export const CampaignReportSchema = z
     ledger: z.array(z.object({ state: z.string(), parts: z.number().int(), recipients: z.number().int() })),
     unsettled: z.array(z.object({ batchNo: z.number().int(), state: z.enum(['sending', 'unknown']), attempts: z.number().int() })),
     failedRecipients: z.array(z.object({ userId: decimalId, email: z.string(), reason: z.string(), failedAt: z.string() })),
-    transitions: z.array(z.object({ status, at: z.string() })),
+    transitions: z.array(z.object({ status, at: z.string(), actor: z.string().nullable().openapi({ example: 'api:crm' }) })),
     audit: z.array(z.lazy(() => AuditEntrySchema)).openapi({ description: 'Who did what to the campaign, oldest first' }),
     lifecycle: LifecycleStateSchema.nullable(),
   })

@@ -19,6 +19,7 @@ import {
   type BatchResolution,
   type CampaignStatus,
   type SendProgress,
+  type Steering,
 } from '../common/campaign.js';
 import type { ApproveRequest, AudiencePreview, LifecycleOptions, LifecycleResult, LifecycleState } from '../common/lifecycle.js';
 import { withReportLinks } from '../common/financial.js';
@@ -36,6 +37,7 @@ import {
   type Campaign,
   type CampaignStats,
   type Idempotency,
+  type CampaignTransition,
 } from '../db/campaigns.js';
 import { appendAudit, listAudit, type AuditRecord } from '../db/audit.js';
 import { currentActor, type Actor } from './acting.js';
@@ -121,7 +123,7 @@ export interface CampaignReport {
   /** Recipients who will not get this campaign, with the reason (the first 100). */
   failedRecipients: FailedRecipient[];
   /** Every status the campaign went through, when. */
-  transitions: Array<{ status: CampaignStatus; at: Date }>;
+  transitions: CampaignTransition[];
   /** Who did what to it, oldest first (the first AUDIT_SHOWN entries; GET /audit?campaignId= pages through all). */
   audit: AuditRecord[];
   /**
@@ -183,10 +185,20 @@ export class CampaignClient {
     }).then((items) => page(items, limit));
   }
 
+  /** Who the work under way is for: the audit log and the campaign's transitions name them. */
+  private actor(): Actor {
+    return currentActor() ?? this.deps.actor ?? { name: 'library' };
+  }
+
+  /** Tells a workflow who asks. */
+  private steering(): Steering {
+    return { actor: this.actor().name };
+  }
+
   /** Does `work`, then records it in the audit log (what was done, never content or addresses). */
   private async audited<T>(action: string, campaignId: string | ((result: T) => string), details: Record<string, unknown>, work: () => Promise<T>): Promise<T> {
     const result = await work();
-    const actor = currentActor() ?? this.deps.actor ?? { name: 'library' };
+    const actor = this.actor();
     await appendAudit(this.deps.pool, {
       actor: actor.name,
       action,
@@ -335,29 +347,29 @@ export class CampaignClient {
     // Content and ids go through Aurora: the workflow (and its history) gets the draft's id only.
     const draftId = await saveEditDraft(this.deps.pool, campaignId, { ...rest, ...(testAddressIds === undefined ? {} : { testAddressIds }) });
     return this.audited('configure', campaignId, { expectedVersion, fields }, () =>
-      this.steerLifecycle(campaignId, (h) => h.executeUpdate(configureUpdate, { args: [{ expectedVersion, draftId, fields }] })),
+      this.steerLifecycle(campaignId, (h) => h.executeUpdate(configureUpdate, { args: [{ expectedVersion, draftId, fields, ...this.steering() }] })),
     );
   }
 
   previewAudience(campaignId: string): Promise<AudiencePreview> {
-    return this.steerLifecycle(campaignId, (h) => h.executeUpdate(previewAudienceUpdate));
+    return this.steerLifecycle(campaignId, (h) => h.executeUpdate(previewAudienceUpdate, { args: [this.steering()] }));
   }
 
   generateContent(campaignId: string, input: GenerateContentInput = {}): Promise<LifecycleState> {
     const request = parseInput(generateContentSchema, input, 'request');
-    return this.audited('generate-content', campaignId, {}, () => this.steerLifecycle(campaignId, (h) => h.executeUpdate(generateContentUpdate, { args: [request] })));
+    return this.audited('generate-content', campaignId, {}, () => this.steerLifecycle(campaignId, (h) => h.executeUpdate(generateContentUpdate, { args: [{ ...request, ...this.steering() }] })));
   }
 
   /** Sends the current content to the campaign's test addresses only. */
   preview(campaignId: string): Promise<LifecycleState> {
-    return this.audited('preview', campaignId, {}, () => this.steerLifecycle(campaignId, (h) => h.executeUpdate(previewUpdate)));
+    return this.audited('preview', campaignId, {}, () => this.steerLifecycle(campaignId, (h) => h.executeUpdate(previewUpdate, { args: [this.steering()] })));
   }
 
   /** Freezes content and audience and sends now (answering once sending has begun) or at `sendAt`. */
   approve(campaignId: string, input: ApproveInput = {}): Promise<LifecycleState> {
     const request = parseInput(approveSchema, input, 'approve');
     const details = { sendAt: request.sendAt ?? null, ...(request.expectedVersion === undefined ? {} : { expectedVersion: request.expectedVersion }) };
-    return this.audited('approve', campaignId, details, () => this.steerLifecycle(campaignId, (h) => h.executeUpdate(approveUpdate, { args: [request] })));
+    return this.audited('approve', campaignId, details, () => this.steerLifecycle(campaignId, (h) => h.executeUpdate(approveUpdate, { args: [{ ...request, ...this.steering() }] })));
   }
 
   /** Approves a draft to send now, with optional send tuning: the way to send a campaign in one step. */
@@ -383,12 +395,12 @@ export class CampaignClient {
   }
 
   pause(campaignId: string): Promise<SendProgress> {
-    return this.audited('pause', campaignId, {}, () => this.steerSend(campaignId, (h) => h.executeUpdate(pauseUpdate)));
+    return this.audited('pause', campaignId, {}, () => this.steerSend(campaignId, (h) => h.executeUpdate(pauseUpdate, { args: [this.steering()] })));
   }
 
   /** Sends again; a send the brake paused carries on with the brake off (README, "The brake"). */
   resume(campaignId: string): Promise<SendProgress> {
-    return this.audited('resume', campaignId, {}, () => this.steerSend(campaignId, (h) => h.executeUpdate(resumeUpdate)));
+    return this.audited('resume', campaignId, {}, () => this.steerSend(campaignId, (h) => h.executeUpdate(resumeUpdate, { args: [this.steering()] })));
   }
 
   /**
@@ -402,13 +414,13 @@ export class CampaignClient {
   private async cancelNow(campaignId: string): Promise<{ campaignId: string; status: CampaignStatus }> {
     await this.requireCampaign(campaignId);
     try {
-      const progress = await steer(campaignId, () => this.sendHandle(campaignId).executeUpdate(cancelUpdate), 'is not sending');
+      const progress = await steer(campaignId, () => this.sendHandle(campaignId).executeUpdate(cancelUpdate, { args: [this.steering()] }), 'is not sending');
       return { campaignId, status: progress.status };
     } catch (error) {
       if (!(error instanceof CampaignError && error.code === 'not-started')) throw error;
     }
     // Not sending (yet, or any more): the lifecycle decides whether there is anything left to cancel.
-    const state = await this.steerLifecycle(campaignId, (h) => h.executeUpdate(cancelCampaignUpdate));
+    const state = await this.steerLifecycle(campaignId, (h) => h.executeUpdate(cancelCampaignUpdate, { args: [this.steering()] }));
     return { campaignId, status: state.phase };
   }
 
@@ -419,7 +431,7 @@ export class CampaignClient {
   resolveBatch(campaignId: string, batchNo: number, as: BatchResolution): Promise<SendProgress> {
     const request = parseInput(resolveBatchSchema, { batchNo, as }, 'resolve');
     return this.audited('resolve-batch', campaignId, { batchNo: request.batchNo, as: request.as }, () =>
-      this.steerSend(campaignId, (h) => h.executeUpdate(resolveBatchUpdate, { args: [request] })),
+      this.steerSend(campaignId, (h) => h.executeUpdate(resolveBatchUpdate, { args: [{ ...request, ...this.steering() }] })),
     );
   }
 
@@ -461,6 +473,7 @@ export class CampaignClient {
             facts,
             ...(autoApprove ? { autoApprove } : {}),
             ...(signReportLinks ? { signReportLinks } : {}),
+            ...this.steering(),
           },
         ],
         // A retried create (same idempotency key) finds the workflow already running, or already done.

@@ -104,6 +104,25 @@ export interface SendRate {
 }
 
 /** How an operator settles a batch whose outcome stayed unknown. */
+/**
+ * Who asks a workflow for a change, as the audit log names them (`api:<key>`, `cli:<user>`, `schedule`); the
+ * campaign's transitions record it. A request without one came through Temporal itself (its UI or CLI).
+ */
+export interface Steering {
+  actor?: string;
+}
+/** The actor of a transition the workflow made itself (a send starting, finishing, the tracking window ending). */
+export const SYSTEM_ACTOR = 'system';
+/** The actor of what the monthly financial run's Temporal Schedule does. */
+export const SCHEDULE_ACTOR = 'schedule';
+/** The actor of a request that came through Temporal directly, naming nobody. */
+export const TEMPORAL_ACTOR = 'temporal';
+
+/** Who a request came from, as a transition records it. */
+export function actorOf(request: Steering | undefined): string {
+  return request?.actor ?? TEMPORAL_ACTOR;
+}
+
 export const BATCH_RESOLUTIONS = ['accepted', 'resend'] as const;
 export type BatchResolution = (typeof BATCH_RESOLUTIONS)[number];
 

@@ -10,7 +10,7 @@
  * configuration version: an edit makes an earlier audience count or preview
  * stale, so the phase steps back.
  */
-import type { AudienceFilter, CampaignStatus, CampaignType, SendOptions } from './campaign.js';
+import type { AudienceFilter, CampaignStatus, CampaignType, SendOptions, Steering } from './campaign.js';
 import { engagementRates, ZERO_COUNTERS } from './engagement.js';
 
 /** An editor's change to a draft; absent fields stay as they are, null clears. */
@@ -30,7 +30,7 @@ export interface CampaignChanges {
   sendAt?: string | null;
 }
 
-export interface ConfigureRequest {
+export interface ConfigureRequest extends Steering {
   /** The configuration version the editor last saw; anything else is a conflict. */
   expectedVersion: number;
   /** The changes saved in Aurora (campaign_edit_drafts): the workflow carries their id, never the content. */
@@ -41,13 +41,13 @@ export interface ConfigureRequest {
   changes?: CampaignChanges;
 }
 
-export interface GenerateContentRequest {
+export interface GenerateContentRequest extends Steering {
   /** What the email should say, in the editor's words; the campaign's name, type and period are added. */
   prompt?: string;
   model?: string;
 }
 
-export interface ApproveRequest {
+export interface ApproveRequest extends Steering {
   /** ISO 8601; later than now means a scheduled send (a durable timer). Default: the configured send time, else now. */
   sendAt?: string;
   /** Send tuning for this campaign; defaults from the trigger's configuration. */
@@ -101,6 +101,8 @@ export interface SendSummary {
   failureReason?: string;
   /** Why the send waits for an operator, with status 'needs-attention'. */
   attention?: string;
+  /** Who made the change reported (an operator's pause, resume, cancel or decision); absent: the send itself. */
+  actor?: string;
 }
 
 /** What went wrong, in the words of the failure at the bottom of the chain (say, Mailgun refusing the sender). */
@@ -155,6 +157,8 @@ export interface LifecycleInput {
    * fails before anything is sent.
    */
   signReportLinks?: boolean;
+  /** Who created the campaign: the first transition names them. */
+  actor?: string;
 }
 
 export interface LifecycleResult {

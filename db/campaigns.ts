@@ -310,18 +310,27 @@ export async function updateCampaignStatus(
   status: CampaignStatus,
   version: number,
   reason: string | null = null,
+  actor: string | null = null,
 ): Promise<{ found: boolean; updated: boolean }> {
   const result = await pool.query<{ found: boolean; updated: boolean }>(sql.updateCampaignStatus, [
     campaignId,
     status,
     version,
     reason,
+    actor,
   ]);
   return result.rows[0] ?? { found: false, updated: false };
 }
 
-export async function campaignTransitions(pool: Pool, campaignId: string): Promise<Array<{ status: CampaignStatus; at: Date }>> {
-  const result = await pool.query<{ status: CampaignStatus; at: Date }>(sql.selectTransitions, [campaignId]);
+/** A status the campaign entered, when, and who made the change (null: recorded before actors were). */
+export interface CampaignTransition {
+  status: CampaignStatus;
+  at: Date;
+  actor: string | null;
+}
+
+export async function campaignTransitions(pool: Pool, campaignId: string): Promise<CampaignTransition[]> {
+  const result = await pool.query<CampaignTransition>(sql.selectTransitions, [campaignId]);
   return result.rows;
 }
 

@@ -271,11 +271,12 @@ export const sql = {
     INSERT INTO campaign_stats (campaign_id, total) VALUES ($1, $2)
     ON CONFLICT (campaign_id) DO UPDATE SET total = EXCLUDED.total, updated_at = now()`,
 
-  // $1 campaign id, $2 status, $3 the writer's version, $4 why it failed (for 'failed'; else null). A write
-  // older than the last one applied changes nothing; each applied one is also kept in campaign_transitions.
+  // $1 campaign id, $2 status, $3 the writer's version, $4 why it failed (for 'failed'; else null), $5 who made
+  // the change. A write older than the last one applied changes nothing; each applied one is also kept in
+  // campaign_transitions, with its actor.
   updateCampaignStatus: `
     WITH updated AS (
-      UPDATE campaigns SET
+      UPDATE campaigns c SET
         status = $2,
         status_version = $3,
         failure_reason = CASE WHEN $2 = 'failed' THEN $4 ELSE failure_reason END,
@@ -284,10 +285,14 @@ export const sql = {
         send_finished_at = CASE WHEN $2 IN ('sent', 'cancelled', 'failed') AND send_started_at IS NOT NULL
                                 THEN coalesce(send_finished_at, now()) ELSE send_finished_at END,
         updated_at = now()
-      WHERE id = $1 AND status_version < $3
-      RETURNING id
+      FROM (SELECT id, status FROM campaigns WHERE id = $1 FOR UPDATE) before
+      WHERE c.id = before.id AND c.status_version < $3
+      RETURNING c.id, before.status AS before
     ), logged AS (
-      INSERT INTO campaign_transitions (campaign_id, status, version) SELECT id, $2, $3 FROM updated
+      -- The same status written again is no transition (but the first is, and a new reason to wait for an operator).
+      INSERT INTO campaign_transitions (campaign_id, status, version, actor)
+      SELECT id, $2, $3, $5 FROM updated
+      WHERE before IS DISTINCT FROM $2 OR $2 = 'needs-attention' OR NOT EXISTS (SELECT 1 FROM campaign_transitions WHERE campaign_id = $1)
     )
     SELECT EXISTS (SELECT 1 FROM campaigns WHERE id = $1) AS found, EXISTS (SELECT 1 FROM updated) AS updated`,
 
@@ -317,7 +322,7 @@ export const sql = {
     WHERE c.id = $1`,
 
   // $1 campaign id
-  selectTransitions: `SELECT status, at FROM campaign_transitions WHERE campaign_id = $1 ORDER BY version`,
+  selectTransitions: `SELECT status, at, actor FROM campaign_transitions WHERE campaign_id = $1 ORDER BY version`,
 
   // $1 campaign id
   selectStats: `SELECT total, sent, failed, updated_at AS "updatedAt" FROM campaign_stats WHERE campaign_id = $1`,

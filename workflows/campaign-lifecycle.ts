@@ -18,7 +18,7 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { sendWorkflowId, type CampaignStatus, type SendOptions } from '../common/campaign.js';
+import { actorOf, sendWorkflowId, SYSTEM_ACTOR, TEMPORAL_ACTOR, type CampaignStatus, type SendOptions, type Steering } from '../common/campaign.js';
 import { parsePeriod } from '../common/financial.js';
 import {
   draftPhase,
@@ -139,6 +139,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   let approvals = 0;
   let editing = false;
   let cancelRequested = false;
+  let cancelledBy: string | undefined;
   let child: ChildWorkflowHandle<typeof campaignSend> | undefined;
   let sendDone = false;
   let send: SendSummary | null = null;
@@ -147,6 +148,8 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   let failure: string | null = null;
   /** Counts the status writes: a write delayed past a later one changes nothing. */
   let statusVersion = 0;
+  /** Who made the latest status change (the transitions name them): a caller, or the workflow itself. */
+  let statusActor = actorOf(input);
 
   const state = (): LifecycleState => ({
     campaignId,
@@ -166,13 +169,15 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
 
   // Aurora's status and Firestore's copy are written in the background, in order, latest value wins.
   // The reason goes with the status: why it failed, or why it waits for an operator.
-  const statusWriter = new LatestValueWriter(() => setCampaignStatus(campaignId, phase, ++statusVersion, statusReason()));
+  const statusWriter = new LatestValueWriter(() => setCampaignStatus(campaignId, phase, ++statusVersion, statusReason(), statusActor));
   const statusReason = (): string | null => (phase === 'needs-attention' ? (send?.attention ?? null) : failure);
   const projector = new LatestValueWriter(() => projectLifecycle(state()));
 
-  function enter(next: CampaignStatus, attentionBefore?: string): void {
+  /** `actor`: who made the change (default: the workflow itself). */
+  function enter(next: CampaignStatus, { actor = SYSTEM_ACTOR, attentionBefore }: { actor?: string; attentionBefore?: string | undefined } = {}): void {
     // Still waiting for an operator, for another reason now (the brake, batches of unknown outcome): written too.
     const changed = next !== phase || (next === 'needs-attention' && attentionBefore !== send?.attention);
+    if (changed) statusActor = actor;
     phase = next;
     upsertSearchAttributes([{ key: CampaignStatusAttr, value: phase }]);
     setCurrentDetails(details());
@@ -191,8 +196,8 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   }
 
   const approved = (): boolean => approval !== undefined;
-  const refreshDraftPhase = (): void => {
-    if (!approved() && !cancelRequested) enter(draftPhase(facts, audience, previewedVersion));
+  const refreshDraftPhase = (request: Steering | undefined): void => {
+    if (!approved() && !cancelRequested) enter(draftPhase(facts, audience, previewedVersion), { actor: actorOf(request) });
   };
   /** An edit after approval (before sending) withdraws it: the campaign is a draft again. */
   const withdrawApproval = (): void => {
@@ -230,14 +235,15 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     );
     approval = { version, sendAt, send };
     approvals++;
-    enter(sendAt ? 'scheduled' : 'approved');
+    enter(sendAt ? 'scheduled' : 'approved', { actor: actorOf(request) });
   }
 
   setHandler(stateQuery, state);
 
   setHandler(
     configureUpdate,
-    async ({ changes, draftId, fields }) => {
+    async (request) => {
+      const { changes, draftId, fields } = request;
       const from = facts.configVersion;
       const named = fields ?? Object.keys(changes ?? {});
       // The content stays in Aurora: the activity reads the draft this names.
@@ -248,7 +254,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
         ]),
       );
       withdrawApproval();
-      refreshDraftPhase();
+      refreshDraftPhase(request);
       return state();
     },
     {
@@ -266,12 +272,12 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
 
   setHandler(
     previewAudienceUpdate,
-    async () => {
+    async (request?: Steering) => {
       audience = await previewAudience.executeWithOptions({ summary: 'Count the audience the filters select now' }, [campaignId]);
-      refreshDraftPhase();
+      refreshDraftPhase(request);
       return audience;
     },
-    { validator: checkEditable },
+    { validator: (_request?: Steering) => checkEditable() },
   );
 
   setHandler(
@@ -286,7 +292,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
       });
       generated = { generatedContentId: made.generatedContentId, cached: made.cached, totalTokens: made.usage.totalTokens };
       withdrawApproval();
-      refreshDraftPhase();
+      refreshDraftPhase(request);
       return state();
     },
     { validator: (_request: GenerateContentRequest) => checkEditable() },
@@ -294,7 +300,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
 
   setHandler(
     previewUpdate,
-    async () => {
+    async (request?: Steering) => {
       const version = facts.configVersion;
       await edit(() =>
         sendPreview.executeWithOptions({ summary: `Send a test of version ${version} to the test addresses` }, [
@@ -302,11 +308,11 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
         ]),
       );
       previewedVersion = version;
-      refreshDraftPhase();
+      refreshDraftPhase(request);
       return state();
     },
     {
-      validator: () => {
+      validator: (_request?: Steering) => {
         checkEditable();
         if (!facts.hasContent) refuse(REFUSALS.invalid, 'nothing to preview: the campaign needs a subject and an html or text body');
         if (!facts.hasTestAddresses) refuse(REFUSALS.invalid, 'nothing to preview to: configure testAddresses first');
@@ -336,35 +342,36 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     },
   );
 
-  const whileSending = (what: string) => (): void => {
+  const whileSending = (what: string) => (_request?: Steering): void => {
     if (child === undefined || sendDone) refuse(REFUSALS.wrongPhase, `campaign ${campaignId} is ${phase}: only a sending campaign can be ${what}`);
   };
   setHandler(
     pauseCampaignUpdate,
-    async () => {
-      await child?.signal(pauseSendSignal);
+    async (request?: Steering) => {
+      await child?.signal(pauseSendSignal, { actor: actorOf(request) });
       return state();
     },
     { validator: whileSending('paused') },
   );
   setHandler(
     resumeCampaignUpdate,
-    async () => {
-      await child?.signal(resumeSendSignal);
+    async (request?: Steering) => {
+      await child?.signal(resumeSendSignal, { actor: actorOf(request) });
       return state();
     },
     { validator: whileSending('resumed') },
   );
   setHandler(
     cancelCampaignUpdate,
-    async () => {
+    async (request?: Steering) => {
       cancelRequested = true;
-      if (child) await child.signal(cancelSendSignal);
-      else enter('cancelled');
+      cancelledBy = actorOf(request);
+      if (child) await child.signal(cancelSendSignal, { actor: cancelledBy });
+      else enter('cancelled', { actor: cancelledBy });
       return state();
     },
     {
-      validator: () => {
+      validator: (_request?: Steering) => {
         if (sendDone || ['cancelled', 'failed'].includes(phase)) {
           refuse(REFUSALS.wrongPhase, `campaign ${campaignId} is ${phase}: there is nothing left to cancel`);
         }
@@ -377,7 +384,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     const attentionBefore = send?.attention;
     send = summary;
     if (summary.failureReason !== undefined) failure = summary.failureReason;
-    if (SEND_PHASES.includes(summary.status)) enter(summary.status, attentionBefore);
+    if (SEND_PHASES.includes(summary.status)) enter(summary.status, { attentionBefore, ...(summary.actor === undefined ? {} : { actor: summary.actor }) });
   });
 
   try {
@@ -385,9 +392,9 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
       { key: CampaignTypeAttr, value: facts.type },
       ...(facts.period ? [{ key: CampaignMonthAttr, value: facts.period }] : []),
     ]);
-    enter(draftPhase(facts, audience, previewedVersion));
-    statusWriter.request(); // the first phase too, so the transitions start at creation
-    if (input.autoApprove) await approve(input.autoApprove);
+    enter(draftPhase(facts, audience, previewedVersion), { actor: statusActor });
+    statusWriter.request(); // the first phase too, so the transitions start at creation, by whoever created it
+    if (input.autoApprove) await approve({ ...(input.actor === undefined ? {} : { actor: input.actor }), ...input.autoApprove });
 
     if (!(await untilTimeToSend())) return await complete('cancelled');
     if (input.signReportLinks) await signReportLinks();
@@ -413,7 +420,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
     // Cancelled from Temporal itself (UI, CLI): the send child was cancelled with it and lands its batches.
     await CancellationScope.nonCancellable(async () => {
       cancelRequested = true;
-      enter('cancelled');
+      enter('cancelled', { actor: TEMPORAL_ACTOR });
       await statusWriter.drain();
       await projector.drain();
     });
@@ -463,7 +470,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
       ],
       staticSummary: `Send ${facts.type} campaign ${campaignId}: ${facts.name}`,
     });
-    if (cancelRequested) await child.signal(cancelSendSignal); // cancelled while the child was starting
+    if (cancelRequested) await child.signal(cancelSendSignal, { actor: cancelledBy ?? TEMPORAL_ACTOR }); // cancelled while the child was starting
     let result;
     try {
       result = await child.result();
@@ -471,6 +478,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
       // The send alone was cancelled (from the Temporal UI, say): the campaign ends cancelled too.
       if (!isCancellation(error) || CancellationScope.current().consideredCancelled) throw error;
       sendDone = true;
+      cancelledBy ??= TEMPORAL_ACTOR;
       return 'cancelled';
     }
     sendDone = true;
@@ -512,7 +520,7 @@ export async function campaignLifecycle(input: LifecycleInput): Promise<Lifecycl
   }
 
   async function complete(status: LifecycleResult['status']): Promise<LifecycleResult> {
-    if (status === 'cancelled') enter('cancelled');
+    if (status === 'cancelled') enter('cancelled', { actor: cancelledBy ?? SYSTEM_ACTOR });
     await statusWriter.drain();
     await projector.drain();
     await condition(allHandlersFinished);

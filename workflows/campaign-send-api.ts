@@ -3,7 +3,7 @@
  * updates. Clients import this file (not the workflow itself) to steer a send.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { BatchResolution, SendOptions, SendProgress } from '../common/campaign.js';
+import type { BatchResolution, SendOptions, SendProgress, Steering } from '../common/campaign.js';
 import type { RateGovernorState } from '../common/rate-governor.js';
 import type { SendBookState } from '../common/send-book.js';
 
@@ -41,17 +41,17 @@ export interface CampaignSendResult {
   unknownBatches: number[];
 }
 
-export interface ResolveBatchRequest {
+export interface ResolveBatchRequest extends Steering {
   batchNo: number;
   as: BatchResolution;
 }
 
 export const progressQuery = defineQuery<SendProgress>('progress');
 /** Stops new batches from starting; batches already in flight finish. */
-export const pauseUpdate = defineUpdate<SendProgress>('pause');
-export const resumeUpdate = defineUpdate<SendProgress>('resume');
+export const pauseUpdate = defineUpdate<SendProgress, [Steering]>('pause');
+export const resumeUpdate = defineUpdate<SendProgress, [Steering]>('resume');
 /** Stops the send for good once in-flight batches have finished; the ledger stays consistent. */
-export const cancelUpdate = defineUpdate<SendProgress>('cancel');
+export const cancelUpdate = defineUpdate<SendProgress, [Steering]>('cancel');
 /**
  * An operator's decision on a batch whose outcome stayed unknown (see progress.unknownBatches):
  * `accepted` counts it as sent, `resend` sends it again. Only for batches waiting for it.
@@ -59,6 +59,6 @@ export const cancelUpdate = defineUpdate<SendProgress>('cancel');
 export const resolveBatchUpdate = defineUpdate<SendProgress, [ResolveBatchRequest]>('resolveBatch');
 
 /** The same steering as signals, for the lifecycle workflow (a workflow can signal its child, not update it). */
-export const pauseSendSignal = defineSignal('pauseSend');
-export const resumeSendSignal = defineSignal('resumeSend');
-export const cancelSendSignal = defineSignal('cancelSend');
+export const pauseSendSignal = defineSignal<[Steering]>('pauseSend');
+export const resumeSendSignal = defineSignal<[Steering]>('resumeSend');
+export const cancelSendSignal = defineSignal<[Steering]>('cancelSend');

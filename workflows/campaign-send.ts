@@ -15,7 +15,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { BATCH_RESOLUTIONS, type SendProgress } from '../common/campaign.js';
+import { actorOf, BATCH_RESOLUTIONS, SYSTEM_ACTOR, TEMPORAL_ACTOR, type CampaignStatus, type SendProgress, type Steering } from '../common/campaign.js';
 import { failureReason, nextStatusVersion } from '../common/lifecycle.js';
 import { CampaignStatusAttr } from '../common/search-attributes.js';
 import type { BrakeTrip } from '../common/brake.js';
@@ -141,6 +141,9 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   let ending: FinalStatus | 'continue' | undefined;
   /** Ended, and every write of it made. */
   let done = false;
+  /** Who made the latest status change: an operator's request, or (undefined) the send itself. */
+  let statusActor: string | undefined;
+  let statusSeen: CampaignStatus | undefined;
 
   const stopping = (): boolean => book.cancelled || fatal !== undefined || root.consideredCancelled;
   const progress = (): SendProgress => ({ campaignId, status: book.status(), ...book.counts() });
@@ -159,7 +162,15 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
       if (!parent) return Promise.resolve();
       const { total, sent, failed, attention } = book.counts();
       const why = fatal === undefined ? {} : { failureReason: failureReason(fatal) };
-      const summary = { status: book.status(), total, sent, failed, ...why, ...(attention === undefined ? {} : { attention }) };
+      const summary = {
+        status: book.status(),
+        total,
+        sent,
+        failed,
+        ...why,
+        ...(attention === undefined ? {} : { attention }),
+        ...(statusActor === undefined ? {} : { actor: statusActor }),
+      };
       return getExternalWorkflowHandle(parent.workflowId, parent.runId).signal(sendStatusSignal, summary);
     },
     advance,
@@ -170,12 +181,18 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     ? undefined
     : new LatestValueTask(
         shielded,
-        () => setCampaignStatus(campaignId, book.status(), (statusVersion = nextStatusVersion(statusVersion, Date.now()))),
+        () =>
+          setCampaignStatus(campaignId, book.status(), (statusVersion = nextStatusVersion(statusVersion, Date.now())), null, statusActor ?? SYSTEM_ACTOR),
         advance,
       );
   const writers = [reporter, projector, ...(ownStatus ? [ownStatus] : [])];
 
-  function statusChanged(): void {
+  /** `actor`: who asked for the change; kept while the status stays what they made it. */
+  function statusChanged(actor?: string): void {
+    if (book.status() !== statusSeen) {
+      statusSeen = book.status();
+      statusActor = actor;
+    }
     upsertSearchAttributes([{ key: CampaignStatusAttr, value: book.status() }]);
     const attention = book.attention();
     setCurrentDetails(`**${book.status()}**${attention === undefined ? '' : `\n\n${attention}`}`);
@@ -297,18 +314,19 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   function end(how: FinalStatus | 'continue'): void {
     ending = how;
     if (how === 'continue') return;
+    const cancelledByTemporal = how === 'cancelled' && !book.cancelled;
     book.close(how);
-    statusChanged();
+    statusChanged(cancelledByTemporal ? TEMPORAL_ACTOR : undefined);
   }
 
   /** Signals and updates take effect as events do, through perform; updates answer with the progress after. */
-  function steer(change: () => boolean, { hold }: { hold: boolean }): Promise<SendProgress> {
+  function steer(change: () => boolean, { hold }: { hold: boolean }, request: Steering | undefined): Promise<SendProgress> {
     return new Promise((resolve) =>
       perform(shielded, nothing, () => {
         if (change()) {
           // Pause and cancel stop what has not gone out yet: batches still waiting for their slot are withdrawn.
           if (hold) for (const scope of running.values()) scope.cancel();
-          statusChanged();
+          statusChanged(actorOf(request));
         }
         advance();
         resolve(progress());
@@ -317,7 +335,8 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   }
 
   /** An operator's decision on a batch no proof came for; it stays unknown (the send cannot finish) until recorded. */
-  function settleUnknown({ batchNo, as }: ResolveBatchRequest): Promise<SendProgress> {
+  function settleUnknown(request: ResolveBatchRequest): Promise<SendProgress> {
+    const { batchNo, as } = request;
     return new Promise((resolve, reject) =>
       perform(shielded, nothing, () => {
         if (!book.awaitsDecision(batchNo)) return resolve(progress()); // a second request: already handled
@@ -325,7 +344,7 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
         perform(shielded, () => resolveUnknownBatch({ campaignId, batch: book.plan(batchNo), as }), (outcome) => {
           if (outcome.ok) {
             follow(batchNo, book.decided(outcome.value));
-            statusChanged();
+            statusChanged(actorOf(request));
             resolve(progress());
           } else {
             book.decisionFailed(batchNo);
@@ -338,12 +357,12 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   }
 
   setHandler(progressQuery, progress);
-  setHandler(pauseUpdate, () => steer(() => book.pause(), { hold: true }));
-  setHandler(resumeUpdate, () => steer(() => book.resume(), { hold: false }));
-  setHandler(cancelUpdate, () => steer(() => book.cancel(), { hold: true }));
-  setHandler(pauseSendSignal, () => void steer(() => book.pause(), { hold: true }));
-  setHandler(resumeSendSignal, () => void steer(() => book.resume(), { hold: false }));
-  setHandler(cancelSendSignal, () => void steer(() => book.cancel(), { hold: true }));
+  setHandler(pauseUpdate, (request?: Steering) => steer(() => book.pause(), { hold: true }, request));
+  setHandler(resumeUpdate, (request?: Steering) => steer(() => book.resume(), { hold: false }, request));
+  setHandler(cancelUpdate, (request?: Steering) => steer(() => book.cancel(), { hold: true }, request));
+  setHandler(pauseSendSignal, (request?: Steering) => void steer(() => book.pause(), { hold: true }, request));
+  setHandler(resumeSendSignal, (request?: Steering) => void steer(() => book.resume(), { hold: false }, request));
+  setHandler(cancelSendSignal, (request?: Steering) => void steer(() => book.cancel(), { hold: true }, request));
   setHandler(resolveBatchUpdate, settleUnknown, { validator: validateResolveBatch(book) });
 
   try {

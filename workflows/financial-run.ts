@@ -9,7 +9,7 @@ import {
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
-import { lifecycleWorkflowId } from '../common/campaign.js';
+import { lifecycleWorkflowId, SCHEDULE_ACTOR } from '../common/campaign.js';
 import { financialContent, financialRunWorkflowId, periodLabel, previousMonth } from '../common/financial.js';
 import { CampaignIdAttr, CampaignMonthAttr, CampaignStatusAttr, CampaignTypeAttr } from '../common/search-attributes.js';
 import { campaignLifecycle } from './campaign-lifecycle.js';
@@ -106,7 +106,7 @@ export async function financialRun({ period, options }: FinancialRunInput): Prom
   );
   const lifecycle = await startChild(campaignLifecycle, {
     workflowId: lifecycleWorkflowId(campaignId),
-    args: [{ campaignId, options: options.lifecycle, facts, autoApprove: {} }],
+    args: [{ campaignId, options: options.lifecycle, facts, autoApprove: {}, actor: SCHEDULE_ACTOR }],
     typedSearchAttributes: [
       { key: CampaignIdAttr, value: campaignId },
       { key: CampaignTypeAttr, value: 'financial' },

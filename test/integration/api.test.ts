@@ -484,6 +484,12 @@ describe('trigger HTTP API', () => {
     assert.match(audit.body.items[2]?.requestId ?? '', /^[\w-]{8,}$/, 'or one of ours');
     const shown = await call<CampaignReport>('GET', `/campaigns/${campaignId}`);
     assert.deepEqual(shown.body.audit.map((e) => e.action), ['create', 'configure', 'cancel']);
+    // (The status is written in the background: the cancel may answer first.)
+    const transitions = await waitFor(async () => {
+      const { body } = await call<CampaignReport>('GET', `/campaigns/${campaignId}`);
+      return body.transitions.some((t) => t.status === 'cancelled') ? body.transitions.map((t) => [t.status, t.actor]) : undefined;
+    }, { what: 'the cancel to be recorded' });
+    assert.deepEqual(transitions, [['content-ready', 'api:crm'], ['cancelled', 'api:ops']], 'the transitions name who made each');
     const byActor = await call<AuditPage>('GET', '/audit?actor=api:ops&limit=1000');
     assert.ok(byActor.body.items.every((e) => e.actor === 'api:ops') && byActor.body.items.some((e) => e.campaignId === campaignId));
 

@@ -3,7 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import type { ApiServer } from '../../api/server.js';
 import { FIRESTORE_CAMPAIGNS } from '../../activities/state.js';
 import { findCounters } from '../../db/analytics.js';
-import { findCampaign } from '../../db/campaigns.js';
+import { actingAs } from '../../client/acting.js';
+import { campaignTransitions, findCampaign } from '../../db/campaigns.js';
 import { simulateAudience } from '../../local-stack/demo-engagement.js';
 import { lifecycleWorkflowId } from '../../common/campaign.js';
 import { startTestApi } from '../helpers/api.js';
@@ -78,7 +79,7 @@ describe('the brake', () => {
     assert.match(metadata.currentDetails, /\*\*needs-attention\*\*[\s\S]*needs attention: permanent bounces are/);
 
     // An operator looks, judges the list, and resumes: the brake stays off for the rest of this send.
-    const resumed = await file.h.campaigns.resume(campaignId);
+    const resumed = await actingAs({ name: 'api:ops' }, () => file.h.campaigns.resume(campaignId));
     assert.equal(resumed.status, 'sending');
     assert.equal(resumed.attention, undefined);
     const result = await file.h.campaigns.result(campaignId);
@@ -87,6 +88,9 @@ describe('the brake', () => {
     assert.deepEqual({ duplicates: report.duplicates, missing: report.missing.length, unexpected: report.unexpected }, { duplicates: [], missing: 0, unexpected: [] });
     assert.equal(report.delivered, 2000);
     assert.equal((await findCampaign(file.h.pool, campaignId))?.attentionReason, null, 'the reason goes with the status');
+    const transitions = (await campaignTransitions(file.h.pool, campaignId)).map((t) => `${t.status} by ${t.actor}`);
+    const braked = transitions.indexOf('needs-attention by system');
+    assert.deepEqual(transitions.slice(braked, braked + 2), ['needs-attention by system', 'sending by api:ops'], 'the brake held it, an operator resumed it');
     const counters = await findCounters(file.h.pool, campaignId);
     assert.ok((counters?.bounced ?? 0) > 0);
   });

@@ -7,7 +7,7 @@ import { verifySignedUrl } from '../../activities/cloudfront.js';
 import { FinancialSchedules, FINANCIAL_SCHEDULE_ID } from '../../client/schedules.js';
 import { financialRunWorkflowId, previousMonth, periodLabel, type ReportPeriod } from '../../common/financial.js';
 import { CampaignMonthAttr } from '../../common/search-attributes.js';
-import { FINANCIAL_RUN_SCOPE, findCampaign } from '../../db/campaigns.js';
+import { campaignTransitions, FINANCIAL_RUN_SCOPE, findCampaign } from '../../db/campaigns.js';
 import { demoReportFiles, putReportFiles } from '../../local-stack/s3.js';
 import { financialRunOptions } from '../../worker/config.js';
 import type { financialRun } from '../../workflows/financial-run.js';
@@ -235,6 +235,8 @@ test('the schedule: applied twice is one schedule; a month runs once whatever tr
       assert.deepEqual([result.period, result.status], [period, 'archived']);
       const campaign = await findCampaign(file.h.pool, result.campaignId);
       assert.equal(`${campaign?.reportYear}-${String(campaign?.reportMonth).padStart(2, '0')}`, period);
+      const actors = (await campaignTransitions(file.h.pool, result.campaignId)).map((t) => `${t.status} by ${t.actor}`);
+      assert.match(actors[0] ?? '', / by schedule$/, `the schedule made it: ${actors.join(' > ')}`);
     }
   } finally {
     await worker.stop();

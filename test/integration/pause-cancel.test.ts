@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { sendWorkflowId } from '../../common/campaign.js';
-import { findCampaign, findCampaignStats } from '../../db/campaigns.js';
+import { actingAs } from '../../client/acting.js';
+import { campaignTransitions, findCampaign, findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
 import { assertSendRecorded } from '../helpers/aurora.js';
 import { deliveryReport } from '../helpers/delivery.js';
@@ -27,6 +28,14 @@ async function firestoreDoc(campaignId: string) {
   return (await file.h.firestore.firestore.collection('campaigns').doc(campaignId).get()).data();
 }
 
+/** Each status the campaign went through, with who made the change, once Aurora has recorded `last`. */
+async function transitionsUntil(campaignId: string, last: string): Promise<string[]> {
+  return waitFor(async () => {
+    const transitions = await campaignTransitions(file.h.pool, campaignId);
+    return transitions.some((t) => t.status === last) ? transitions.map((t) => `${t.status} by ${t.actor}`) : undefined;
+  }, { what: `Aurora to record ${last}` });
+}
+
 /** No batch is left half-done, and Mailgun, the ledger and the stats agree on who was sent. */
 async function assertLedgerConsistent(campaignId: string): Promise<number> {
   const ledger = await ledgerSummary(file.h.pool, campaignId);
@@ -37,12 +46,12 @@ async function assertLedgerConsistent(campaignId: string): Promise<number> {
   return acceptedRecipients;
 }
 
-test('pause stops new batches; resume finishes the campaign with nobody skipped or sent twice', async () => {
-  const campaignId = await createCampaign('pause-resume');
-  await file.h.campaigns.startSend(campaignId, SLOW);
+test('pause stops new batches; resume finishes the campaign with nobody skipped or sent twice; the transitions name who did each', async () => {
+  const campaignId = await actingAs({ name: 'cli:ana' }, () => createCampaign('pause-resume'));
+  await actingAs({ name: 'api:crm' }, () => file.h.campaigns.startSend(campaignId, SLOW));
   await waitFor(async () => (await file.h.campaigns.progress(campaignId)).sent >= 1000, { what: '1000 sent' });
 
-  const paused = await file.h.campaigns.pause(campaignId);
+  const paused = await actingAs({ name: 'api:ops' }, () => file.h.campaigns.pause(campaignId));
   assert.equal(paused.paused, true);
   assert.equal(paused.status, 'paused');
   // Batches already in flight finish, or are withdrawn unsent if they were still waiting for their slot;
@@ -60,10 +69,16 @@ test('pause stops new batches; resume finishes the campaign with nobody skipped 
   assert.equal((await findCampaign(file.h.pool, campaignId))?.status, 'paused');
   await waitFor(async () => (await firestoreDoc(campaignId))?.['paused'] === true, { what: 'Firestore to show paused' });
 
-  const resumed = await file.h.campaigns.resume(campaignId);
+  const resumed = await actingAs({ name: 'cli:ben' }, () => file.h.campaigns.resume(campaignId));
   assert.equal(resumed.paused, false);
   const result = await file.h.campaigns.result(campaignId);
   assert.deepEqual(result, { campaignId, status: 'sent', total: 6000, sent: 6000, failed: 0, unknownBatches: [] });
+  // (Approval and the send starting come moments apart: Aurora may keep the latter only, latest value wins.)
+  const transitions = await transitionsUntil(campaignId, 'sent');
+  assert.equal(transitions[0], 'content-ready by cli:ana', transitions.join(' > '));
+  assert.ok(transitions.includes('approved by api:crm') || transitions[1] === 'sending by system', transitions.join(' > '));
+  const steered = transitions.indexOf('paused by api:ops');
+  assert.deepEqual(transitions.slice(steered - 1, steered + 3), ['sending by system', 'paused by api:ops', 'sending by cli:ben', 'sent by system']);
   const report = deliveryReport(file.h.mailgun, campaignId, file.profiles);
   assert.deepEqual([report.duplicates.length, report.missing.length, report.unexpected.length], [0, 0, 0]);
   assert.equal(await assertLedgerConsistent(campaignId), 6000);
@@ -104,8 +119,9 @@ test('cancel stops the send for good and leaves the ledger consistent', async ()
   await file.h.campaigns.startSend(campaignId, SLOW);
   await waitFor(async () => (await file.h.campaigns.progress(campaignId)).sent >= 1000, { what: '1000 sent' });
 
-  const cancelling = await file.h.campaigns.cancel(campaignId);
+  const cancelling = await actingAs({ name: 'api:ops' }, () => file.h.campaigns.cancel(campaignId));
   assert.equal(cancelling.status, 'cancelled');
+  assert.equal((await transitionsUntil(campaignId, 'cancelled')).at(-1), 'cancelled by api:ops');
   const result = await file.h.campaigns.result(campaignId);
   assert.equal(result.status, 'cancelled');
   assert.ok(result.sent >= 1000 && result.sent < 6000, `sent ${result.sent} of 6000 before the cancel took hold`);
@@ -132,6 +148,7 @@ test('a cancel from Temporal itself (UI, temporal CLI) also lets in-flight batch
   assert.equal((await handle.describe()).status.name, 'CANCELLED');
   const sent = await assertLedgerConsistent(campaignId);
   assert.ok(sent < 6000);
-  // The lifecycle records it, once its send has told it.
+  // The lifecycle records it, once its send has told it: made through Temporal, by nobody we know.
   await waitFor(async () => (await findCampaign(file.h.pool, campaignId))?.status === 'cancelled', { what: 'Aurora to say cancelled' });
+  assert.equal((await transitionsUntil(campaignId, 'cancelled')).at(-1), 'cancelled by temporal');
 });

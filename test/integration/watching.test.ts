@@ -146,7 +146,7 @@ async function oneTaskInTwoParts(attempt: number): Promise<boolean> {
   }, { what: 'the paused send to be idle' });
   // A pause of a paused send changes nothing, but its task has the worker poll its sticky queue afresh: the server
   // takes a sticky queue polled in the last 10 s for alive, and the query must wait on it.
-  await handle.signal(pauseSendSignal);
+  await handle.signal(pauseSendSignal, {});
   await waitFor(async () => !(await handle.describe()).raw.pendingWorkflowTask, { intervalMs: 20, what: 'the signal’s task done' });
   await owner.kill();
 
@@ -158,13 +158,13 @@ async function oneTaskInTwoParts(attempt: number): Promise<boolean> {
   const query = queryAfterKill(handle);
   query.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
   await new Promise((resolve) => setTimeout(resolve, 3000));
-  await handle.signal(resumeSendSignal);
+  await handle.signal(resumeSendSignal, {});
   const second = await file.h.startWorker();
   try {
     const answered = await query;
     assert.equal(answered.paused, false, 'the worker reacted to the resume inside the query task');
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, queriedAt + 11_500 - Date.now())));
-    await handle.signal(pauseSendSignal);
+    await handle.signal(pauseSendSignal, {});
 
     await waitFor(async () => (await file.h.campaigns.progress(campaignId, { live: true })).paused, { what: 'the pause to take' });
     await file.h.campaigns.resume(campaignId);

@@ -18,7 +18,7 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities/index.js';
-import { sendWorkflowId, type CampaignStatus, type SendOptions } from '../../common/campaign.js';
+import { actorOf, sendWorkflowId, type CampaignStatus, type SendOptions, type Steering } from '../../common/campaign.js';
 import { parsePeriod } from '../../common/financial.js';
 import {
   draftPhase,
@@ -238,12 +238,12 @@ export async function campaignLifecycleV1(input: LifecycleInput): Promise<Lifecy
 
   setHandler(
     previewAudienceUpdate,
-    async () => {
+    async (_request?: Steering) => {
       audience = await previewAudience.executeWithOptions({ summary: 'Count the audience the filters select now' }, [campaignId]);
       refreshDraftPhase();
       return audience;
     },
-    { validator: checkEditable },
+    { validator: (_request?: Steering) => checkEditable() },
   );
 
   setHandler(
@@ -266,7 +266,7 @@ export async function campaignLifecycleV1(input: LifecycleInput): Promise<Lifecy
 
   setHandler(
     previewUpdate,
-    async () => {
+    async (_request?: Steering) => {
       const version = facts.configVersion;
       await edit(() =>
         sendPreview.executeWithOptions({ summary: `Send a test of version ${version} to the test addresses` }, [
@@ -278,7 +278,7 @@ export async function campaignLifecycleV1(input: LifecycleInput): Promise<Lifecy
       return state();
     },
     {
-      validator: () => {
+      validator: (_request?: Steering) => {
         checkEditable();
         if (!facts.hasContent) refuse(REFUSALS.invalid, 'nothing to preview: the campaign needs a subject and an html or text body');
         if (!facts.hasTestAddresses) refuse(REFUSALS.invalid, 'nothing to preview to: configure testAddresses first');
@@ -305,35 +305,35 @@ export async function campaignLifecycleV1(input: LifecycleInput): Promise<Lifecy
     },
   );
 
-  const whileSending = (what: string) => (): void => {
+  const whileSending = (what: string) => (_request?: Steering): void => {
     if (child === undefined || sendDone) refuse(REFUSALS.wrongPhase, `campaign ${campaignId} is ${phase}: only a sending campaign can be ${what}`);
   };
   setHandler(
     pauseCampaignUpdate,
-    async () => {
-      await child?.signal(pauseSendSignal);
+    async (request?: Steering) => {
+      await child?.signal(pauseSendSignal, { actor: actorOf(request) });
       return state();
     },
     { validator: whileSending('paused') },
   );
   setHandler(
     resumeCampaignUpdate,
-    async () => {
-      await child?.signal(resumeSendSignal);
+    async (request?: Steering) => {
+      await child?.signal(resumeSendSignal, { actor: actorOf(request) });
       return state();
     },
     { validator: whileSending('resumed') },
   );
   setHandler(
     cancelCampaignUpdate,
-    async () => {
+    async (request?: Steering) => {
       cancelRequested = true;
-      if (child) await child.signal(cancelSendSignal);
+      if (child) await child.signal(cancelSendSignal, { actor: actorOf(request) });
       else enter('cancelled');
       return state();
     },
     {
-      validator: () => {
+      validator: (_request?: Steering) => {
         if (sendDone || ['cancelled', 'failed'].includes(phase)) {
           refuse(REFUSALS.wrongPhase, `campaign ${campaignId} is ${phase}: there is nothing left to cancel`);
         }
@@ -424,7 +424,7 @@ export async function campaignLifecycleV1(input: LifecycleInput): Promise<Lifecy
       ],
       staticSummary: `Send ${facts.type} campaign ${campaignId}: ${facts.name}`,
     });
-    if (cancelRequested) await child.signal(cancelSendSignal); // cancelled while the child was starting
+    if (cancelRequested) await child.signal(cancelSendSignal, {}); // cancelled while the child was starting
     let result;
     try {
       result = await child.result();
