@@ -275,8 +275,10 @@ export const sql = {
   // the change. A write older than the last one applied changes nothing; each applied one is also kept in
   // campaign_transitions, with its actor.
   updateCampaignStatus: `
-    WITH updated AS (
-      UPDATE campaigns c SET
+    WITH prior AS (
+      SELECT status FROM campaigns WHERE id = $1
+    ), updated AS (
+      UPDATE campaigns SET
         status = $2,
         status_version = $3,
         failure_reason = CASE WHEN $2 = 'failed' THEN $4 ELSE failure_reason END,
@@ -285,14 +287,14 @@ export const sql = {
         send_finished_at = CASE WHEN $2 IN ('sent', 'cancelled', 'failed') AND send_started_at IS NOT NULL
                                 THEN coalesce(send_finished_at, now()) ELSE send_finished_at END,
         updated_at = now()
-      FROM (SELECT id, status FROM campaigns WHERE id = $1 FOR UPDATE) before
-      WHERE c.id = before.id AND c.status_version < $3
-      RETURNING c.id, before.status AS before
+      WHERE id = $1 AND status_version < $3
+      RETURNING id
     ), logged AS (
       -- The same status written again is no transition (but the first is, and a new reason to wait for an operator).
       INSERT INTO campaign_transitions (campaign_id, status, version, actor)
       SELECT id, $2, $3, $5 FROM updated
-      WHERE before IS DISTINCT FROM $2 OR $2 = 'needs-attention' OR NOT EXISTS (SELECT 1 FROM campaign_transitions WHERE campaign_id = $1)
+      WHERE (SELECT status FROM prior) IS DISTINCT FROM $2 OR $2 = 'needs-attention'
+         OR NOT EXISTS (SELECT 1 FROM campaign_transitions WHERE campaign_id = $1)
     )
     SELECT EXISTS (SELECT 1 FROM campaigns WHERE id = $1) AS found, EXISTS (SELECT 1 FROM updated) AS updated`,
 
@@ -323,6 +325,14 @@ export const sql = {
 
   // $1 campaign id
   selectTransitions: `SELECT status, at, actor FROM campaign_transitions WHERE campaign_id = $1 ORDER BY version`,
+
+  // $1, $2 the year and month just closed. Campaigns by status, the Firestore projection's lag (its oldest
+  // unwritten change), and whether that month's statements finished sending.
+  selectPipelineGauges: `
+    SELECT (SELECT jsonb_object_agg(status, n) FROM (SELECT status, count(*)::int AS n FROM campaigns GROUP BY status) s) AS by_status,
+           coalesce((SELECT extract(epoch FROM now() - min(updated_at)) FROM campaign_stats WHERE events_version > projected_version), 0)::float8 AS lag,
+           EXISTS (SELECT 1 FROM campaigns WHERE type = 'financial' AND report_year = $1 AND report_month = $2
+                   AND status IN ('sent', 'tracking', 'analysed', 'archived')) AS sent`,
 
   // $1 campaign id
   selectStats: `SELECT total, sent, failed, updated_at AS "updatedAt" FROM campaign_stats WHERE campaign_id = $1`,
