@@ -1,8 +1,8 @@
 # The worker, trigger API and CLI image. The worker runs as one JavaScript file built by esbuild
 # (dist/worker.js: no loader thread, no transpiling at start); the API and CLI run their
 # TypeScript through tsx, a production dependency.
-# Node 22, the Active LTS line (Node 20 reached end of life in April 2026).
-FROM node:22-bookworm-slim
+# Node 24, the Active LTS line (Node 20 reached end of life in April 2026; 22 is in maintenance).
+FROM node:24-bookworm-slim
 
 ENV NODE_ENV=production
 WORKDIR /app
@@ -23,6 +23,9 @@ COPY api ./api
 COPY consent ./consent
 COPY analytics ./analytics
 COPY db ./db
+COPY metrics ./metrics
+# The one local-stack helper the worker uses: a free loopback port for the Temporal SDK's metrics exporter.
+COPY local-stack/ports.ts ./local-stack/ports.ts
 COPY bin ./bin
 COPY scripts/bundle-workflows.ts scripts/build-worker.ts ./scripts/
 

@@ -6,6 +6,7 @@ import type { UnsubscribeSettings } from '../consent/unsubscribe-links.js';
 import type { ReportsDeps } from './financial.js';
 import type { MailgunAccount } from './mailgun.js';
 import type { ContentWriter } from './openai.js';
+import type { PipelineMetrics } from '../metrics/pipeline.js';
 
 /** What the activities need from the outside world; the worker wires real clients, tests wire local ones. */
 export interface ActivityDeps {
@@ -21,6 +22,8 @@ export interface ActivityDeps {
   };
   /** The monthly reports in S3 and the CloudFront signer for their links. */
   reports: ReportsDeps;
+  /** The pipeline's Prometheus figures (one registry per process). */
+  metrics: PipelineMetrics;
   mail: {
     /** Each stream's sending domain, default sender and IP pool. */
     streams: SendingStreams;

@@ -61,7 +61,7 @@ const KEY_LOAD_ATTEMPTS = 3;
 /** Secrets Manager answers that retrying will not change. */
 const DEFINITIVE_KEY_ERRORS = ['ResourceNotFoundException', 'AccessDeniedException', 'InvalidParameterException', 'DecryptionFailure'];
 
-export function createFinancialActivities({ pool, reports }: ActivityDeps) {
+export function createFinancialActivities({ pool, reports, metrics }: ActivityDeps) {
   /** The signer, or why there is none; a failure that retrying may fix is thrown for Temporal to retry. */
   async function loadSigner(campaignId: string, signingFailure: SigningFailurePolicy): Promise<UrlSigner | undefined> {
     try {
@@ -142,6 +142,7 @@ export function createFinancialActivities({ pool, reports }: ActivityDeps) {
           }),
         );
         await saveReportLinks(pool, campaignId, links);
+        metrics.linksSigned.inc(links.length);
         after = last.userId;
         context.heartbeat({ after });
       }

@@ -2,7 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CAMPAIGN_VARIABLE } from '../common/engagement.js';
 import { addressProblem } from '../common/addresses.js';
 import { batchMarker, splitPart, wholeBatch, type BatchPart, type BatchPlan } from '../common/batches.js';
-import type { BatchStatus } from '../common/ledger.js';
+import { routeBatch, type BatchStatus } from '../common/ledger.js';
 import { failRecipients, loadBatchRecipients, type BatchRecipient } from '../db/audience.js';
 import { reportVariables, usedReportVariables } from '../common/financial.js';
 import { findCampaign, type CampaignContent } from '../db/campaigns.js';
@@ -18,6 +18,7 @@ import type { Stream } from '../common/streams.js';
 import { unsubscribeHeaders, unsubscribeVariables, type UnsubscribeSettings } from '../consent/unsubscribe-links.js';
 import { classifyMailgunError } from './mailgun-errors.js';
 import { campaignSending, type CampaignSending } from './sending.js';
+import type { BatchOutcome, RecipientOutcome } from '../metrics/pipeline.js';
 
 export interface SendBatchInput {
   campaignId: string;
@@ -135,7 +136,7 @@ function acceptedWhole(batch: BatchPlan, recipients: number, rateLimitedMs: numb
 /** Campaigns whose frozen content a worker keeps: those it is sending now. */
 const CONTENT_CACHE_SIZE = 64;
 
-export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
+export function createMailActivities({ pool, mailgun, mail, metrics }: ActivityDeps) {
   const contentCache = new Map<string, Promise<Approved>>();
 
   async function wait(ms: number): Promise<void> {
@@ -163,6 +164,8 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
   async function waitForSlot(send: BatchSend, messages: number, reserved?: Promise<RateSlot>): Promise<number> {
     if (send.ceiling !== undefined) await wait((await reserveSlot(pool, campaignBudget(send.campaignId), send.ceiling, messages)).waitMs);
     const slot = await (reserved ?? reserveDomainSlot(send, messages));
+    const { domain } = send.approved.sending;
+    metrics.budgetRate.set({ domain }, mail.rateOf(domain) * slot.factor);
     await wait(slot.waitMs);
     return slot.factor;
   }
@@ -234,8 +237,10 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
     const { campaignId, approved } = send;
     const { part } = pending;
     const { sendable, malformed } = sortByAddress(await prepared.recipients);
+    const counted = (outcome: RecipientOutcome, recipients: number) => metrics.recipients.inc({ type: approved.stream, outcome }, recipients);
     for (const [problem, ordinals] of malformed) {
       await failRecipients(pool, campaignId, ordinals, `invalid address: ${problem}`, true);
+      counted('failed', ordinals.length);
     }
     const unsubscribing = unsubscribingFor(approved);
     const factor = sendable.length > 0 ? await waitForSlot(send, sendable.length, prepared.slot) : 1;
@@ -260,6 +265,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
       return { accepted: false, recipients: sendable.length };
     }
     await ledger.markAccepted(pool, campaignId, part, messageId);
+    counted('accepted', sendable.length);
     if (factor < 1) await recover(pool, domainBudget(approved.sending.domain));
     return { accepted: true, recipients: sendable.length };
   }
@@ -273,6 +279,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
         const reason = `Mailgun ${failure.status}: ${failure.message}`;
         if (sendable.length === 1) {
           await ledger.markFailed(pool, campaignId, part, reason, true);
+          metrics.recipients.inc({ type: send.approved.stream, outcome: 'failed' });
           return;
         }
         const halves = splitPart(part, sendable.map((r) => r.ordinal));
@@ -291,6 +298,7 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
       }
       case 'rate-limited':
         // Mailgun rate-limits the domain: slow its budget for every campaign sending there.
+        metrics.mailgunRateLimited.inc({ domain: send.approved.sending.domain });
         await slowDown(pool, domainBudget(send.approved.sending.domain), failure.retryAfterMs);
         await ledger.markNotSent(pool, campaignId, part, `429: ${failure.message}`, failure.retryAfterMs, attempt);
         throw ApplicationFailure.create({
@@ -305,8 +313,34 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
       case 'ambiguous':
         // The part stays 'sending': the workflow parks the batch until Mailgun's logs prove what happened.
         await ledger.noteError(pool, campaignId, part, `outcome unknown: ${failure.message}`);
+        metrics.recipients.inc({ type: send.approved.stream, outcome: 'parked' }, sendable.length);
         return;
     }
+  }
+
+  /** sendBatch's work, for a campaign whose approved content is `approved`. */
+  async function sendBatchOf({ campaignId, batch, ratePerSecond, brake }: SendBatchInput, approved: Approved): Promise<SendBatchResult> {
+    if (brake) {
+      // Before anything is claimed: a tripped brake leaves the batch as it was, for when an operator resumes.
+      const trip = brakeTrip((await findCounters(pool, campaignId)) ?? { delivered: 0, bounced: 0, complained: 0 }, mail.brake);
+      if (trip) return { batchNo: batch.batchNo, braked: trip };
+    }
+    const send: BatchSend = { campaignId, approved, ceiling: ratePerSecond };
+    // The common case is a batch's first attempt: its ledger row, recipients and rate slot are asked for together.
+    const prepared = prepare(send, wholeBatch(batch));
+    const whole = await ledger.ensurePart(pool, campaignId, wholeBatch(batch));
+    if (whole.state === 'pending') {
+      const sent = await sendPart(send, { part: ledger.partOf(whole), attempts: whole.attempts }, prepared);
+      // The common case, answered without another query: the whole batch went out in one request,
+      // and every recipient of it not in the message has been failed (malformed address).
+      if (sent.accepted) return acceptedWhole(batch, sent.recipients, whole.rate_limited_ms);
+    } else {
+      const { rows } = await ledger.batchParts(pool, campaignId, batch.batchNo);
+      for (const row of rows.filter((r) => r.state === 'pending')) {
+        await sendPart(send, { part: ledger.partOf(row), attempts: row.attempts });
+      }
+    }
+    return ledger.batchStatus(pool, campaignId, batch);
   }
 
   return {
@@ -316,28 +350,17 @@ export function createMailActivities({ pool, mailgun, mail }: ActivityDeps) {
      * 'sending': the workflow parks the batch and resolveBatchOutcome proves, from
      * Mailgun's logs, whether it was taken, before anything is sent again.
      */
-    async sendBatch({ campaignId, batch, ratePerSecond, brake }: SendBatchInput): Promise<SendBatchResult> {
-      if (brake) {
-        // Before anything is claimed: a tripped brake leaves the batch as it was, for when an operator resumes.
-        const trip = brakeTrip((await findCounters(pool, campaignId)) ?? { delivered: 0, bounced: 0, complained: 0 }, mail.brake);
-        if (trip) return { batchNo: batch.batchNo, braked: trip };
-      }
-      const send: BatchSend = { campaignId, approved: await frozenContent(campaignId), ceiling: ratePerSecond };
-      // The common case is a batch's first attempt: its ledger row, recipients and rate slot are asked for together.
-      const prepared = prepare(send, wholeBatch(batch));
-      const whole = await ledger.ensurePart(pool, campaignId, wholeBatch(batch));
-      if (whole.state === 'pending') {
-        const sent = await sendPart(send, { part: ledger.partOf(whole), attempts: whole.attempts }, prepared);
-        // The common case, answered without another query: the whole batch went out in one request,
-        // and every recipient of it not in the message has been failed (malformed address).
-        if (sent.accepted) return acceptedWhole(batch, sent.recipients, whole.rate_limited_ms);
-      } else {
-        const { rows } = await ledger.batchParts(pool, campaignId, batch.batchNo);
-        for (const row of rows.filter((r) => r.state === 'pending')) {
-          await sendPart(send, { part: ledger.partOf(row), attempts: row.attempts });
-        }
-      }
-      return ledger.batchStatus(pool, campaignId, batch);
+    async sendBatch(input: SendBatchInput): Promise<SendBatchResult> {
+      const approved = await frozenContent(input.campaignId);
+      const result = await sendBatchOf(input, approved);
+      metrics.batches.inc({ type: approved.stream, outcome: batchOutcome(result) });
+      return result;
     },
   };
+}
+
+/** How a sendBatch left its batch, as dn_batches_total counts it. */
+function batchOutcome(result: SendBatchResult): BatchOutcome {
+  if ('braked' in result) return 'braked';
+  return ({ done: 'settled', send: 'pending', resolve: 'parked', operator: 'unknown' } as const)[routeBatch(result)];
 }

@@ -33,9 +33,11 @@ export interface ResolveBatchInput {
 export const PROBE_MARKER_VARIABLE = 'dn_probe';
 const MAX_POLL_MS = 30_000;
 
-type Verdict = { settled: true } | { settled: false; retryInMs: number };
+/** How a part in doubt was settled: proven accepted, proven not sent (to be sent again), or handed to an operator. */
+type Settlement = 'accepted' | 'not-sent' | 'unknown';
+type Verdict = { settled: true; as: Settlement } | { settled: false; retryInMs: number };
 
-export function createOutcomeActivities({ pool, mailgun, mail }: ActivityDeps) {
+export function createOutcomeActivities({ pool, mailgun, mail, metrics }: ActivityDeps) {
   /** The first recipient the part's message went to: every message of an accepted part carries its marker. */
   async function lookupRecipient(campaignId: string, row: LedgerRow): Promise<string> {
     const { sendable } = sortByAddress(await loadBatchRecipients(pool, campaignId, row.first_ordinal, row.last_ordinal));
@@ -76,18 +78,25 @@ export function createOutcomeActivities({ pool, mailgun, mail }: ActivityDeps) {
     const floor = ended.getTime() + mail.eventsSettleMs;
     if (now.getTime() < floor) return { settled: false, retryInMs: floor - now.getTime() };
     const waited = now.getTime() - attemptAt;
-    try {
-      return await lookUp(campaignId, row, ended, waited);
-    } catch (error) {
+    const verdict = await lookUp(campaignId, row, ended, waited).catch(async (error: unknown): Promise<Verdict> => {
       // Mailgun's logs unreachable or refusing us (say, a key without access to them) must not park a batch forever.
       if (waited < mail.outcomeMaxWaitMs) throw error;
-      await giveUp(campaignId, row, `outcome unknown after ${Math.round(waited / 1000)} s; the last look-up failed: ${String(error)}`);
-      return { settled: true };
-    }
+      return giveUp(campaignId, row, `outcome unknown after ${Math.round(waited / 1000)} s; the last look-up failed: ${String(error)}`);
+    });
+    if (verdict.settled) metrics.proofWait.observe({ outcome: verdict.as }, waited / 1000);
+    return verdict;
   }
 
-  async function giveUp(campaignId: string, row: LedgerRow, reason: string): Promise<void> {
+  async function giveUp(campaignId: string, row: LedgerRow, reason: string): Promise<Verdict> {
     await ledger.markUnknown(pool, campaignId, ledger.partOf(row), row.attempts, `${reason}; an operator must resolve it`);
+    await countUnknown(campaignId, row);
+    return { settled: true, as: 'unknown' };
+  }
+
+  /** The part's recipients, as dn_recipients_total counts them: in doubt, an operator decides now. */
+  async function countUnknown(campaignId: string, row: LedgerRow): Promise<void> {
+    const { type } = await requireCampaign(pool, campaignId);
+    metrics.recipients.inc({ type, outcome: 'unknown' }, row.message_count ?? row.last_ordinal - row.first_ordinal + 1);
   }
 
   /** Looks the part up in Mailgun's logs and settles it if they prove either outcome. */
@@ -101,20 +110,20 @@ export function createOutcomeActivities({ pool, mailgun, mail }: ActivityDeps) {
     const found = await gateway.findAccepted(recipient, marker, since);
     if (found !== undefined) {
       await ledger.markAccepted(pool, campaignId, part, found, 'lookup');
-      return { settled: true };
+      return { settled: true, as: 'accepted' };
     }
     if (await logsCaughtUp(campaignId, row, ended)) {
       // The logs now reach past the attempt, so this answer is final.
       const late = await gateway.findAccepted(recipient, marker, since);
-      if (late !== undefined) await ledger.markAccepted(pool, campaignId, part, late, 'lookup');
-      else {
-        await ledger.markNotSent(pool, campaignId, part, "proven not accepted: Mailgun's logs caught up past the attempt without it", 0, row.attempts);
+      if (late !== undefined) {
+        await ledger.markAccepted(pool, campaignId, part, late, 'lookup');
+        return { settled: true, as: 'accepted' };
       }
-      return { settled: true };
+      await ledger.markNotSent(pool, campaignId, part, "proven not accepted: Mailgun's logs caught up past the attempt without it", 0, row.attempts);
+      return { settled: true, as: 'not-sent' };
     }
     if (waited >= mail.outcomeMaxWaitMs) {
-      await giveUp(campaignId, row, `outcome unknown after ${Math.round(waited / 1000)} s: Mailgun's logs never showed a later message`);
-      return { settled: true };
+      return giveUp(campaignId, row, `outcome unknown after ${Math.round(waited / 1000)} s: Mailgun's logs never showed a later message`);
     }
     const backoff = 1000 * 1.5 ** Context.current().info.attempt;
     return { settled: false, retryInMs: Math.round(Math.max(1000, Math.min(MAX_POLL_MS, backoff, mail.outcomeMaxWaitMs - waited))) };
@@ -156,6 +165,7 @@ export function createOutcomeActivities({ pool, mailgun, mail }: ActivityDeps) {
       const { rows } = await ledger.batchParts(pool, campaignId, batch.batchNo);
       for (const row of rows.filter((r) => r.state === 'sending')) {
         await ledger.markUnknown(pool, campaignId, ledger.partOf(row), row.attempts, 'campaign cancelled before the outcome was proven');
+        await countUnknown(campaignId, row);
       }
       return ledger.batchStatus(pool, campaignId, batch);
     },

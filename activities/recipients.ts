@@ -10,7 +10,7 @@ export type { SnapshotStep } from '../db/audience.js';
 /** Recipients frozen per activity: a fraction of a second's work, so sending can start after the first. */
 export const SNAPSHOT_PAGE_SIZE = 20_000;
 
-export function createRecipientActivities({ pool }: ActivityDeps) {
+export function createRecipientActivities({ pool, metrics }: ActivityDeps) {
   return {
     /**
      * Freezes the next page of who the campaign goes to, by the filters frozen
@@ -27,7 +27,9 @@ export function createRecipientActivities({ pool }: ActivityDeps) {
           'CampaignNotApproved',
         );
       }
-      return withHeartbeat(snapshotAudienceStep(pool, campaignId, campaign.frozenAudience, SNAPSHOT_PAGE_SIZE));
+      const { frozen, complete, added } = await withHeartbeat(snapshotAudienceStep(pool, campaignId, campaign.frozenAudience, SNAPSHOT_PAGE_SIZE));
+      metrics.snapshotted.inc({ type: campaign.type }, added);
+      return { frozen, complete };
     },
 
     /** How many recipients the campaign's filters select now, and a few of their ids; nothing is frozen. */

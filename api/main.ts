@@ -1,13 +1,21 @@
 import { pino } from 'pino';
+import { createRegistry } from '../metrics/registry.js';
+import { startMetricsServer } from '../metrics/server.js';
 import { ConfigError, loadConfigOrExit } from '../worker/config.js';
 import { openApiServer } from './services.js';
 
-/** `npm run api`: the trigger API. SIGINT/SIGTERM stop it after in-flight requests are answered. */
+/**
+ * `npm run api`: the trigger API. SIGINT/SIGTERM stop it after in-flight requests are answered.
+ * With METRICS_ADDRESS it serves GET /metrics there, on a listener of its own.
+ */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = pino({ name: 'api', level: config.LOG_LEVEL });
-  const server = await openApiServer(config, logger);
+  const registry = createRegistry();
+  const server = await openApiServer(config, logger, registry);
   logger.info({ url: server.url }, `api listening on ${server.url}`);
+  const metrics = config.METRICS_ADDRESS ? await startMetricsServer({ address: config.METRICS_ADDRESS, registry }) : undefined;
+  if (metrics) logger.info({ url: metrics.url }, `metrics at ${metrics.url}`);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
@@ -15,6 +23,7 @@ async function main(): Promise<void> {
   });
   logger.info({ signal }, 'api stopping');
   await server.stop();
+  await metrics?.stop();
   logger.info('api stopped');
 }
 

@@ -7,6 +7,9 @@ import { pruneWebhookTokens } from '../db/events.js';
 import { createPool } from '../db/pool.js';
 import { apiKeys, lifecycleOptions, senderDomains, type Config } from '../worker/config.js';
 import { connectFirestore } from '../worker/connections.js';
+import { createApiMetrics, registerAuroraGauges } from '../metrics/api.js';
+import { createRegistry } from '../metrics/registry.js';
+import type { Registry } from 'prom-client';
 import { startApiServer, type ApiServer } from './server.js';
 import { createEventRecorder } from './webhooks/recorder.js';
 
@@ -15,7 +18,7 @@ import { createEventRecorder } from './webhooks/recorder.js';
  * webhooks when a signing key is set), the Firestore projection of campaign counters, and the
  * pruning of used webhook tokens.
  */
-export async function openApiServer(config: Config, logger: Logger): Promise<ApiServer> {
+export async function openApiServer(config: Config, logger: Logger, registry: Registry = createRegistry()): Promise<ApiServer> {
   const keys = apiKeys(config);
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, (error) => logger.warn({ err: error }, 'database: idle connection lost'));
   const temporal = await connectClient(config);
@@ -39,11 +42,18 @@ export async function openApiServer(config: Config, logger: Logger): Promise<Api
     pruneWebhookTokens(pool, new Date(Date.now() - 2 * maxAgeMs)).catch((error: unknown) => logger.warn({ err: error }, 'pruning webhook tokens failed'));
   }, Math.min(maxAgeMs, 60_000));
 
+  registerAuroraGauges(registry, pool, { timeZone: config.FINANCIAL_TIME_ZONE });
   const server = await startApiServer({
     campaigns,
     analytics,
     apiKeys: keys,
     logger,
+    metrics: createApiMetrics(registry),
+    readiness: {
+      postgres: () => pool.query('SELECT 1'),
+      temporal: () => temporal.workflowService.getSystemInfo({}),
+      firestore: () => firestore.firestore.collection('campaigns').limit(1).get(),
+    },
     host: config.API_HOST,
     port: config.API_PORT,
     keyRatePerMinute: config.API_RATE_LIMIT_PER_MINUTE,

@@ -38,6 +38,11 @@ export interface SnapshotStep {
   complete: boolean;
 }
 
+/** A step, and how many recipients it froze itself. */
+export interface SnapshotPage extends SnapshotStep {
+  added: number;
+}
+
 /**
  * Freezes the next page of the campaign's audience into campaign_recipients, in
  * user id order, or finishes the snapshot when the audience is exhausted. Each
@@ -53,7 +58,7 @@ export async function snapshotAudienceStep(
   campaignId: string,
   audience: AudienceFilter,
   pageSize: number,
-): Promise<SnapshotStep> {
+): Promise<SnapshotPage> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
@@ -65,7 +70,7 @@ export async function snapshotAudienceStep(
     if (!campaign) throw new Error(`campaign ${campaignId} does not exist`);
     if (campaign.audience_snapshot_at !== null) {
       await client.query('COMMIT');
-      return { frozen: campaign.total_recipients ?? 0, complete: true };
+      return { frozen: campaign.total_recipients ?? 0, complete: true, added: 0 };
     }
     const cursor = (await client.query<{ ordinal: number; user_id: string }>(sql.selectSnapshotCursor, [campaignId])).rows[0];
     const before = cursor?.ordinal ?? 0;
@@ -88,7 +93,7 @@ export async function snapshotAudienceStep(
     await client.query(sql.upsertStatsTotal, [campaignId, frozen]);
     if (complete) await client.query(sql.markSnapshotTaken, [campaignId, frozen]);
     await client.query('COMMIT');
-    return { frozen, complete };
+    return { frozen, complete, added: inserted };
   } catch (error) {
     await client.query('ROLLBACK');
     throw error;

@@ -10,13 +10,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Runtime } from '@temporalio/worker';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
 import { LOCAL_DATABASE_URL, loadConfigOrExit } from '../worker/config.js';
 import { connectTemporal, openActivityDeps } from '../worker/connections.js';
-import { createLogger, temporalLogger } from '../worker/logger.js';
+import { createLogger } from '../worker/logger.js';
+import { installTelemetry } from '../worker/telemetry.js';
+import { createRegistry } from '../metrics/registry.js';
 import { createWorker } from '../worker/worker.js';
 import { startFirestoreEmulator } from '../local-stack/firestore.js';
 import { simulateAudience } from '../local-stack/demo-engagement.js';
@@ -41,6 +42,7 @@ const LOCAL = {
   openaiPort: 9026,
   s3Port: 9027,
   cloudFrontPort: 9028,
+  metricsPort: 9464,
 };
 const DEMO_USERS = 1000;
 
@@ -48,10 +50,13 @@ type Stop = () => Promise<void>;
 
 async function main(): Promise<void> {
   const given = process.env;
-  const logger = createLogger(loadConfigOrExit().LOG_LEVEL, 'start');
-  Runtime.install({ logger: temporalLogger(logger), shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  const initial = loadConfigOrExit();
+  const logger = createLogger(initial.LOG_LEVEL, 'start');
+  // One process, one registry: the worker's, the SDK's and the API's figures at one URL.
+  const registry = createRegistry();
+  const telemetry = await installTelemetry(logger, { metricsAddress: initial.METRICS_ADDRESS ?? `127.0.0.1:${LOCAL.metricsPort}`, registry });
   mkdirSync(dataDir, { recursive: true });
-  const stops: Stop[] = [];
+  const stops: Stop[] = [() => telemetry.stop()];
   const local: Record<string, string> = {};
   const notes: string[] = [];
 
@@ -133,12 +138,12 @@ async function main(): Promise<void> {
       config = loadConfigOrExit({ ...given, ...local });
     }
 
-    const resources = openActivityDeps(config);
+    const resources = openActivityDeps(config, registry);
     stops.push(() => resources.close());
     const connection = await connectTemporal(config);
     stops.push(() => connection.close());
     const worker = await createWorker(connection, config, resources.deps);
-    const api = await openApiServer(config, logger);
+    const api = await openApiServer(config, logger, registry);
     stops.push(() => api.stop());
     if (sink && config.MAILGUN_WEBHOOK_SIGNING_KEY) {
       sink.configureWebhooks({ url: `${api.url}${MAILGUN_WEBHOOK_PATH}`, signingKey: config.MAILGUN_WEBHOOK_SIGNING_KEY });
@@ -154,6 +159,7 @@ async function main(): Promise<void> {
         `  Worker:           task queue "${config.TEMPORAL_TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS}`,
         `  Trigger API:      ${api.url} (OpenAPI at ${api.url}/openapi.json)`,
         `  API key:          ${given.API_KEYS ? '(from API_KEYS)' : apiKey}`,
+        `  Metrics:          ${telemetry.metrics?.url ?? '(off)'} (Prometheus; readiness at ${api.url}/ready)`,
         '',
         'Send a demo campaign from another terminal:',
         `  ${cli} campaign create --name "Demo newsletter" --type newsletter --subject "Hello %recipient.name%" --text "Hi %recipient.name%!" --email-type newsletter`,

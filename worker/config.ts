@@ -267,6 +267,15 @@ const configSchema = z.object({
   /** A JSON file of `{ "name", "scopes", "sha256" }` keys, for production (no key in it); with API_KEYS, both are accepted. */
   API_KEYS_FILE: z.string().min(1).optional(),
 
+  /**
+   * host:port where this process serves GET /metrics for Prometheus (its own figures and, in a worker, the
+   * Temporal SDK's); a listener of its own, never the public API. Unset: no metrics are served.
+   */
+  METRICS_ADDRESS: z
+    .string()
+    .refine((value) => /^\[?[^\]]+?\]?:\d{1,5}$/.test(value) && Number(value.split(':').at(-1)) <= 65535, 'must be host:port, e.g. 0.0.0.0:9464')
+    .optional(),
+
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(16),
   /** A prebuilt workflow bundle (`npm run build:workflows`); unset bundles workflows/ at start (slower, more memory). */
   WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),

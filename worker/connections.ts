@@ -10,6 +10,9 @@ import type { ReportsDeps } from '../activities/financial.js';
 import { createMailgunAccount } from '../activities/mailgun.js';
 import { createOpenAIWriter, DraftError, type ContentWriter } from '../activities/openai.js';
 import { createPool } from '../db/pool.js';
+import { createPipelineMetrics } from '../metrics/pipeline.js';
+import { createRegistry } from '../metrics/registry.js';
+import type { Registry } from 'prom-client';
 import { brakeLimits, domainRate, requireSetting, sendingStreams, unsubscribeSettings, type Config } from './config.js';
 
 export interface FirestoreHandle {
@@ -105,7 +108,8 @@ export function openReports(config: Config): ReportsDeps {
 }
 
 /** Builds the activities' clients from configuration; the same code runs against real services and local stand-ins. */
-export function openActivityDeps(config: Config): WorkerResources {
+/** `registry`: the process's Prometheus registry the pipeline's figures go on (default: one of their own). */
+export function openActivityDeps(config: Config, registry: Registry = createRegistry()): WorkerResources {
   const pool: Pool = createPool(databaseUrl(config), config.DATABASE_POOL_SIZE);
   const firestore = connectFirestore(config);
   const mailgun = createMailgunAccount({
@@ -123,6 +127,7 @@ export function openActivityDeps(config: Config): WorkerResources {
       contentWriter: contentWriter(config),
       ai: { model: config.OPENAI_MODEL },
       reports,
+      metrics: createPipelineMetrics(registry),
       mail: {
         streams: sendingStreams(config),
         previewDomains: config.PREVIEW_ALLOWED_DOMAINS,

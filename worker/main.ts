@@ -1,21 +1,25 @@
-import { Runtime } from '@temporalio/worker';
+import { createRegistry } from '../metrics/registry.js';
 import { loadConfigOrExit } from './config.js';
 import { connectTemporal, openActivityDeps } from './connections.js';
-import { createLogger, temporalLogger } from './logger.js';
+import { createLogger } from './logger.js';
+import { installTelemetry } from './telemetry.js';
 import { createWorker } from './worker.js';
 
 /**
  * The worker process. SIGTERM/SIGINT start a graceful shutdown: no new tasks are
  * polled, in-flight activities get WORKER_SHUTDOWN_GRACE_MS to finish (after
  * which Temporal retries them elsewhere, and the send ledger keeps that safe),
- * then connections close and the process exits 0.
+ * then connections close and the process exits 0. With METRICS_ADDRESS it serves GET /metrics there:
+ * the pipeline's figures and the Temporal SDK's.
  */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger(config.LOG_LEVEL, 'worker');
-  Runtime.install({ logger: temporalLogger(logger), shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  const registry = createRegistry();
+  const telemetry = await installTelemetry(logger, { metricsAddress: config.METRICS_ADDRESS, registry });
+  if (telemetry.metrics) logger.info({ url: telemetry.metrics.url }, `metrics at ${telemetry.metrics.url}`);
 
-  const resources = openActivityDeps(config);
+  const resources = openActivityDeps(config, registry);
   const connection = await connectTemporal(config);
   try {
     const worker = await createWorker(connection, config, resources.deps);
@@ -25,6 +29,7 @@ async function main(): Promise<void> {
   } finally {
     await connection.close();
     await resources.close();
+    await telemetry.stop();
   }
 }
 

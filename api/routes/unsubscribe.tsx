@@ -6,6 +6,7 @@ import { STREAMS, streamsOptedOut, type Stream } from '../../common/streams.js';
 import { verifyUnsubscribeToken, type UnsubscribeSubject } from '../../consent/unsubscribe-token.js';
 import { setConsent, subscriptionsOf } from '../../db/subscriptions.js';
 import { InvalidLinkPage, PreferencesPage } from '../pages/preferences.js';
+import type { ApiMetrics } from '../../metrics/api.js';
 import { perClientRateLimit } from '../rate-limit.js';
 
 /**
@@ -26,12 +27,17 @@ export interface UnsubscribeRoutesOptions {
   ratePerMinute: number;
 }
 
+/** What the routes need from the app around them. */
+export interface UnsubscribeRouteDeps {
+  metrics: ApiMetrics;
+}
+
 /** A one-click request or a preferences form is a few dozen bytes. */
 const MAX_BODY_BYTES = 4 * 1024;
 
 const isStream = (value: unknown): value is Stream => typeof value === 'string' && (STREAMS as readonly string[]).includes(value);
 
-export function unsubscribeRoutes({ pool, secret, ratePerMinute }: UnsubscribeRoutesOptions) {
+export function unsubscribeRoutes({ pool, secret, ratePerMinute }: UnsubscribeRoutesOptions, { metrics }: UnsubscribeRouteDeps) {
   const app = new OpenAPIHono();
   app.use(UNSUBSCRIBE_PATH, perClientRateLimit('unsubscribe', { points: ratePerMinute, windowSeconds: 60 }));
 
@@ -64,6 +70,7 @@ export function unsubscribeRoutes({ pool, secret, ratePerMinute }: UnsubscribeRo
       const streams = streamsOptedOut('unsubscribed', subject.stream);
       const changed = await setConsent(pool, { ...base, streams, status: 'unsubscribed', reason: 'unsubscribed', source: 'one-click' });
       if (changed === undefined) return invalid(c);
+      metrics.unsubscribes.inc({ source: 'one-click' });
       return c.text('Unsubscribed.', 200);
     }
 
@@ -73,6 +80,7 @@ export function unsubscribeRoutes({ pool, secret, ratePerMinute }: UnsubscribeRo
     if (action === 'unsubscribe-all') {
       const streams = streamsOptedOut('unsubscribed-all', subject.stream);
       await setConsent(pool, { ...base, streams, status: 'unsubscribed', reason: 'unsubscribed-all', source: 'preferences' });
+      metrics.unsubscribes.inc({ source: 'preferences' });
       confirmation = 'Done: you will receive no more emails from Distro Nation. You can subscribe again below at any time.';
     } else if ((action === 'unsubscribe' || action === 'subscribe') && isStream(stream)) {
       const unsubscribing = action === 'unsubscribe';
@@ -83,6 +91,7 @@ export function unsubscribeRoutes({ pool, secret, ratePerMinute }: UnsubscribeRo
         reason: unsubscribing ? 'unsubscribed' : 'resubscribed',
         source: 'preferences',
       });
+      if (unsubscribing) metrics.unsubscribes.inc({ source: 'preferences' });
       confirmation = unsubscribing ? 'Done: you are unsubscribed. Your other choices are below.' : 'Done: you are subscribed again.';
     } else {
       return c.text('Choose an action: unsubscribe, subscribe (with a stream) or unsubscribe-all', 400);

@@ -4,6 +4,7 @@ import { toEventRecord, UnusableEventError } from '../../analytics/mailgun-event
 import type { MailgunEventRecord } from '../../common/engagement.js';
 import { ApiError, type ApiLogger } from '../errors.js';
 import { json } from '../schemas.js';
+import type { ApiMetrics, WebhookResult } from '../../metrics/api.js';
 import type { EventRecorder } from '../webhooks/recorder.js';
 import { checkSignature } from '../webhooks/signature.js';
 import { rateLimit, refuseAsJson } from '../rate-limit.js';
@@ -29,6 +30,7 @@ export interface WebhookSettings {
   logger: ApiLogger;
   /** Requests a minute one client address may make (Mailgun posts from a handful of addresses). */
   ratePerMinute: number;
+  metrics: ApiMetrics;
 }
 
 const SignatureSchema = z.object({
@@ -56,7 +58,7 @@ function eventRecordOf(data: unknown): MailgunEventRecord {
   }
 }
 
-export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger, ratePerMinute }: WebhookSettings) {
+export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger, ratePerMinute, metrics }: WebhookSettings) {
   const app = new OpenAPIHono();
   // Before anything is read: a flood from one address costs a counter, not a parse or a signature check.
   app.use(MAILGUN_WEBHOOK_PATH, rateLimit('webhooks', { points: ratePerMinute, windowSeconds: 60 }, { refuse: refuseAsJson('from your address') }));
@@ -67,7 +69,22 @@ export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger, r
     },
   });
   app.post(MAILGUN_WEBHOOK_PATH, limit, async (c) => {
-    const body: unknown = await c.req.json().catch(() => undefined);
+    let event = 'unknown';
+    const counted = (result: WebhookResult) => metrics.webhookEvents.inc({ event, result });
+    try {
+      const outcome = await receive(() => c.req.json(), (kind) => (event = kind));
+      counted(outcome);
+      if (outcome === 'replay') throw new ApiError(401, 'replayed_token', 'This signature token was used before');
+      return c.json({ status: outcome }, 200);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === 'replayed_token')) counted(error instanceof ApiError && error.status === 503 ? 'unavailable' : 'refused');
+      throw error;
+    }
+  });
+
+  /** Checks, reads and records one webhook request; `onEvent` hears its event's kind once known. */
+  async function receive(read: () => Promise<unknown>, onEvent: (kind: string) => void) {
+    const body: unknown = await read().catch(() => undefined);
     if (typeof body !== 'object' || body === null) throw new ApiError(406, 'unusable_event', 'The body must be a JSON object');
     const signature = SignatureSchema.safeParse(Reflect.get(body, 'signature'));
     if (!signature.success) throw new ApiError(401, 'invalid_signature', 'signature: timestamp, token and signature are required');
@@ -76,13 +93,12 @@ export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger, r
     if (check === 'stale') throw new ApiError(401, 'stale_timestamp', `The signature's timestamp is more than ${maxAgeMs / 1000} s from now`);
 
     const record = eventRecordOf(Reflect.get(body, 'event-data'));
-    const outcome = await recorder.record({ record, token: signature.data.token }).catch((error: unknown) => {
+    onEvent(record.event);
+    return recorder.record({ record, token: signature.data.token }).catch((error: unknown) => {
       logger.error({ err: error, eventId: record.eventId }, 'webhook event could not be recorded');
       throw new ApiError(503, 'unavailable', 'The event could not be recorded; try again');
     });
-    if (outcome === 'replay') throw new ApiError(401, 'replayed_token', 'This signature token was used before');
-    return c.json({ status: outcome }, 200);
-  });
+  }
 
   app.openAPIRegistry.registerPath({
     method: 'post',

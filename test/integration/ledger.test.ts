@@ -47,7 +47,7 @@ test('the audience snapshot is taken once, in pages, and an interrupted one resu
   assert.equal(await snapshotAudience(pool, campaignId, {}), 1000, 'new users do not join a frozen audience');
 
   const { id: other } = await insertCampaign(pool, { name: 'paged', type: 'newsletter', audience: { limit: 450 } });
-  assert.deepEqual(await snapshotAudienceStep(pool, other, { limit: 450 }, 200), { frozen: 200, complete: false });
+  assert.deepEqual(await snapshotAudienceStep(pool, other, { limit: 450 }, 200), { frozen: 200, complete: false, added: 200 });
   assert.equal((await findCampaignStats(pool, other))?.total, 200, 'stats exist from the first page, for batches sent meanwhile');
   // The "crash": a new attempt starts from scratch and continues from the last committed page.
   const pages: number[] = [];

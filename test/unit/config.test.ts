@@ -31,6 +31,8 @@ test('malformed settings are refused, each named', () => {
   );
   assert.throws(() => loadConfig({ FIRESTORE_EMULATOR_HOST: 'nohost' }), /FIRESTORE_EMULATOR_HOST: must be host:port/);
   assert.throws(() => loadConfig({ MAILGUN_URL: 'not a url' }), /MAILGUN_URL/);
+  assert.throws(() => loadConfig({ METRICS_ADDRESS: '9464' }), /METRICS_ADDRESS: must be host:port/);
+  assert.equal(loadConfig({ METRICS_ADDRESS: '0.0.0.0:9464' }).METRICS_ADDRESS, '0.0.0.0:9464');
 });
 
 test('.env.example documents exactly the settings the code reads', () => {

@@ -28,7 +28,7 @@ function localImports(file: string): string[] {
   });
 }
 
-test('the Dockerfile copies every source folder the worker, API and CLI import', () => {
+test('the Dockerfile copies every source file the worker, API and CLI import', () => {
   const seen = new Set<string>();
   const queue = [...ENTRY_POINTS];
   while (queue.length > 0) {
@@ -37,13 +37,11 @@ test('the Dockerfile copies every source folder the worker, API and CLI import',
     seen.add(file);
     queue.push(...localImports(file));
   }
-  const folders = new Set([...seen].map((file) => relative(root, join(root, file)).split('/')[0] ?? ''));
   const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
-  const copied = new Set([...dockerfile.matchAll(/^COPY (\S+) \.\/(\S+)$/gm)].map((m) => m[1] ?? ''));
-  const scripts = [...dockerfile.matchAll(/^COPY ((?:scripts\/\S+ )+)\.\/scripts\/$/gm)].flatMap((m) => (m[1] ?? '').trim().split(' '));
-  const missing = [...folders].filter((folder) => folder !== 'scripts' && !copied.has(folder));
-  assert.deepEqual(missing, [], `folders imported but not copied into the image`);
-  const neededScripts = [...seen].filter((file) => file.startsWith('scripts/'));
-  assert.deepEqual(neededScripts.filter((file) => !scripts.includes(file)), []);
+  // Every source of every COPY line (the last word is the destination): folders and single files.
+  const sources = [...dockerfile.matchAll(/^COPY (.+)$/gm)].flatMap((m) => (m[1] ?? '').trim().split(/\s+/).slice(0, -1));
+  const inImage = (file: string) => sources.some((source) => file === source || file.startsWith(`${source.replace(/\/$/, '')}/`));
+  const missing = [...seen].map((file) => relative(root, join(root, file))).filter((file) => !inImage(file));
+  assert.deepEqual(missing, [], 'files imported but not copied into the image');
   assert.match(dockerfile, /^FROM node:(22|24)-/m, 'a supported Node LTS');
 });

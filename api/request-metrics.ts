@@ -1,0 +1,21 @@
+import { createMiddleware } from 'hono/factory';
+import { matchedRoutes } from 'hono/route';
+import type { ApiMetrics } from '../metrics/api.js';
+
+/**
+ * Counts each request by the route it matched (its pattern, never the path: ids and tokens stay out
+ * of the labels) and status, and times it. Requests no route matched are `unmatched`.
+ */
+export function countRequests(metrics: ApiMetrics) {
+  return createMiddleware(async (c, next) => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const route = matchedRoutes(c).filter((r) => r.method !== 'ALL').at(-1)?.path ?? 'unmatched';
+      const { method } = c.req;
+      metrics.requests.inc({ route, method, status: String(c.res.status) });
+      metrics.duration.observe({ route, method }, (performance.now() - started) / 1000);
+    }
+  });
+}
