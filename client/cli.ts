@@ -19,6 +19,7 @@ import { AnalyticsClient } from './analytics.js';
 import { CampaignClient, CampaignError } from './campaigns.js';
 import { FinancialSchedules } from './schedules.js';
 import { connectClient, registerSearchAttributes } from './temporal.js';
+import { watchSend, type WatchEnd } from './watch.js';
 import {
   InvalidInputError,
   type AnalyticsRangeInput,
@@ -182,6 +183,23 @@ function sendTuning(opts: { batchSize?: number; window?: number; rate?: number }
   };
 }
 
+/**
+ * Follows a campaign's send on stdout until it is over (a progress bar on a terminal, JSON lines
+ * otherwise). Ctrl-C stops watching, never the campaign.
+ */
+async function follow(campaigns: CampaignClient, id: string): Promise<WatchEnd> {
+  const stop = new AbortController();
+  const interrupt = () => stop.abort();
+  process.once('SIGINT', interrupt);
+  try {
+    const end = await watchSend(() => campaigns.progress(id), { out: process.stdout, signal: stop.signal });
+    if (end.how === 'stopped') process.stderr.write(`\nStopped watching; campaign ${id} goes on (dn-campaigns campaign watch ${id} follows it again).\n`);
+    return end;
+  } finally {
+    process.off('SIGINT', interrupt);
+  }
+}
+
 function withSendTuning(command: Command): Command {
   return command
     .option('--batch-size <n>', 'recipients per Mailgun call (max 1000)', positiveInt('--batch-size'))
@@ -255,26 +273,37 @@ export function buildProgram(): Command {
       .command('approve <campaignId>')
       .description('freeze content and audience and send now, or at --send-at')
       .option('--send-at <iso>', 'send later, e.g. 2026-12-01T09:00:00Z')
-      .option('--expected-version <n>', 'the configuration version you reviewed (campaign show): refused if the draft changed since', positiveInt('--expected-version')),
-  ).action(async (id: string, opts: { sendAt?: string; expectedVersion?: number; batchSize?: number; window?: number; rate?: number }) => {
+      .option('--expected-version <n>', 'the configuration version you reviewed (campaign show): refused if the draft changed since', positiveInt('--expected-version'))
+      .option('--wait', 'then follow the send until it is over (a progress bar on a terminal; Ctrl-C stops watching, not the send)'),
+  ).action(async (id: string, opts: { sendAt?: string; expectedVersion?: number; batchSize?: number; window?: number; rate?: number; wait?: boolean }) => {
     const send = sendTuning(opts);
-    print(
-      await withSession(true, ({ campaigns }) =>
-        campaigns.approve(id, {
+    await withSession(true, async ({ campaigns }) => {
+      print(
+        await campaigns.approve(id, {
           ...(opts.sendAt === undefined ? {} : { sendAt: opts.sendAt }),
           ...(opts.expectedVersion === undefined ? {} : { expectedVersion: opts.expectedVersion }),
           ...(Object.keys(send).length ? { send } : {}),
         }),
-      ),
-    );
+      );
+      if (opts.wait) await follow(campaigns, id);
+    });
   });
 
   withSendTuning(campaign.command('send <campaignId>').description('approve and send now: the send is workflow campaign-send-<id>'))
-    .option('--wait', 'wait for the send to finish and print its result')
+    .option('--wait', 'follow the send until it is over (a progress bar on a terminal, JSON lines otherwise), then print its result; Ctrl-C stops watching, not the send')
     .action(async (id: string, opts: { batchSize?: number; window?: number; rate?: number; wait?: boolean }) => {
       await withSession(true, async ({ campaigns }) => {
         print(await campaigns.startSend(id, sendTuning(opts)));
-        if (opts.wait) print(await campaigns.result(id));
+        if (opts.wait && (await follow(campaigns, id)).how === 'over') print(await campaigns.result(id));
+      });
+    });
+
+  campaign
+    .command('watch <campaignId>')
+    .description("follow a send live: sent / total, rate, ETA, parked and unknown batches, paused (from Aurora); Ctrl-C stops watching, never the campaign")
+    .action(async (id: string) => {
+      await withSession(false, async ({ campaigns }) => {
+        await follow(campaigns, id);
       });
     });
 
