@@ -400,6 +400,7 @@ describe('trigger HTTP API', () => {
       'GET /campaigns/{id}/progress',
       'GET /dn_users_list',
       'GET /health',
+      'GET /ready',
       'GET /suppressions',
       'PATCH /campaigns/{id}',
       'POST /campaigns',
@@ -414,6 +415,7 @@ describe('trigger HTTP API', () => {
       'POST /send-mail',
     ]);
     assert.deepEqual(doc.paths['/health']?.['get']?.security, [], '/health is public');
+    assert.deepEqual(doc.paths['/ready']?.['get']?.security, [], '/ready is public');
   });
 
   test('scopes: a key does what its scopes allow; 403 names the scope missing; every route of the document has one', async () => {

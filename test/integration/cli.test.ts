@@ -53,8 +53,11 @@ test('create, send --wait, show and progress a campaign from the command line', 
   const sent = await runCli(['campaign', 'send', campaignId, '--wait', '--rate', '100000']);
   assert.equal(sent.code, 0, describeRun(sent));
   assert.ok(sent.stdout.includes(sendWorkflowId(campaignId)), describeRun(sent));
-  const [started, result] = jsonDocuments(sent.stdout);
+  // Piped: what was started, a progress line a second until the send is over, then its result.
+  const documents = jsonDocuments(sent.stdout);
+  const [started, result] = [documents[0], documents.at(-1)];
   assert.equal((started as { workflowId?: string }).workflowId, `campaign-send-${campaignId}`);
+  assert.ok(documents.slice(1, -1).every((line) => (line as { campaignId?: string; status?: string }).campaignId === campaignId), describeRun(sent));
   assert.deepEqual(result, { campaignId, status: 'sent', total: 50, sent: 50, failed: 0, unknownBatches: [] });
 
   const shown = await runCli(['campaign', 'show', campaignId]);
