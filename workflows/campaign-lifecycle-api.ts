@@ -26,10 +26,9 @@ export const REFUSALS = {
   invalid: 'InvalidRequest',
 } as const;
 
-/**
- * Updates and signals that take a `Steering` name who asks; one that came without (a request made
- * through Temporal itself, or recorded before) is recorded as `temporal`.
- */
+// Updates that take a `Steering` name who asks; one that came without (a request made through
+// Temporal itself, or recorded before) is recorded as `temporal`.
+
 export const stateQuery = defineQuery<LifecycleState>('state');
 /** Edits the draft under the version the editor saw; refused once sending has begun. */
 export const configureUpdate = defineUpdate<LifecycleState, [ConfigureRequest]>('configure');
