@@ -8,7 +8,7 @@ const OVER: readonly CampaignStatus[] = ['sent', 'tracking', 'analysed', 'archiv
 
 export interface WatchOptions {
   /** A TTY gets a live progress bar; anything else one JSON line per sample. */
-  out: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  out: NodeJS.WritableStream & { isTTY?: boolean };
   /** Aborted (Ctrl-C): watching stops, the campaign goes on. */
   signal?: AbortSignal;
   intervalMs?: number;
