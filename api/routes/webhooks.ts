@@ -70,15 +70,16 @@ export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger, r
   });
   app.post(MAILGUN_WEBHOOK_PATH, limit, async (c) => {
     let event = 'unknown';
-    const counted = (result: WebhookResult) => metrics.webhookEvents.inc({ event, result });
+    let result: WebhookResult = 'refused';
     try {
-      const outcome = await receive(() => c.req.json(), (kind) => (event = kind));
-      counted(outcome);
-      if (outcome === 'replay') throw new ApiError(401, 'replayed_token', 'This signature token was used before');
-      return c.json({ status: outcome }, 200);
+      result = await receive(() => c.req.json(), (kind) => (event = kind));
+      if (result === 'replay') throw new ApiError(401, 'replayed_token', 'This signature token was used before');
+      return c.json({ status: result }, 200);
     } catch (error) {
-      if (!(error instanceof ApiError && error.code === 'replayed_token')) counted(error instanceof ApiError && error.status === 503 ? 'unavailable' : 'refused');
+      if (error instanceof ApiError && error.status === 503) result = 'unavailable';
       throw error;
+    } finally {
+      metrics.webhookEvents.inc({ event, result });
     }
   });
 
