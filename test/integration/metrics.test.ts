@@ -112,8 +112,12 @@ describe('metrics', () => {
     assert.equal((await fetch(`${api.url}/campaigns/${campaignId}`)).status, 401);
 
     // Every delivered event the stand-in posted was recorded once; a retried one is a duplicate, a forged one refused.
+    // (The audience delivers a few every 50 ms: the last may come after the send is over.)
+    const delivered = await waitFor(() => {
+      const events = file.h.mailgun.engagementEvents().filter((e) => e.event === 'delivered');
+      return events.length === RECIPIENTS ? events : undefined;
+    }, { what: 'every message delivered' });
     await file.h.mailgun.settleWebhooks();
-    const delivered = file.h.mailgun.engagementEvents().filter((e) => e.event === 'delivered');
     assert.equal(delivered.length, RECIPIENTS);
     const again = delivered[0] ?? assert.fail();
     assert.equal((await postWebhook(`${api.url}${MAILGUN_WEBHOOK_PATH}`, signedBody(SIGNING_KEY, file.h.mailgun.webhookEventData(again)))).body.status, 'duplicate');
