@@ -70,16 +70,15 @@ export function mailgunWebhookRoutes({ signingKey, maxAgeMs, recorder, logger, r
   });
   app.post(MAILGUN_WEBHOOK_PATH, limit, async (c) => {
     let event = 'unknown';
-    let result: WebhookResult = 'refused';
+    const counted = (result: WebhookResult) => metrics.webhookEvents.inc({ event, result });
     try {
-      result = await receive(() => c.req.json(), (kind) => (event = kind));
-      if (result === 'replay') throw new ApiError(401, 'replayed_token', 'This signature token was used before');
-      return c.json({ status: result }, 200);
+      const outcome = await receive(() => c.req.json(), (kind) => (event = kind));
+      counted(outcome);
+      if (outcome === 'replay') throw new ApiError(401, 'replayed_token', 'This signature token was used before');
+      return c.json({ status: outcome }, 200);
     } catch (error) {
-      if (error instanceof ApiError && error.status === 503) result = 'unavailable';
+      if (!(error instanceof ApiError && error.code === 'replayed_token')) counted(error instanceof ApiError && error.status === 503 ? 'unavailable' : 'refused');
       throw error;
-    } finally {
-      metrics.webhookEvents.inc({ event, result });
     }
   });
 

@@ -130,7 +130,11 @@ describe('metrics', () => {
     const pressed = await fetch(`${api.url}${link.pathname}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
     assert.equal(pressed.status, 200);
 
-    const text = await scrape(apiMetrics.url);
+    // The stand-in's webhooks may still be on their way: the counter gets there, and no further.
+    const text = await waitFor(async () => {
+      const now = await scrape(apiMetrics.url);
+      return sampled(now, 'dn_webhook_events_total', { event: 'delivered', result: 'recorded' }) >= RECIPIENTS ? now : undefined;
+    }, { what: 'every delivered webhook to be counted', timeoutMs: 30_000 });
     scraped.api = text;
     assert.equal(sampled(text, 'dn_http_requests_total', { ...routeOf, status: '200' }) - shown, 3);
     assert.ok(sampled(text, 'dn_http_requests_total', { ...routeOf, status: '401' }) >= 1);
