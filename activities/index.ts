@@ -8,6 +8,7 @@ import { createOutcomeActivities } from './outcomes.js';
 import { createPreviewActivities } from './preview.js';
 import { createRecipientActivities } from './recipients.js';
 import { createReconcileActivities } from './reconcile.js';
+import { createRetryActivities } from './retries.js';
 import { createStateActivities } from './state.js';
 
 export type { GenerateContentInput, GeneratedContent } from './content.js';
@@ -18,6 +19,7 @@ export type { SendBatchInput } from './mail.js';
 export type { ResolveBatchInput } from './outcomes.js';
 export type { PreviewOutcome, SendPreviewInput } from './preview.js';
 export type { ReconcileResult } from './reconcile.js';
+export type { FrozenRound } from './retries.js';
 export type { SnapshotStep } from './recipients.js';
 
 /** Every activity the campaign workflows call, bound to their dependencies. */
@@ -33,6 +35,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAnalyticsActivities(deps),
     ...createReconcileActivities(deps),
     ...createFinancialActivities(deps),
+    ...createRetryActivities(deps),
   };
 }
 

@@ -23,6 +23,7 @@ import {
 } from '../common/campaign.js';
 import type { ApproveRequest, AudiencePreview, LifecycleOptions, LifecycleResult, LifecycleState } from '../common/lifecycle.js';
 import { withReportLinks } from '../common/financial.js';
+import { retryWorkflowId } from '../common/retries.js';
 import { CampaignIdAttr, CampaignMonthAttr, CampaignStatusAttr, CampaignTypeAttr } from '../common/search-attributes.js';
 import { countAudience, failedRecipients, type FailedRecipient } from '../db/audience.js';
 import {
@@ -41,9 +42,14 @@ import {
 } from '../db/campaigns.js';
 import { appendAudit, listAudit, type AuditRecord } from '../db/audit.js';
 import { currentActor, type Actor } from './acting.js';
+import { CampaignError } from './errors.js';
+
+export { CampaignError } from './errors.js';
+import { startRetry, type RetryStarted } from './retries.js';
 import { saveEditDraft, saveTestAddresses } from '../db/drafts.js';
 import { ledgerSummary, unsettledParts, type LedgerSummary, type UnsettledPart } from '../db/ledger.js';
 import { readSendProgress } from '../db/progress.js';
+import { retryRounds, type RetryRound } from '../db/retries.js';
 import { listUsers, userIdsByEmail, type UserListItem } from '../db/users.js';
 import type { campaignLifecycle } from '../workflows/campaign-lifecycle.js';
 import {
@@ -58,7 +64,7 @@ import {
   stateQuery,
 } from '../workflows/campaign-lifecycle-api.js';
 import type { campaignSend } from '../workflows/campaign-send.js';
-import { cancelUpdate, pauseUpdate, progressQuery, resolveBatchUpdate, resumeUpdate } from '../workflows/campaign-send-api.js';
+import { cancelUpdate, pauseUpdate, progressQuery, resolveBatchUpdate, resumeUpdate, type CampaignSendResult } from '../workflows/campaign-send-api.js';
 import {
   approveSchema,
   configureSchema,
@@ -72,6 +78,7 @@ import {
   sendMailSchema,
   sendOptionsSchema,
   type ApproveInput,
+  type RetryFailedInput,
   type ConfigureInput,
   type GenerateContentInput,
   type ListCampaignsInput,
@@ -83,15 +90,6 @@ import {
 } from './validation.js';
 
 /** A request that cannot be carried out as asked: unknown campaign, stale version, wrong phase... */
-export class CampaignError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'not-found' | 'conflict' | 'wrong-phase' | 'invalid' | 'not-started' | 'rejected' | 'upstream' | 'failed' | 'idempotency-mismatch',
-  ) {
-    super(message);
-    this.name = 'CampaignError';
-  }
-}
 
 /** A caller's key on one route, with the request's hash: the same request under it is a retry, another is refused. */
 function scopedKey({ caller, key }: CallerKey, route: 'create' | 'send-mail', request: unknown): Idempotency {
@@ -126,6 +124,8 @@ export interface CampaignReport {
   transitions: CampaignTransition[];
   /** Who did what to it, oldest first (the first AUDIT_SHOWN entries; GET /audit?campaignId= pages through all). */
   audit: AuditRecord[];
+  /** Its retry rounds, first first: who each sent to again, and how it went. */
+  retries: RetryRound[];
   /**
    * The lifecycle workflow's own view (phase, versions, metrics), asked of Temporal only with `live`;
    * null otherwise, and once Temporal no longer keeps the workflow.
@@ -196,14 +196,19 @@ export class CampaignClient {
   }
 
   /** Does `work`, then records it in the audit log (what was done, never content or addresses). */
-  private async audited<T>(action: string, campaignId: string | ((result: T) => string), details: Record<string, unknown>, work: () => Promise<T>): Promise<T> {
+  private async audited<T>(
+    action: string,
+    campaignId: string | ((result: T) => string),
+    details: Record<string, unknown> | ((result: T) => Record<string, unknown>),
+    work: () => Promise<T>,
+  ): Promise<T> {
     const result = await work();
     const actor = this.actor();
     await appendAudit(this.deps.pool, {
       actor: actor.name,
       action,
       campaignId: typeof campaignId === 'string' ? campaignId : campaignId(result),
-      details,
+      details: typeof details === 'function' ? details(result) : details,
       requestId: actor.requestId ?? null,
     });
     return result;
@@ -295,16 +300,17 @@ export class CampaignClient {
   /** The campaign as Aurora has it; with `live`, the lifecycle workflow's own view too. */
   async get(campaignId: string, { live = false }: ReadOptions = {}): Promise<CampaignReport> {
     const campaign = await this.requireCampaign(campaignId);
-    const [stats, ledger, unsettled, failed, transitions, audit, lifecycle] = await Promise.all([
+    const [stats, ledger, unsettled, failed, transitions, audit, retries, lifecycle] = await Promise.all([
       findCampaignStats(this.deps.pool, campaignId),
       ledgerSummary(this.deps.pool, campaignId),
       unsettledParts(this.deps.pool, campaignId),
       failedRecipients(this.deps.pool, campaignId),
       campaignTransitions(this.deps.pool, campaignId),
       listAudit(this.deps.pool, { campaignId, limit: AUDIT_SHOWN }),
+      retryRounds(this.deps.pool, campaignId),
       live ? this.lifecycleState(campaignId) : Promise.resolve(null),
     ]);
-    return { campaign, stats, ledger, unsettled, failedRecipients: failed, transitions, audit, lifecycle };
+    return { campaign, stats, ledger, unsettled, failedRecipients: failed, transitions, audit, retries, lifecycle };
   }
 
   /** Newest first, filtered by status and type, keyset-paged. */
@@ -392,6 +398,31 @@ export class CampaignClient {
     if (!live) return stored;
     const progress = await this.steerSend(campaignId, (h) => h.query(progressQuery));
     return stored.rate ? { ...progress, rate: stored.rate } : progress;
+  }
+
+  /**
+   * Sends the campaign again to the recipients whose part failed for a reason that may since have
+   * been fixed, and only them (README, "Retrying failed recipients"): the next retry round, as new
+   * ledger parts. `dryRun` counts them, and why, without sending.
+   */
+  async retryFailed(campaignId: string, input: RetryFailedInput = {}): Promise<RetryStarted> {
+    const campaign = await this.requireCampaign(campaignId);
+    const deps = { pool: this.deps.pool, temporal: this.temporal(), taskQueue: this.deps.taskQueue, sendDefaults: this.deps.lifecycle.sendDefaults };
+    const retry = (): Promise<RetryStarted> => startRetry(deps, campaign, input, this.actor().name);
+    if (input.dryRun) return retry();
+    const details = (started: RetryStarted) => ({
+      round: started.round,
+      unsent: started.unsent,
+      resent: started.resent,
+      ...(input.reasonLike === undefined ? {} : { reasonLike: input.reasonLike }),
+      ...(input.temporaryAfterMinutes === undefined ? {} : { temporaryAfterMinutes: input.temporaryAfterMinutes }),
+    });
+    return this.audited('retry-failed', campaignId, details, retry);
+  }
+
+  /** Waits for a retry round's send to end: its counts, or a CampaignError saying why it failed. */
+  retryResult(campaignId: string, round: number): Promise<CampaignSendResult> {
+    return steer(campaignId, () => this.temporal().workflow.getHandle<typeof campaignSend>(retryWorkflowId(campaignId, round)).result(), `has no retry round ${round}`);
   }
 
   pause(campaignId: string): Promise<SendProgress> {

@@ -130,6 +130,19 @@ export const approveSchema = z
   })
   .strict();
 
+export const retryFailedSchema = z
+  .object({
+    /** Only failures whose reason contains this text (case-insensitive). */
+    reasonLike: z.string().trim().min(1).max(200).optional(),
+    /** Temporary failures count once they are this old (Mailgun retries them itself for up to 8 hours). */
+    temporaryAfterMinutes: z.number().int().min(0).max(30 * 24 * 60).optional(),
+    /** Send tuning for the round; default: as the campaign was sent. */
+    send: sendOptionsSchema.optional(),
+    /** Count who would be retried, and why, without sending. */
+    dryRun: z.boolean().optional(),
+  })
+  .strict();
+
 export const resolveBatchSchema = z
   .object({
     batchNo: z.number().int().nonnegative(),
@@ -222,6 +235,7 @@ export type ConfigureInput = z.input<typeof configureSchema>;
 export type GenerateContentInput = z.input<typeof generateContentSchema>;
 export type SendOptionsInput = z.input<typeof sendOptionsSchema>;
 export type ApproveInput = z.input<typeof approveSchema>;
+export type RetryFailedInput = z.input<typeof retryFailedSchema>;
 export type ListCampaignsInput = z.input<typeof listCampaignsSchema>;
 export type ListUsersInput = z.input<typeof listUsersSchema>;
 export type SendMailInput = z.input<typeof sendMailSchema>;

@@ -27,7 +27,7 @@ const CAMPAIGN_COLUMNS = `
  * with a report id (boolean), and only users with report links in this campaign (campaign id, or null
  * for no such condition). An address suppressed as a whole (bounced, refused) gets no stream.
  */
-function audienceWhere(n: number): string {
+export function audienceWhere(n: number): string {
   const consents = (stream: string) =>
     `EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = users.id AND s.stream = ${stream} AND s.status = ANY ($${n + 1}::text[]))`;
   return `status = 'active'
@@ -436,9 +436,14 @@ export const sql = {
       UPDATE send_ledger SET state = 'accepted', mailgun_message_id = $4, resolved_by = coalesce($5, resolved_by), last_error = NULL,
         finished_at = now()
       WHERE campaign_id = $1 AND batch_no = $2 AND part = $3 AND state IN ('sending', 'unknown')
-      RETURNING campaign_id, coalesce(message_count, recipient_count) AS recipients
+      RETURNING campaign_id, first_ordinal, last_ordinal, coalesce(message_count, recipient_count) AS recipients
     )
-    UPDATE campaign_stats s SET sent = s.sent + done.recipients, updated_at = now()
+    UPDATE campaign_stats s SET sent = s.sent + done.recipients - (
+        -- A retry round's resends (Mailgun took their first message, which then failed temporarily) are counted already.
+        SELECT count(*) FROM campaign_recipients r
+        WHERE r.campaign_id = done.campaign_id AND r.resend AND r.ordinal BETWEEN done.first_ordinal AND done.last_ordinal
+          AND r.failed_at IS NULL)::int,
+      updated_at = now()
     FROM done WHERE s.campaign_id = done.campaign_id`,
 
   // $1 campaign id, $2 batch no, $3 part, $4 error, $5 suppress the users too (boolean).

@@ -5,6 +5,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BatchResolution, SendOptions, SendProgress, Steering } from '../common/campaign.js';
 import type { RateGovernorState } from '../common/rate-governor.js';
+import type { RetryRequest } from '../common/retries.js';
 import type { SendBookState } from '../common/send-book.js';
 
 export type { OpenBatch } from '../common/send-book.js';
@@ -19,8 +20,18 @@ export interface CampaignSendInput {
    * Sends started by lifecycles from before that (version 1) write Aurora's status themselves.
    */
   lifecycleOwnsStatus?: boolean;
+  /**
+   * A retry round (README, "Retrying failed recipients"): the send freezes the round's recipients
+   * instead of the campaign's audience and writes the round's status instead of the campaign's.
+   */
+  retry?: RetryRun;
   /** Set only by continue-as-new: where the previous run stopped. */
   carried?: CarriedState;
+}
+
+export interface RetryRun extends RetryRequest {
+  /** The round's first ordinal in the ledger, once its recipients are frozen (carried by continue-as-new). */
+  firstOrdinal?: number;
 }
 
 /** Everything a continued run needs; ids and counts only, never recipients. */

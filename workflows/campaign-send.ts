@@ -18,7 +18,10 @@ import type { Activities } from '../activities/index.js';
 import { actorOf, BATCH_RESOLUTIONS, SYSTEM_ACTOR, TEMPORAL_ACTOR, type CampaignStatus, type SendProgress, type Steering } from '../common/campaign.js';
 import { failureReason, nextStatusVersion } from '../common/lifecycle.js';
 import { CampaignStatusAttr } from '../common/search-attributes.js';
+import type { BatchPlan } from '../common/batches.js';
 import type { BrakeTrip } from '../common/brake.js';
+import type { BatchStatus } from '../common/ledger.js';
+import { roundBatch } from '../common/retries.js';
 import { SendBook, type FinalStatus, type FollowUp } from '../common/send-book.js';
 import { sendStatusSignal } from './campaign-lifecycle-api.js';
 import {
@@ -41,7 +44,7 @@ import { LatestValueTask, nothing, perform } from './reactions.js';
 // Every activity heartbeats or has a short start-to-close timeout, so a worker
 // that dies anywhere costs seconds: Temporal retries the activity elsewhere.
 
-const { snapshotAudiencePage } = proxyActivities<Activities>({
+const { snapshotAudiencePage, freezeRetryRound } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
@@ -65,7 +68,7 @@ const { resolveBatchOutcome } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 1.5, maximumInterval: '30 seconds' },
 });
 
-const { setCampaignStatus, projectProgress, resolveUnknownBatch, abandonParkedBatch } = proxyActivities<Activities>({
+const { setCampaignStatus, setRetryStatus, projectProgress, resolveUnknownBatch, abandonParkedBatch } = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
 });
@@ -122,7 +125,7 @@ function validateResolveBatch(book: SendBook) {
  */
 export async function campaignSend(input: CampaignSendInput): Promise<CampaignSendResult> {
   if (!patched(SEND_ENGINE_PATCH)) return campaignSendV1(input);
-  const { campaignId, options, lifecycleOwnsStatus = false } = input;
+  const { campaignId, options, lifecycleOwnsStatus = false, retry } = input;
   const book = new SendBook(options.batchSize, input.carried);
   const root = CancellationScope.current();
   /** Writes, abandoning parked batches and operators' decisions: they finish whatever happens to the run. */
@@ -144,6 +147,12 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   /** Who made the latest status change: an operator's request, or (undefined) the send itself. */
   let statusActor: string | undefined;
   let statusSeen: CampaignStatus | undefined;
+  /** A retry round's first ordinal, once its recipients are frozen: its batches are the ledger's from there. */
+  let roundStart = retry?.firstOrdinal;
+  /** A batch as the ledger has it: a retry round's batch numbers and ordinals follow every earlier round's. */
+  const inLedger = (batch: BatchPlan): BatchPlan => (roundStart === undefined ? batch : roundBatch(batch, roundStart));
+  /** A status the ledger gave, under the batch number the book knows it by. */
+  const booked = (batchNo: number, status: BatchStatus): BatchStatus => ({ ...status, batchNo });
 
   const stopping = (): boolean => book.cancelled || fatal !== undefined || root.consideredCancelled;
   const progress = (): SendProgress => ({ campaignId, status: book.status(), ...book.counts() });
@@ -153,7 +162,8 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
 
   // Written in the background, latest value wins: the Firestore projection of the counts, and the
   // lifecycle (this send's parent), told each status change.
-  const projector = new LatestValueTask(shielded, () => projectProgress(progress()), advance);
+  // A retry round's counts are its own, never the campaign's progress.
+  const projector = new LatestValueTask(shielded, () => (retry ? Promise.resolve() : projectProgress(progress())), advance);
   const parent = workflowInfo().parent;
   // (A plain call, not an async function: its outcome must take as many steps to react to as an activity's.)
   const reporter = new LatestValueTask(
@@ -177,14 +187,13 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
   );
   // Only under a version-1 lifecycle, which leaves the send phases to the send: versions stay comparable with its own.
   let statusVersion = input.carried?.statusVersion ?? 0;
-  const ownStatus = lifecycleOwnsStatus
-    ? undefined
-    : new LatestValueTask(
-        shielded,
-        () =>
-          setCampaignStatus(campaignId, book.status(), (statusVersion = nextStatusVersion(statusVersion, Date.now())), null, statusActor ?? SYSTEM_ACTOR),
-        advance,
-      );
+  const writeOwnStatus = (): Promise<void> => {
+    statusVersion = nextStatusVersion(statusVersion, Date.now());
+    if (!retry) return setCampaignStatus(campaignId, book.status(), statusVersion, null, statusActor ?? SYSTEM_ACTOR);
+    // A retry round writes its own status, never the campaign's: that stays the lifecycle's.
+    return setRetryStatus(campaignId, retry.round, book.status(), statusVersion, fatal === undefined ? null : failureReason(fatal));
+  };
+  const ownStatus = lifecycleOwnsStatus ? undefined : new LatestValueTask(shielded, writeOwnStatus, advance);
   const writers = [reporter, projector, ...(ownStatus ? [ownStatus] : [])];
 
   /** `actor`: who asked for the change; kept while the status stays what they made it. */
@@ -216,12 +225,12 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     running.set(batch.batchNo, scope);
     // Batches are never cancelled half-way: a sendBatch that has claimed its batch finishes and lands in the ledger.
     const brake = book.brakeArmed ? { brake: true } : {};
-    perform(scope, () => sendBatch({ campaignId, batch, ...ceiling, ...brake }), (outcome) => {
+    perform(scope, () => sendBatch({ campaignId, batch: inLedger(batch), ...ceiling, ...brake }), (outcome) => {
       running.delete(batch.batchNo);
       if (outcome.ok) {
         const result = outcome.value;
         if ('braked' in result) holdForBrake(batch.batchNo, result.braked);
-        else follow(batch.batchNo, book.landed(result));
+        else follow(batch.batchNo, book.landed(booked(batch.batchNo, result)));
       }
       // Withdrawn, or asked to be and then lost with its worker (Temporal does not retry an activity whose
       // cancellation was requested): either way the ledger says what the batch needs when it is sent again.
@@ -247,8 +256,8 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
 
   function seekProof(batchNo: number): void {
     if (stopping()) return; // abandoned below, not resolved
-    perform(proofs, () => resolveBatchOutcome({ campaignId, batch: book.plan(batchNo) }), (outcome) => {
-      if (outcome.ok) follow(batchNo, book.proven(outcome.value));
+    perform(proofs, () => resolveBatchOutcome({ campaignId, batch: inLedger(book.plan(batchNo)) }), (outcome) => {
+      if (outcome.ok) follow(batchNo, book.proven(booked(batchNo, outcome.value)));
       // A cancelled proof (or one lost with its worker once cancelled) leaves the batch parked, to be abandoned.
       else if (!isCancellation(outcome.error) && !proofs.consideredCancelled) fail(outcome.error);
       advance();
@@ -257,6 +266,7 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
 
   /** Freezes the next page of the audience; each page's batches may go out at once. */
   function freezeNextPage(): void {
+    if (retry) return freezeRound();
     perform(snapshot, () => snapshotAudiencePage(campaignId), (outcome) => {
       if (outcome.ok) {
         book.audienceFrozen(outcome.value.frozen, outcome.value.complete);
@@ -269,15 +279,30 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
     });
   }
 
+  /** A retry round's recipients, frozen at once (db/retries.ts says who). */
+  function freezeRound(): void {
+    if (!retry) return;
+    perform(snapshot, () => freezeRetryRound(retry), (outcome) => {
+      if (outcome.ok) {
+        roundStart = outcome.value.firstOrdinal;
+        book.audienceFrozen(outcome.value.frozen, true);
+        projector.request();
+      } else if (!isCancellation(outcome.error)) {
+        fail(outcome.error); // e.g. the campaign is still sending: the round fails visibly
+      }
+      advance();
+    });
+  }
+
   /** A cancelled or failed send stops waiting for proof: parked parts become 'unknown'. */
   function abandonParked(): void {
     proofs.cancel();
     const parked = book.parkedBatches();
     abandoning = parked.length;
     for (const batchNo of parked) {
-      perform(shielded, () => abandonParkedBatch({ campaignId, batch: book.plan(batchNo) }), (outcome) => {
+      perform(shielded, () => abandonParkedBatch({ campaignId, batch: inLedger(book.plan(batchNo)) }), (outcome) => {
         abandoning = (abandoning ?? 1) - 1;
-        if (outcome.ok) follow(batchNo, book.proven(outcome.value));
+        if (outcome.ok) follow(batchNo, book.proven(booked(batchNo, outcome.value)));
         else fail(outcome.error);
         advance();
       });
@@ -341,9 +366,9 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
       perform(shielded, nothing, () => {
         if (!book.awaitsDecision(batchNo)) return resolve(progress()); // a second request: already handled
         book.beginDecision(batchNo);
-        perform(shielded, () => resolveUnknownBatch({ campaignId, batch: book.plan(batchNo), as }), (outcome) => {
+        perform(shielded, () => resolveUnknownBatch({ campaignId, batch: inLedger(book.plan(batchNo)), as }), (outcome) => {
           if (outcome.ok) {
-            follow(batchNo, book.decided(outcome.value));
+            follow(batchNo, book.decided(booked(batchNo, outcome.value)));
             statusChanged(actorOf(request));
             resolve(progress());
           } else {
@@ -392,6 +417,7 @@ export async function campaignSend(input: CampaignSendInput): Promise<CampaignSe
       campaignId,
       options,
       ...(lifecycleOwnsStatus ? { lifecycleOwnsStatus } : {}),
+      ...(retry ? { retry: { ...retry, ...(roundStart === undefined ? {} : { firstOrdinal: roundStart }) } } : {}),
       carried: { ...book.carry(), ...(ownStatus ? { statusVersion } : {}) },
     });
   }
