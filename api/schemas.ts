@@ -121,9 +121,42 @@ export const CampaignReportSchema = z
     failedRecipients: z.array(z.object({ userId: decimalId, email: z.string(), reason: z.string(), failedAt: z.string() })),
     transitions: z.array(z.object({ status, at: z.string(), actor: z.string().nullable().openapi({ example: 'api:crm' }) })),
     audit: z.array(z.lazy(() => AuditEntrySchema)).openapi({ description: 'Who did what to the campaign, oldest first' }),
+    retries: z.array(z.lazy(() => RetryRoundSchema)).openapi({ description: 'Its retry rounds, first first' }),
     lifecycle: LifecycleStateSchema.nullable(),
   })
   .openapi('CampaignReport');
+
+export const RetryRoundSchema = z
+  .object({
+    round: z.number().int(),
+    status,
+    reasonLike: z.string().nullable(),
+    temporaryAfterMs: z.number(),
+    requestedBy: z.string(),
+    requestedAt: z.string(),
+    firstOrdinal: z.number().int(),
+    recipients: z.number().int(),
+    unsent: z.number().int().openapi({ description: 'Recipients never sent before' }),
+    resent: z.number().int().openapi({ description: 'Recipients sent before whose message failed temporarily' }),
+    sent: z.number().int(),
+    failed: z.number().int(),
+    failureReason: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi('RetryRound');
+
+export const RetryStartedSchema = z
+  .object({
+    campaignId: decimalId,
+    round: z.number().int().openapi({ description: 'The round started (or, for a dry run, the one that would be)' }),
+    unsent: z.number().int(),
+    resent: z.number().int(),
+    inDoubt: z.number().int().openapi({ description: 'Recipients in parts of unknown outcome: never retried, an operator decides' }),
+    reasons: z.array(z.object({ reason: z.string(), recipients: z.number().int() })),
+    workflowId: z.string().optional(),
+    dryRun: z.boolean(),
+  })
+  .openapi('RetryStarted');
 
 export const AuditEntrySchema = z
   .object({

@@ -214,7 +214,7 @@ export function buildProgram(): Command {
     .addHelpText(
       'after',
       '\nCampaign commands: campaign create | configure | preview-audience | generate-content | preview | approve | send |' +
-        ' show | list | progress | pause | resume | cancel | resolve-batch (see campaign --help)',
+        ' show | list | progress | watch | pause | resume | cancel | retry-failed | resolve-batch (see campaign --help)',
     );
 
   const campaign = program.command('campaign').description('create campaigns and steer them from draft to archive');
@@ -310,7 +310,7 @@ export function buildProgram(): Command {
   const liveOption = () => new Option('--live', "ask the running workflow (a Temporal query) instead of Aurora");
   campaign
     .command('show <campaignId>')
-    .description('the campaign, its Aurora stats and ledger, failed recipients and transitions (with --live, the lifecycle state too)')
+    .description('the campaign, its Aurora stats and ledger, failed recipients, transitions, audit and retry rounds (with --live, the lifecycle state too)')
     .addOption(liveOption())
     .action(async (id: string, opts: { live?: boolean }) =>
       print(await withSession(opts.live === true, ({ campaigns }) => campaigns.get(id, { live: opts.live === true }))),
@@ -343,6 +343,39 @@ export function buildProgram(): Command {
       .description(description)
       .action(async (id: string) => print(await withSession(true, ({ campaigns }) => campaigns[name](id))));
   }
+
+  withSendTuning(
+    campaign
+      .command('retry-failed <campaignId>')
+      .description(
+        'send again to the recipients whose part failed for a reason that may since have been fixed, and only them: those a failed send ' +
+          'never reached, and temporary failures Mailgun reported (README, "Retrying failed recipients")',
+      ),
+  )
+    .option('--reason-like <text>', 'only failures whose reason contains this text (case-insensitive)')
+    .option('--temporary-after <minutes>', 'temporary failures count once this old (default 480: Mailgun retries them itself for 8 hours)', (v) =>
+      nonNegativeInt('--temporary-after', v),
+    )
+    .option('--dry-run', 'count who would be retried, and why, without sending')
+    .option('--wait', "then wait for the round's send to end and print its result")
+    .action(
+      async (
+        id: string,
+        opts: { reasonLike?: string; temporaryAfter?: number; dryRun?: boolean; wait?: boolean; batchSize?: number; window?: number; rate?: number },
+      ) => {
+        await withSession(true, async ({ campaigns }) => {
+          const send = sendTuning(opts);
+          const started = await campaigns.retryFailed(id, {
+            ...(opts.reasonLike === undefined ? {} : { reasonLike: opts.reasonLike }),
+            ...(opts.temporaryAfter === undefined ? {} : { temporaryAfterMinutes: opts.temporaryAfter }),
+            ...(opts.dryRun ? { dryRun: true } : {}),
+            ...(Object.keys(send).length > 0 ? { send } : {}),
+          });
+          print(started);
+          if (opts.wait && !started.dryRun) print(await campaigns.retryResult(id, started.round));
+        });
+      },
+    );
 
   campaign
     .command('resolve-batch <campaignId> <batchNo>')

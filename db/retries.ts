@@ -91,14 +91,15 @@ const CANDIDATES = `
            ELSE coalesce(p.last_error, rd.failure_reason, 'not sent') END AS reason
     FROM placed p JOIN rounds rd ON rd.round = p.round LEFT JOIN temporary t ON t.user_id = p.user_id
   ), retryable AS (
-    SELECT c.* FROM classified c
+    -- Joined, not IN (subquery): the planner may run a subquery per row, and a long userIds list in each.
+    SELECT c.*, users.email, users.name, users.custom_id FROM classified c JOIN users ON users.id = c.user_id
     WHERE ((c.kind = 'unsent' AND c.round_status = 'failed')
         OR (c.kind = 'resend' AND c.temporary_at > c.last_attempt_at
             AND c.temporary_at <= now() - $3::bigint * interval '1 millisecond'
             AND NOT EXISTS (SELECT 1 FROM mailgun_events e WHERE e.campaign_id = $1 AND e.user_id = c.user_id
                              AND e.event IN ('delivered', 'permanent_fail'))))
       AND ($2::text IS NULL OR strpos(lower(c.reason), lower($2::text)) > 0)
-      AND c.user_id IN (SELECT id FROM users WHERE ${audienceWhere(4)})
+      AND ${audienceWhere(4)}
   )`;
 
 const sql = {
@@ -113,8 +114,8 @@ const sql = {
   // ... $11 the round's first ordinal, $12 the round. The round's recipients, as they are now in users.
   freezeRetryRecipients: `${CANDIDATES}, inserted AS (
       INSERT INTO campaign_recipients (campaign_id, ordinal, user_id, email, name, custom_id, round, retry_reason, resend)
-      SELECT $1, $11::int - 1 + row_number() OVER (ORDER BY r.ordinal), u.id, u.email, u.name, u.custom_id, $12::int, r.reason, r.kind = 'resend'
-      FROM retryable r JOIN users u ON u.id = r.user_id
+      SELECT $1, $11::int - 1 + row_number() OVER (ORDER BY r.ordinal), r.user_id, r.email, r.name, r.custom_id, $12::int, r.reason, r.kind = 'resend'
+      FROM retryable r
       RETURNING resend
     )
     SELECT count(*) FILTER (WHERE NOT resend)::int AS unsent, count(*) FILTER (WHERE resend)::int AS resent FROM inserted`,

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { CampaignClient } from '../../client/campaigns.js';
-import { approveSchema, generateContentSchema, resolveBatchSchema } from '../../client/validation.js';
+import { approveSchema, generateContentSchema, resolveBatchSchema, retryFailedSchema } from '../../client/validation.js';
 import {
   AudiencePreviewSchema,
   BatchParams,
@@ -11,6 +11,7 @@ import {
   jsonBody,
   LifecycleStateSchema,
   LiveQuery,
+  RetryStartedSchema,
   SendProgressSchema,
 } from '../schemas.js';
 
@@ -49,6 +50,23 @@ const resolveBatch = createRoute({
   responses: { 200: json(SendProgressSchema, 'Send progress after settling'), ...errors(400, 404, 409) },
 });
 
+const retryFailed = createRoute({
+  method: 'post',
+  path: '/campaigns/{id}/retry-failed',
+  tags,
+  summary: 'Send again to the recipients whose part failed for a reason that may since have been fixed, and only them',
+  description:
+    'Starts the campaign’s next retry round (README, "Retrying failed recipients"): recipients a failed send never reached, and those ' +
+    'Mailgun reported a temporary failure for (once `temporaryAfterMinutes` old, default 480). Refused and suppressed addresses, ' +
+    'and parts of unknown outcome, stay out. `dryRun` counts them, and why, without sending.',
+  request: { params: CampaignParams, body: jsonBody(retryFailedSchema, false) },
+  responses: {
+    200: json(RetryStartedSchema, 'A dry run: who a round would send to'),
+    202: json(RetryStartedSchema, 'The round started; `GET /campaigns/{id}` shows it under `retries`'),
+    ...errors(400, 404, 409),
+  },
+});
+
 const progress = createRoute({
   method: 'get',
   path: '/campaigns/{id}/progress',
@@ -80,6 +98,10 @@ export function campaignActionRoutes(campaigns: CampaignClient) {
     .openapi(resolveBatch, async (c) => {
       const { id, batchNo } = c.req.valid('param');
       return c.json(await campaigns.resolveBatch(id, batchNo, c.req.valid('json').as), 200);
+    })
+    .openapi(retryFailed, async (c) => {
+      const started = await campaigns.retryFailed(c.req.valid('param').id, c.req.valid('json'));
+      return started.dryRun ? c.json(started, 200) : c.json(started, 202);
     })
     .openapi(progress, async (c) => c.json(await campaigns.progress(c.req.valid('param').id, c.req.valid('query')), 200));
 }

@@ -412,6 +412,7 @@ describe('trigger HTTP API', () => {
       'POST /campaigns/{id}/preview',
       'POST /campaigns/{id}/preview-audience',
       'POST /campaigns/{id}/resume',
+      'POST /campaigns/{id}/retry-failed',
       'POST /send-mail',
     ]);
     assert.deepEqual(doc.paths['/health']?.['get']?.security, [], '/health is public');
