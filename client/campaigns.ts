@@ -23,7 +23,7 @@ import {
 } from '../common/campaign.js';
 import type { ApproveRequest, AudiencePreview, LifecycleOptions, LifecycleResult, LifecycleState } from '../common/lifecycle.js';
 import { withReportLinks } from '../common/financial.js';
-import { retryWorkflowId } from '../common/retries.js';
+import { retryWorkflowId, roundBatchNo } from '../common/retries.js';
 import { CampaignIdAttr, CampaignMonthAttr, CampaignStatusAttr, CampaignTypeAttr } from '../common/search-attributes.js';
 import { countAudience, failedRecipients, type FailedRecipient } from '../db/audience.js';
 import {
@@ -49,7 +49,7 @@ import { startRetry, type RetryStarted } from './retries.js';
 import { saveEditDraft, saveTestAddresses } from '../db/drafts.js';
 import { ledgerSummary, unsettledParts, type LedgerSummary, type UnsettledPart } from '../db/ledger.js';
 import { readSendProgress } from '../db/progress.js';
-import { retryRounds, type RetryRound } from '../db/retries.js';
+import { retryRounds, roundOfBatch, type RetryRound } from '../db/retries.js';
 import { listUsers, userIdsByEmail, type UserListItem } from '../db/users.js';
 import type { campaignLifecycle } from '../workflows/campaign-lifecycle.js';
 import {
@@ -459,11 +459,19 @@ export class CampaignClient {
    * Settles a batch whose outcome Mailgun's logs could not prove (progress.unknownBatches):
    * `accepted` if Mailgun did take it (check its logs or the recipients), `resend` if it did not.
    */
+  /**
+   * An operator's decision on a batch of unknown outcome, by its number in the ledger (`campaign show`'s
+   * `unsettled`): a batch of a retry round goes to that round's send, under the number it knows it by.
+   */
   resolveBatch(campaignId: string, batchNo: number, as: BatchResolution): Promise<SendProgress> {
     const request = parseInput(resolveBatchSchema, { batchNo, as }, 'resolve');
-    return this.audited('resolve-batch', campaignId, { batchNo: request.batchNo, as: request.as }, () =>
-      this.steerSend(campaignId, (h) => h.executeUpdate(resolveBatchUpdate, { args: [{ ...request, ...this.steering() }] })),
-    );
+    return this.audited('resolve-batch', campaignId, { batchNo: request.batchNo, as: request.as }, async () => {
+      const round = roundOfBatch(await retryRounds(this.deps.pool, campaignId), request.batchNo);
+      if (!round) return this.steerSend(campaignId, (h) => h.executeUpdate(resolveBatchUpdate, { args: [{ ...request, ...this.steering() }] }));
+      const local = { ...request, batchNo: roundBatchNo(request.batchNo, round.firstOrdinal), ...this.steering() };
+      const handle = this.temporal().workflow.getHandle<typeof campaignSend>(retryWorkflowId(campaignId, round.round));
+      return steer(campaignId, () => handle.executeUpdate(resolveBatchUpdate, { args: [local] }), `has no retry round ${round.round}`);
+    });
   }
 
   /** Waits for the send to finish and returns its result. */

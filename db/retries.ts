@@ -233,6 +233,11 @@ export async function freezeRetryRound(pool: Pool, request: FreezeRound): Promis
   return frozen;
 }
 
+/** The retry round a ledger batch number belongs to (undefined: the campaign's own send). See common/retries.ts. */
+export function roundOfBatch<R extends Pick<RetryRound, 'firstOrdinal'>>(rounds: readonly R[], ledgerBatchNo: number): R | undefined {
+  return rounds.filter((r) => r.firstOrdinal <= ledgerBatchNo).at(-1);
+}
+
 /** Campaign statuses whose send is over: nothing of it is in flight. */
 export const SEND_OVER: readonly CampaignStatus[] = ['sent', 'tracking', 'analysed', 'archived', 'failed', 'cancelled'];
 

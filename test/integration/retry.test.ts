@@ -211,4 +211,33 @@ describe('retrying failed recipients', () => {
     );
     assert.ok((rows[0]?.n ?? 0) > 0, 'a kill interrupted a batch of the round in Mailgun’s hands, and it was proven before anything was resent');
   });
+
+  test('a round’s batch of unknown outcome waits for an operator, who settles it by the number campaign show gives', async () => {
+    const people = await nextPeople(30);
+    const campaignId = await failedMidSend('unknown in a round', people.ids, 10, { batchSize: 10, ratePerSecond: 40 });
+    await worker.stop();
+    worker = await file.h.spawnWorker({ MAILGUN_OUTCOME_MAX_WAIT_MS: '3000' });
+    file.h.mailgun.setEventsLag(3_600_000); // Mailgun's logs never prove it in time
+    try {
+      file.h.mailgun.injectFaults({ kind: 'server-error' }); // Mailgun did not take it, but nobody can know that
+      const started = await file.h.campaigns.retryFailed(campaignId, { send: { batchSize: 100 } });
+      const waiting = await waitFor(async () => {
+        const report = await file.h.campaigns.get(campaignId);
+        return report.retries[0]?.status === 'needs-attention' && report.unsettled.length > 0 && report;
+      }, { what: 'the round waiting for an operator' });
+      const [round] = waiting.retries as [NonNullable<(typeof waiting.retries)[number]>];
+      const batchNo = waiting.unsettled[0]?.batchNo ?? assert.fail('no unsettled batch');
+      assert.equal(batchNo, round.firstOrdinal, 'the ledger numbers the round’s batches after the send’s');
+      assert.equal(waiting.campaign.status, 'failed', 'the campaign’s own status stays its send’s');
+      await assert.rejects(file.h.campaigns.resolveBatch(campaignId, 0, 'resend'), /has no send yet|not waiting|wrong-phase|ended/);
+      file.h.mailgun.setEventsLag(0);
+      await file.h.campaigns.resolveBatch(campaignId, batchNo, 'resend');
+      const result = await file.h.campaigns.retryResult(campaignId, started.round);
+      assert.deepEqual([result.status, result.sent, result.unknownBatches], ['sent', started.unsent, []]);
+    } finally {
+      file.h.mailgun.setEventsLag(0);
+    }
+    const counts = messagesPer(campaignId);
+    assert.deepEqual(people.emails.filter((e) => counts.get(e) !== 1), [], 'everyone once');
+  });
 });

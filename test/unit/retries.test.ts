@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { batchCount, planBatch } from '../../common/batches.js';
 import { retryWorkflowId, roundBatch, roundBatchNo } from '../../common/retries.js';
-import { checkRoundMayStart, RetryRefused } from '../../db/retries.js';
+import { checkRoundMayStart, RetryRefused, roundOfBatch } from '../../db/retries.js';
 
 test('a round’s batches follow every earlier round’s, in ledger batch numbers and ordinals alike', () => {
   // Round 0: 95 recipients in batches of 10 (batches 0..9); round 1: 40 of them in batches of 7; round 2: 3 in batches of 1000.
@@ -32,6 +32,8 @@ test('a round’s batches follow every earlier round’s, in ledger batch number
   assert.equal(ordinals.size, 95 + 40 + 3);
   assert.deepEqual([...ordinals].sort((a, b) => a - b), Array.from({ length: 138 }, (_, i) => i + 1), 'ordinals have no gaps');
   assert.deepEqual(roundBatch(planBatch(40, 7, 5), 96), { batchNo: 101, firstOrdinal: 131, lastOrdinal: 135, size: 5 });
+  const shown = [{ round: 1, firstOrdinal: 96 }, { round: 2, firstOrdinal: 136 }];
+  assert.deepEqual([9, 96, 101, 135, 136].map((b) => roundOfBatch(shown, b)?.round), [undefined, 1, 1, 1, 2], 'a ledger batch number names its round');
 });
 
 test('a round starts only once everything of the campaign has stopped sending, and in turn', () => {
