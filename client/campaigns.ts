@@ -43,8 +43,6 @@ import {
 import { appendAudit, listAudit, type AuditRecord } from '../db/audit.js';
 import { currentActor, type Actor } from './acting.js';
 import { CampaignError } from './errors.js';
-
-export { CampaignError } from './errors.js';
 import { startRetry, type RetryStarted } from './retries.js';
 import { saveEditDraft, saveTestAddresses } from '../db/drafts.js';
 import { ledgerSummary, unsettledParts, type LedgerSummary, type UnsettledPart } from '../db/ledger.js';
@@ -89,7 +87,8 @@ import {
   type SendOptionsInput,
 } from './validation.js';
 
-/** A request that cannot be carried out as asked: unknown campaign, stale version, wrong phase... */
+/** A request that cannot be carried out as asked: unknown campaign, stale version, wrong phase... (client/errors.ts) */
+export { CampaignError } from './errors.js';
 
 /** A caller's key on one route, with the request's hash: the same request under it is a retry, another is refused. */
 function scopedKey({ caller, key }: CallerKey, route: 'create' | 'send-mail', request: unknown): Idempotency {

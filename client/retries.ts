@@ -1,10 +1,10 @@
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { SendOptions } from '../common/campaign.js';
 import { DEFAULT_TEMPORARY_AFTER_MS, retryWorkflowId, type RetryRequest } from '../common/retries.js';
 import { CampaignIdAttr, CampaignStatusAttr, CampaignTypeAttr } from '../common/search-attributes.js';
 import type { Campaign } from '../db/campaigns.js';
 import type { Pool } from '../db/pool.js';
-import { checkRoundMayStart, previewRetry, RetryRefused, retryRounds, type RetryCandidates } from '../db/retries.js';
+import { checkRoundMayStart, previewRetry, RetryRefused, retryRounds, ROUND_OVER, setRoundStatus, type RetryCandidates, type RetryRound } from '../db/retries.js';
 import type { campaignSend } from '../workflows/campaign-send.js';
 import { CAMPAIGN_SEND_WORKFLOW } from '../workflows/campaign-send-api.js';
 import { CampaignError } from './errors.js';
@@ -39,7 +39,7 @@ export async function startRetry(deps: RetryDeps, campaign: Campaign, input: Ret
   if (!campaign.frozenAudience || !campaign.frozenContent) {
     throw new CampaignError(`campaign ${campaignId} was never approved: there is nothing to retry`, 'wrong-phase');
   }
-  const rounds = await retryRounds(deps.pool, campaignId);
+  const rounds = await settleAbandonedRounds(deps, campaignId, await retryRounds(deps.pool, campaignId));
   const round = (rounds.at(-1)?.round ?? 0) + 1;
   try {
     checkRoundMayStart(campaignId, campaign.status, rounds, round);
@@ -80,4 +80,35 @@ export async function startRetry(deps: RetryDeps, campaign: Campaign, input: Ret
     throw error;
   }
   return { ...found, workflowId, dryRun: false };
+}
+
+/** The last word on a round: no write of its workflow can come after it. */
+const FINAL_VERSION = Number.MAX_SAFE_INTEGER;
+
+/**
+ * A round whose workflow ended without saying so (terminated from the Temporal UI or CLI, timed out)
+ * would otherwise look like it is still sending and hold back every later round: it is recorded
+ * `failed`, with what happened to its workflow. Its recipients' parts say what was sent.
+ */
+async function settleAbandonedRounds(deps: RetryDeps, campaignId: string, rounds: RetryRound[]): Promise<RetryRound[]> {
+  return Promise.all(
+    rounds.map(async (round) => {
+      if (ROUND_OVER.includes(round.status)) return round;
+      const workflowId = retryWorkflowId(campaignId, round.round);
+      const ended = await deps.temporal.workflow
+        .getHandle(workflowId)
+        .describe()
+        .then(
+          ({ status }) => (status.name === 'RUNNING' ? undefined : status.name.toLowerCase().replace('_', ' ')),
+          (error: unknown) => {
+            if (error instanceof WorkflowNotFoundError) return 'and is no longer kept by Temporal';
+            throw error;
+          },
+        );
+      if (ended === undefined) return round;
+      const reason = `its workflow ${workflowId} ended (${ended}) before the round was over`;
+      await setRoundStatus(deps.pool, campaignId, round.round, 'failed', FINAL_VERSION, reason);
+      return { ...round, status: 'failed' as const, failureReason: reason };
+    }),
+  );
 }
