@@ -1,10 +1,10 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { SendOptions } from '../common/campaign.js';
+import { sendWorkflowId, type SendOptions } from '../common/campaign.js';
 import { DEFAULT_TEMPORARY_AFTER_MS, retryWorkflowId, type RetryRequest } from '../common/retries.js';
 import { CampaignIdAttr, CampaignStatusAttr, CampaignTypeAttr } from '../common/search-attributes.js';
 import type { Campaign } from '../db/campaigns.js';
 import type { Pool } from '../db/pool.js';
-import { checkRoundMayStart, previewRetry, RetryRefused, retryRounds, ROUND_OVER, setRoundStatus, type RetryCandidates, type RetryRound } from '../db/retries.js';
+import { checkRoundMayStart, previewRetry, RetryRefused, retryRounds, type RetryCandidates, type RetryRound } from '../db/retries.js';
 import type { campaignSend } from '../workflows/campaign-send.js';
 import { CAMPAIGN_SEND_WORKFLOW } from '../workflows/campaign-send-api.js';
 import { CampaignError } from './errors.js';
@@ -39,7 +39,8 @@ export async function startRetry(deps: RetryDeps, campaign: Campaign, input: Ret
   if (!campaign.frozenAudience || !campaign.frozenContent) {
     throw new CampaignError(`campaign ${campaignId} was never approved: there is nothing to retry`, 'wrong-phase');
   }
-  const rounds = await settleAbandonedRounds(deps, campaignId, await retryRounds(deps.pool, campaignId));
+  const rounds = await retryRounds(deps.pool, campaignId);
+  await refuseAfterCutOffSends(deps, campaignId, rounds);
   const round = (rounds.at(-1)?.round ?? 0) + 1;
   try {
     checkRoundMayStart(campaignId, campaign.status, rounds, round);
@@ -82,33 +83,35 @@ export async function startRetry(deps: RetryDeps, campaign: Campaign, input: Ret
   return { ...found, workflowId, dryRun: false };
 }
 
-/** The last word on a round: no write of its workflow can come after it. */
-const FINAL_VERSION = Number.MAX_SAFE_INTEGER;
+/** How a workflow can end with activities it started still running: nobody waited for them to land. */
+const CUT_OFF = new Set(['TERMINATED', 'TIMED_OUT']);
 
 /**
- * A round whose workflow ended without saying so (terminated from the Temporal UI or CLI, timed out)
- * would otherwise look like it is still sending and hold back every later round: it is recorded
- * `failed`, with what happened to its workflow. Its recipients' parts say what was sent.
+ * Refuses a round while an earlier send of the campaign (its own, or a round) was cut off — terminated
+ * from the Temporal UI or CLI, or timed out — rather than ended by itself. A send that ends by itself
+ * waits for its batches to land; one cut off leaves its sendBatch activities running until their next
+ * heartbeat finds it gone, and one of those may still claim a pending part and send it after a new
+ * round has frozen the same people. Never guess: such a campaign is not retried.
  */
-async function settleAbandonedRounds(deps: RetryDeps, campaignId: string, rounds: RetryRound[]): Promise<RetryRound[]> {
-  return Promise.all(
-    rounds.map(async (round) => {
-      if (ROUND_OVER.includes(round.status)) return round;
-      const workflowId = retryWorkflowId(campaignId, round.round);
-      const ended = await deps.temporal.workflow
-        .getHandle(workflowId)
-        .describe()
-        .then(
-          ({ status }) => (status.name === 'RUNNING' ? undefined : status.name.toLowerCase().replace('_', ' ')),
-          (error: unknown) => {
-            if (error instanceof WorkflowNotFoundError) return 'and is no longer kept by Temporal';
-            throw error;
-          },
-        );
-      if (ended === undefined) return round;
-      const reason = `its workflow ${workflowId} ended (${ended}) before the round was over`;
-      await setRoundStatus(deps.pool, campaignId, round.round, 'failed', FINAL_VERSION, reason);
-      return { ...round, status: 'failed' as const, failureReason: reason };
-    }),
-  );
+async function refuseAfterCutOffSends(deps: RetryDeps, campaignId: string, rounds: readonly RetryRound[]): Promise<void> {
+  const workflowIds = [sendWorkflowId(campaignId), ...rounds.map((r) => retryWorkflowId(campaignId, r.round))];
+  for (const workflowId of workflowIds) {
+    const status = await deps.temporal.workflow
+      .getHandle(workflowId)
+      .describe()
+      .then(
+        (description) => description.status.name as string,
+        (error: unknown) => {
+          if (error instanceof WorkflowNotFoundError) return undefined; // never started, or long gone with its activities
+          throw error;
+        },
+      );
+    if (status !== undefined && CUT_OFF.has(status)) {
+      throw new CampaignError(
+        `campaign ${campaignId}: its send ${workflowId} was ${status.toLowerCase().replace('_', ' ')} instead of ending by itself, so batches ` +
+          'it had started may still go out; no retry round can start safely (README, "Retrying failed recipients")',
+        'wrong-phase',
+      );
+    }
+  }
 }
