@@ -24,6 +24,7 @@ COPY consent ./consent
 COPY analytics ./analytics
 COPY db ./db
 COPY metrics ./metrics
+COPY tracing ./tracing
 # The one local-stack helper the worker uses: a free loopback port for the Temporal SDK's metrics exporter.
 COPY local-stack/ports.ts ./local-stack/ports.ts
 COPY bin ./bin

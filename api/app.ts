@@ -12,6 +12,7 @@ import { requestId } from 'hono/request-id';
 import { Registry } from 'prom-client';
 import { createApiMetrics, type ApiMetrics } from '../metrics/api.js';
 import { countRequests } from './request-metrics.js';
+import { traceRequests } from './request-tracing.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { auditRoutes } from './routes/audit.js';
 import { campaignActionRoutes } from './routes/campaign-actions.js';
@@ -63,7 +64,7 @@ export function createApiApp({
   const app = new OpenAPIHono({ defaultHook: rejectInvalid });
   app.onError(errorHandler(logger));
   app.notFound(notFound);
-  app.use(countRequests(metrics));
+  app.use(traceRequests(), countRequests(metrics));
   const perKey = rateLimit('api-key', { points: keyRatePerMinute, windowSeconds: 60 }, { keyOf: (c) => c.var.caller, refuse: refuseAsJson('with this key') });
   app.use(requestId(), except(PUBLIC_PATHS, apiKeyAuth(apiKeys), perKey), bodyLimit({ maxSize: MAX_BODY_BYTES }));
 

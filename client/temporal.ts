@@ -1,14 +1,16 @@
 import { Client, Connection } from '@temporalio/client';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
+import { tracingClientInterceptors } from '../tracing/temporal.js';
 import type { Config } from '../worker/config.js';
 
+/** A Temporal client whose starts, signals and updates carry the caller's trace context (nothing, with tracing off). */
 export async function connectClient(config: Config): Promise<Client> {
   const connection = await Connection.connect({
     address: config.TEMPORAL_ADDRESS,
     ...(config.TEMPORAL_TLS || config.TEMPORAL_API_KEY ? { tls: true } : {}),
     ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}),
   });
-  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: tracingClientInterceptors() });
 }
 
 /**

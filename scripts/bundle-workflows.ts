@@ -1,15 +1,15 @@
 /**
- * `npm run build:workflows [-- out]`: bundles workflows/ once, so workers start
- * fast and without webpack's memory peak (set WORKFLOW_BUNDLE_PATH to the output).
+ * `npm run build:workflows [-- out]`: bundles workflows/ (with their tracing interceptors) once, so
+ * workers start fast and without webpack's memory peak (set WORKFLOW_BUNDLE_PATH to the output).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { workflowsPath } from '../worker/worker.js';
+import { workflowInterceptorModules, workflowsPath } from '../worker/worker.js';
 
 export async function bundleWorkflows(outPath: string): Promise<string> {
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+  const { code } = await bundleWorkflowCode({ workflowsPath, workflowInterceptorModules, logger: new DefaultLogger('WARN') });
   mkdirSync(dirname(outPath), { recursive: true });
   writeFileSync(outPath, code);
   return outPath;

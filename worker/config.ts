@@ -275,6 +275,13 @@ const configSchema = z.object({
     .string()
     .refine((value) => /^\[?[^\]]+?\]?:\d{1,5}$/.test(value) && Number(value.split(':').at(-1)) <= 65535, 'must be host:port, e.g. 0.0.0.0:9464')
     .optional(),
+  /**
+   * An OTLP/HTTP receiver (a collector, Jaeger, Tempo, …) this process sends trace spans to, at
+   * `<url>/v1/traces`: API requests, workflow starts, runs and activities. Unset: tracing is off.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL, e.g. http://127.0.0.1:4318' }).optional(),
+  /** The `service.name` of this process's spans; default dn-campaigns-worker, dn-campaigns-api or dn-campaigns (npm start). */
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
 
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(16),
   /** A prebuilt workflow bundle (`npm run build:workflows`); unset bundles workflows/ at start (slower, more memory). */

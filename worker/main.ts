@@ -3,6 +3,7 @@ import { loadConfigOrExit } from './config.js';
 import { connectTemporal, openActivityDeps } from './connections.js';
 import { createLogger } from './logger.js';
 import { installTelemetry } from './telemetry.js';
+import { installTracing } from '../tracing/provider.js';
 import { createWorker } from './worker.js';
 
 /**
@@ -10,7 +11,7 @@ import { createWorker } from './worker.js';
  * polled, in-flight activities get WORKER_SHUTDOWN_GRACE_MS to finish (after
  * which Temporal retries them elsewhere, and the send ledger keeps that safe),
  * then connections close and the process exits 0. With METRICS_ADDRESS it serves GET /metrics there:
- * the pipeline's figures and the Temporal SDK's.
+ * the pipeline's figures and the Temporal SDK's; with OTEL_EXPORTER_OTLP_ENDPOINT it sends trace spans there.
  */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -18,17 +19,20 @@ async function main(): Promise<void> {
   const registry = createRegistry();
   const telemetry = await installTelemetry(logger, { metricsAddress: config.METRICS_ADDRESS, registry });
   if (telemetry.metrics) logger.info({ url: telemetry.metrics.url }, `metrics at ${telemetry.metrics.url}`);
+  const tracing = installTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME ?? 'dn-campaigns-worker' });
+  if (config.OTEL_EXPORTER_OTLP_ENDPOINT) logger.info({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT }, 'tracing to OTLP receiver');
 
   const resources = openActivityDeps(config, registry);
   const connection = await connectTemporal(config);
   try {
-    const worker = await createWorker(connection, config, resources.deps);
+    const worker = await createWorker(connection, config, resources.deps, tracing);
     logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'worker started');
     await worker.run();
     logger.info('worker stopped');
   } finally {
     await connection.close();
     await resources.close();
+    await tracing.shutdown();
     await telemetry.stop();
   }
 }

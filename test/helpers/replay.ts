@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
+import { workflowCode } from '../../worker/worker.js';
 
 export interface ReplayReport {
   /** Workflow runs replayed. */
@@ -40,7 +41,7 @@ export async function replayEveryHistory(client: Client, workflowBundlePath: str
       yield { workflowId, history };
     }
   }
-  for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: workflowBundlePath } }, histories())) {
+  for await (const result of Worker.runReplayHistories(workflowCode(workflowBundlePath), histories())) {
     report.replayed++;
     if (result.error) report.failures.push(`${result.workflowId}: ${String(result.error)}`);
   }

@@ -33,6 +33,8 @@ test('malformed settings are refused, each named', () => {
   assert.throws(() => loadConfig({ MAILGUN_URL: 'not a url' }), /MAILGUN_URL/);
   assert.throws(() => loadConfig({ METRICS_ADDRESS: '9464' }), /METRICS_ADDRESS: must be host:port/);
   assert.equal(loadConfig({ METRICS_ADDRESS: '0.0.0.0:9464' }).METRICS_ADDRESS, '0.0.0.0:9464');
+  assert.throws(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'jaeger:4318' }), /OTEL_EXPORTER_OTLP_ENDPOINT: must be an http\(s\):\/\/ URL/);
+  assert.equal(loadConfig({}).OTEL_EXPORTER_OTLP_ENDPOINT, undefined, 'tracing is off unless an endpoint is configured');
 });
 
 test('.env.example documents exactly the settings the code reads', () => {

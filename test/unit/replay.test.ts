@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
-import { workflowsPath } from '../../worker/worker.js';
+import { workflowCode } from '../../worker/worker.js';
 
 const { temporal } = proto;
 
@@ -28,14 +28,14 @@ test('recorded send and lifecycle histories of every workflow version replay det
     assert.ok(of('campaign-send-child-history').length >= 1, `${version} fixtures cover a send run as a child`);
   }
   const histories = files.map((file) => ({ workflowId: file, history: load(file) }));
-  for await (const result of Worker.runReplayHistories({ workflowsPath }, histories)) {
+  for await (const result of Worker.runReplayHistories(workflowCode(undefined), histories)) {
     assert.equal(result.error, undefined, `${result.workflowId}: ${String(result.error)}`);
   }
 });
 
 test('a run begun on version 1 replays on version 1: the stale-clock send fails exactly where it failed on its own code', async () => {
   await assert.rejects(
-    Worker.runReplayHistory({ workflowsPath }, load(STALE_CLOCK), 'campaign-send-1'),
+    Worker.runReplayHistory(workflowCode(undefined), load(STALE_CLOCK), 'campaign-send-1'),
     /Activity machine does not handle this event: HistoryEvent\(id: 242, TimerStarted\)/,
   );
 });
