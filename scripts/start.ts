@@ -28,6 +28,8 @@ import { LOCAL_POSTAL_ADDRESS } from '../local-stack/stack.js';
 import { startTemporalDevServer, TemporalCliUnavailableError } from '../local-stack/temporal.js';
 import { createOpenAIServer } from '../local-stack/openai-server.js';
 import { startLocalReports } from '../local-stack/reports.js';
+import { startTraceCollector } from '../local-stack/trace-collector.js';
+import { installTracing } from '../tracing/provider.js';
 import { previousMonth } from '../common/financial.js';
 import { MAILGUN_WEBHOOK_PATH } from '../api/routes/webhooks.js';
 import { openApiServer } from '../api/services.js';
@@ -43,6 +45,7 @@ const LOCAL = {
   s3Port: 9027,
   cloudFrontPort: 9028,
   metricsPort: 9464,
+  tracesPort: 9029,
 };
 const DEMO_USERS = 1000;
 
@@ -106,6 +109,12 @@ async function main(): Promise<void> {
         '                  one-click unsubscribe, and its webhooks post to the API',
       );
     }
+    if (!given.OTEL_EXPORTER_OTLP_ENDPOINT) {
+      const collector = await startTraceCollector({ port: LOCAL.tracesPort });
+      stops.push(() => collector.stop());
+      local.OTEL_EXPORTER_OTLP_ENDPOINT = collector.url;
+      notes.push(`Traces:           local OTLP receiver at ${collector.url}: GET ${collector.url}/traces lists the latest, /traces/<id> one`);
+    }
     if (!given.OPENAI_API_KEY) {
       const openai = createOpenAIServer({ port: LOCAL.openaiPort });
       await openai.start();
@@ -138,11 +147,14 @@ async function main(): Promise<void> {
       config = loadConfigOrExit({ ...given, ...local });
     }
 
+    // Before the first Temporal client, so its calls carry trace context.
+    const tracing = installTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME ?? 'dn-campaigns' });
+    stops.push(() => tracing.shutdown());
     const resources = openActivityDeps(config, registry);
     stops.push(() => resources.close());
     const connection = await connectTemporal(config);
     stops.push(() => connection.close());
-    const worker = await createWorker(connection, config, resources.deps);
+    const worker = await createWorker(connection, config, resources.deps, tracing);
     const api = await openApiServer(config, logger, registry);
     stops.push(() => api.stop());
     if (sink && config.MAILGUN_WEBHOOK_SIGNING_KEY) {
