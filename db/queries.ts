@@ -28,8 +28,12 @@ const CAMPAIGN_COLUMNS = `
  * for no such condition). An address suppressed as a whole (bounced, refused) gets no stream.
  */
 export function audienceWhere(n: number): string {
+  // Each condition looks a person's own row up by its primary key, as a scalar subquery, which the
+  // planner never turns into a join. As an EXISTS it could: with no statistics yet (tables just
+  // loaded, a run's report links just written) it then nested-looped over every subscription for
+  // every user, 55 s instead of 50 ms for a page of 20,000.
   const consents = (stream: string) =>
-    `EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = users.id AND s.stream = ${stream} AND s.status = ANY ($${n + 1}::text[]))`;
+    `(SELECT s.status FROM subscriptions s WHERE s.user_id = users.id AND s.stream = ${stream}) = ANY ($${n + 1}::text[])`;
   return `status = 'active'
         AND suppressed_at IS NULL
         AND ${consents(`$${n}::text`)}
@@ -38,7 +42,7 @@ export function audienceWhere(n: number): string {
         AND id > $${n + 4}::bigint
         AND (NOT $${n + 5}::boolean OR custom_id IS NOT NULL)
         AND ($${n + 6}::bigint IS NULL
-             OR EXISTS (SELECT 1 FROM report_links l WHERE l.campaign_id = $${n + 6}::bigint AND l.user_id = users.id))`;
+             OR (SELECT true FROM report_links l WHERE l.campaign_id = $${n + 6}::bigint AND l.user_id = users.id LIMIT 1))`;
 }
 
 export const sql = {

@@ -4,6 +4,7 @@ import type { Pool } from 'pg';
 import { STREAMS, type Stream } from '../../common/streams.js';
 import { snapshotAudience } from '../../db/audience.js';
 import { insertCampaign } from '../../db/campaigns.js';
+import { audienceWhere } from '../../db/queries.js';
 import { recordEvents } from '../../db/events.js';
 import { migrate } from '../../db/migrate.js';
 import { createPool } from '../../db/pool.js';
@@ -259,3 +260,47 @@ describe('Mailgun events and the stream rules', () => {
     assert.equal(once?.campaignId, campaigns.get('outreach'));
   });
 });
+
+describe('the audience query on tables without statistics', () => {
+  test('each person’s consent and report links are looked up by key, never joined by a plan that guesses', async () => {
+    const { url, pool } = await freshDatabase('no_statistics');
+    try {
+      await migrate(url);
+      // Just loaded, as after a bulk import or a run's links just written: no ANALYZE has run.
+      await seedUsers(pool, 3000, { mixed: false });
+      const { id } = await insertCampaign(pool, { name: 'statements', type: 'financial', audience: {} });
+      await pool.query(
+        `INSERT INTO report_links (campaign_id, user_id, kind, filename, label, url, expires_at)
+         SELECT $1, id, 'streaming', 'f.zip', 'Streaming', 'https://x.example/f.zip', now() + interval '1 day' FROM users WHERE id % 2 = 0`,
+        [id],
+      );
+      // The financial stream, marketing consent too, customers with links in this campaign: every lookup at once.
+      const params = ['financial', ['subscribed'], 'newsletter', null, '0', false, id];
+      const { rows } = await pool.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) SELECT id FROM users WHERE ${audienceWhere(1)}`, params);
+      const nodes = flatten(rows[0]?.['QUERY PLAN'][0]?.Plan);
+      const lookups = nodes.filter((node) => node['Relation Name'] === 'subscriptions' || node['Relation Name'] === 'report_links');
+      assert.equal(lookups.length, 3, 'two consents and the links, each a lookup of its own');
+      for (const lookup of lookups) {
+        assert.match(lookup['Index Name'] ?? '', /_pkey$/, `${lookup['Relation Name']} by its key: ${JSON.stringify(lookup)}`);
+        assert.match(lookup['Index Cond'] ?? '', /user_id = users\.id/);
+      }
+      assert.ok(!nodes.some((node) => /Join|Nested Loop/.test(node['Node Type'])), 'no join');
+      const selected = await pool.query(`SELECT id FROM users WHERE ${audienceWhere(1)}`, params);
+      assert.equal(selected.rowCount, 1500, 'the customers with links');
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Index Cond'?: string;
+  Plans?: PlanNode[];
+}
+
+function flatten(node: PlanNode | undefined): PlanNode[] {
+  return node ? [node, ...(node.Plans ?? []).flatMap(flatten)] : [];
+}
