@@ -6,10 +6,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { workflowInterceptorModules, workflowsPath } from '../worker/worker.js';
+import { bundleWorkflowsWith, workflowInterceptorModules, workflowsPath } from '../worker/worker.js';
 
 export async function bundleWorkflows(outPath: string): Promise<string> {
-  const { code } = await bundleWorkflowCode({ workflowsPath, workflowInterceptorModules, logger: new DefaultLogger('WARN') });
+  const { code } = await bundleWorkflowCode({ workflowsPath, workflowInterceptorModules, ...bundleWorkflowsWith, logger: new DefaultLogger('WARN') });
   mkdirSync(dirname(outPath), { recursive: true });
   writeFileSync(outPath, code);
   return outPath;
