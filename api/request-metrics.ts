@@ -1,6 +1,12 @@
+import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { matchedRoutes } from 'hono/route';
 import type { ApiMetrics } from '../metrics/api.js';
+
+/** The pattern of the route a request matched (`/campaigns/:id`), or `unmatched`: never its path. */
+export function routeOf(c: Context): string {
+  return matchedRoutes(c).filter((r) => r.method !== 'ALL').at(-1)?.path ?? 'unmatched';
+}
 
 /**
  * Counts each request by the route it matched (its pattern, never the path: ids and tokens stay out
@@ -12,7 +18,7 @@ export function countRequests(metrics: ApiMetrics) {
     try {
       await next();
     } finally {
-      const route = matchedRoutes(c).filter((r) => r.method !== 'ALL').at(-1)?.path ?? 'unmatched';
+      const route = routeOf(c);
       const { method } = c.req;
       metrics.requests.inc({ route, method, status: String(c.res.status) });
       metrics.duration.observe({ route, method }, (performance.now() - started) / 1000);

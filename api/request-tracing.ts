@@ -1,7 +1,7 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
 import type { Context as HonoContext } from 'hono';
 import { createMiddleware } from 'hono/factory';
-import { matchedRoutes } from 'hono/route';
+import { routeOf } from './request-metrics.js';
 
 const tracer = trace.getTracer('dn-campaigns-api');
 
@@ -23,7 +23,7 @@ export function traceRequests() {
     try {
       await context.with(trace.setSpan(parent, span), next);
     } finally {
-      const route = matchedRoutes(c).filter((r) => r.method !== 'ALL').at(-1)?.path ?? 'unmatched';
+      const route = routeOf(c);
       span.updateName(`${c.req.method} ${route}`);
       span.setAttributes({ 'http.route': route, 'http.response.status_code': c.res.status });
       if (c.res.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
