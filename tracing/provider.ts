@@ -1,7 +1,9 @@
+import { SpanKind } from '@opentelemetry/api';
 import { Resource } from '@opentelemetry/resources';
-import { BatchSpanProcessor, NoopSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, NoopSpanProcessor, ParentBasedSampler, SamplingDecision, type Sampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { SpanName } from '@temporalio/interceptors-opentelemetry';
 
 /** Where this process's spans go, and who they say made them. */
 export interface Tracing {
@@ -24,6 +26,26 @@ export interface TracingSettings {
   exportDelayMs?: number;
 }
 
+/** The Temporal client calls that begin work of their own (a start, signal or update from a caller). */
+const CLIENT_CALLS = [SpanName.WORKFLOW_START, SpanName.WORKFLOW_SIGNAL, SpanName.WORKFLOW_SIGNAL_WITH_START, SpanName.WORKFLOW_START_UPDATE, SpanName.WORKFLOW_UPDATE_WITH_START].map(
+  (name) => `${name}:`,
+);
+
+/**
+ * A trace begins only where work does: at an API request (a server span) or a Temporal client's
+ * start, signal or update. Spans with no parent that a library makes on its own — the Firestore
+ * projector's commit every second, a pool's reconnect — are not recorded; everything under a
+ * recorded span is.
+ */
+export const workStartsHere: Sampler = new ParentBasedSampler({
+  root: {
+    shouldSample: (_context, _traceId, name, kind) => ({
+      decision: kind === SpanKind.SERVER || CLIENT_CALLS.some((prefix) => name.startsWith(prefix)) ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD,
+    }),
+    toString: () => 'WorkStartsHere',
+  },
+});
+
 /**
  * Once per process, before any Temporal client or worker is made: registers the global tracer
  * provider (W3C trace context propagation, async-local context) that exports spans over OTLP/HTTP.
@@ -34,7 +56,7 @@ export function installTracing({ endpoint, serviceName, exportDelayMs = 1000 }: 
   const resource = Resource.default().merge(new Resource({ 'service.name': serviceName }));
   const exporter = new OTLPTraceExporter({ url: `${endpoint.replace(/\/+$/, '')}/v1/traces` });
   const spanProcessor = new BatchSpanProcessor(exporter, { scheduledDelayMillis: exportDelayMs });
-  const provider = new NodeTracerProvider({ resource, spanProcessors: [spanProcessor] });
+  const provider = new NodeTracerProvider({ resource, sampler: workStartsHere, spanProcessors: [spanProcessor] });
   provider.register();
   return { resource, spanProcessor, shutdown: () => provider.shutdown() };
 }

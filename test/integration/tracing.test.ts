@@ -117,6 +117,9 @@ describe('tracing', () => {
     const request = approval.find((s) => s.name === 'POST /campaigns/:id/approve');
     assert.equal(request?.parentSpanId, approved.spanId, "the API's span continues the caller's");
 
+    // A trace begins where work does: an API request or a Temporal client call, never a library's own span.
+    for (const { root } of collector.traces()) assert.match(root, /^dn-campaigns-api: ([A-Z]+ \/|(StartWorkflow|SignalWorkflow|StartWorkflowUpdate):)/);
+
     // Spans name routes and workflows, never a person: no recipient's address is in any of them.
     const addresses = new Set(file.profiles.map((p) => p.email.toLowerCase()));
     const leaked = textsOf(collector.spans()).filter((text) => [...addresses].some((a) => text.toLowerCase().includes(a)));
