@@ -7,7 +7,9 @@ import { startMoto, type MotoServer } from './moto.js';
 import { createOpenAIServer, type OpenAIServer } from './openai-server.js';
 import { startS3Standin, type S3Standin } from './s3.js';
 import { startPostgres, type PostgresStandin } from './postgres.js';
-import { startTemporalDevServer, type TemporalDevServer, type TemporalDevServerOptions } from './temporal.js';
+import { startTemporalDevServer, type TemporalDevServerOptions } from './temporal.js';
+import { startTemporalCluster, type TemporalCluster, type TemporalClusterOptions } from './temporal-cluster.js';
+import { registerSearchAttributes } from '../client/temporal.js';
 
 /**
  * Every service the pipeline talks to, run for real on 127.0.0.1: a Temporal dev
@@ -22,6 +24,8 @@ export const LOCAL_POSTAL_ADDRESS = 'Distro Nation (local demo), 100 Example Str
 
 export interface LocalStackOptions {
   temporal?: TemporalDevServerOptions;
+  /** Instead of the dev server, a self-hosted cluster: the server's four services as processes of their own on a PostgreSQL. */
+  temporalCluster?: Omit<TemporalClusterOptions, 'prepare'>;
   postgres?: { port?: number; dataDir?: string; persistent?: boolean };
   firestorePort?: number;
   mailgunPort?: number;
@@ -38,7 +42,9 @@ export interface AwsStandins {
 }
 
 export interface LocalStack {
-  temporal: TemporalDevServer;
+  temporal: { address: string; namespace: string; stop(): Promise<void> };
+  /** With `temporalCluster`: its services, to kill and start. */
+  cluster: TemporalCluster | undefined;
   postgres: PostgresStandin;
   firestore: FirestoreEmulator;
   mailgun: MailgunServer | undefined;
@@ -59,11 +65,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const mailgun = options.mailgun === false ? undefined : createMailgunServer({ port: options.mailgunPort ?? 0 });
   const openai = createOpenAIServer();
   const aws = options.aws ? await startAws() : undefined;
+  const cluster = options.temporalCluster
+    ? startTemporalCluster({ ...options.temporalCluster, prepare: async (client) => void (await registerSearchAttributes(client, client.options.namespace)) })
+    : undefined;
   const started = await Promise.allSettled([
-    startTemporalDevServer({
-      ...options.temporal,
-      searchAttributes: CAMPAIGN_SEARCH_ATTRIBUTES.map((attr) => ({ name: attr.name, type: attr.type })),
-    }),
+    cluster ??
+      startTemporalDevServer({
+        ...options.temporal,
+        searchAttributes: CAMPAIGN_SEARCH_ATTRIBUTES.map((attr) => ({ name: attr.name, type: attr.type })),
+      }),
     startPostgres(options.postgres ?? {}),
     startFirestoreEmulator({ ...(options.firestorePort === undefined ? {} : { port: options.firestorePort }) }),
     mailgun?.start(),
@@ -114,6 +124,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
   return {
     temporal: temporal.value,
+    // Settled above.
+    cluster: cluster ? await cluster : undefined,
     postgres: postgres.value,
     firestore: firestore.value,
     mailgun,
