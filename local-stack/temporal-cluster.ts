@@ -45,8 +45,6 @@ export interface TemporalCluster {
   kill(service: ClusterService): Promise<void>;
   /** Starts a killed (or stopped) service again, on its ports. */
   start(service: ClusterService): Promise<void>;
-  /** A service's own log so far. */
-  logOf(service: ClusterService): string;
   stop(): Promise<void>;
 }
 
@@ -138,6 +136,7 @@ export async function startTemporalCluster(options: TemporalClusterOptions = {})
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'temporal-cluster-')));
   const postgres = await startPostgres({ database: 'postgres' });
   const processes = new Map<ClusterService, { child: ChildProcess; exited: Promise<void> }>();
+  /** The end of each service's output, for the error when the cluster does not come up (all of it is in `dir`). */
   const logs = new Map<ClusterService, string>();
   let connection: Connection | undefined;
   const stopAll = async () => {
@@ -214,7 +213,6 @@ export async function startTemporalCluster(options: TemporalClusterOptions = {})
       postgres,
       kill: (service) => stopService(service, 'SIGKILL'),
       start,
-      logOf: (service) => logs.get(service) ?? '',
       stop: stopAll,
     };
   } catch (error) {

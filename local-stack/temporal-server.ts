@@ -7,7 +7,7 @@
  * keeps binaries that run.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -60,7 +60,7 @@ export async function installTemporalServer({ toolsDir = DEFAULT_SERVER_TOOLS_DI
   });
   if (code !== 0) throw new TemporalServerSetupError(`go install ${packages.join(' ')} failed (exit ${code}); its output is above`);
   // `go install` names the schema tool after its package directory.
-  await execFileAsync('mv', ['-f', join(bin, 'sql'), binaries.sqlTool]);
+  await rename(join(bin, 'sql'), binaries.sqlTool);
   return binaries;
 }
 
