@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { AudienceFilter } from '../common/campaign.js';
+import { inTransaction } from './pool.js';
 import { sql } from './queries.js';
 
 /** Who a campaign goes to: counting the filters' audience, freezing it, and the frozen recipients. */
@@ -59,19 +60,14 @@ export async function snapshotAudienceStep(
   audience: AudienceFilter,
   pageSize: number,
 ): Promise<SnapshotPage> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     const locked = await client.query<{ type: string; audience_snapshot_at: Date | null; total_recipients: number | null }>(
       sql.lockCampaign,
       [campaignId],
     );
     const campaign = locked.rows[0];
     if (!campaign) throw new Error(`campaign ${campaignId} does not exist`);
-    if (campaign.audience_snapshot_at !== null) {
-      await client.query('COMMIT');
-      return { frozen: campaign.total_recipients ?? 0, complete: true, added: 0 };
-    }
+    if (campaign.audience_snapshot_at !== null) return { frozen: campaign.total_recipients ?? 0, complete: true, added: 0 };
     const cursor = (await client.query<{ ordinal: number; user_id: string }>(sql.selectSnapshotCursor, [campaignId])).rows[0];
     const before = cursor?.ordinal ?? 0;
     const room = (audience.limit ?? Number.MAX_SAFE_INTEGER) - before;
@@ -92,14 +88,8 @@ export async function snapshotAudienceStep(
     // The stats row exists from the first page on: batches may be counted in it before the snapshot completes.
     await client.query(sql.upsertStatsTotal, [campaignId, frozen]);
     if (complete) await client.query(sql.markSnapshotTaken, [campaignId, frozen]);
-    await client.query('COMMIT');
     return { frozen, complete, added: inserted };
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** Takes the whole snapshot, page after page; `onPage` hears how many recipients are frozen so far. */

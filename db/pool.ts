@@ -18,4 +18,33 @@ export function createPool(
   return pool;
 }
 
+/**
+ * Runs `work` in a transaction on a client of its own: committed when `work` returns, rolled back
+ * when it throws. While a client is checked out the pool no longer listens for its errors, so a
+ * connection the server ends between two statements (a restart, an Aurora failover; the Firestore
+ * projection holds its client across Firestore writes) would emit an 'error' nobody handles and
+ * end the process. It is kept here instead: the next statement fails, and the connection is
+ * destroyed rather than returned to the pool.
+ */
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (error: Error) => {
+    lost = error;
+  };
+  client.on('error', onError);
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.off('error', onError);
+    client.release(lost);
+  }
+}
+
 export type { Pool, PoolClient } from 'pg';

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { CampaignCounters } from './analytics.js';
+import { inTransaction } from './pool.js';
 import { sql } from './queries.js';
 
 /** The bookkeeping of the Firestore projection of campaign counters. */
@@ -18,23 +19,10 @@ const PROJECTION_LOCK = 7_301_884_112;
  * older ones. Without `wait`, returns undefined at once if another holds it.
  */
 export async function withProjectionLock<T>(pool: Pool, wait: boolean, work: (client: PoolClient) => Promise<T>): Promise<T | undefined> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     const { rows } = await client.query<{ locked: boolean }>(wait ? sql.lockProjection : sql.tryLockProjection, [PROJECTION_LOCK]);
-    if (!rows[0]?.locked) {
-      await client.query('ROLLBACK');
-      return undefined;
-    }
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+    return rows[0]?.locked ? work(client) : undefined;
+  });
 }
 
 export async function selectUnprojected(client: PoolClient, limit: number, campaignId: string | null): Promise<UnprojectedCounters[]> {

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { AudienceFilter, CampaignStatus } from '../common/campaign.js';
 import { audienceParams, snapshotAudience } from './audience.js';
+import { inTransaction } from './pool.js';
 import { audienceWhere } from './queries.js';
 
 /**
@@ -191,17 +192,12 @@ export async function freezeRetryRound(pool: Pool, request: FreezeRound): Promis
   const existing = (await retryRounds(pool, campaignId)).find((r) => r.round === round);
   if (existing) return existing;
   await snapshotAudience(pool, campaignId, request.audience);
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  const alreadyFrozen = await inTransaction(pool, async (client) => {
     const campaign = (await client.query<{ status: CampaignStatus }>(sql.lockCampaign, [campaignId])).rows[0];
     if (!campaign) throw new RetryRefused(`campaign ${campaignId} does not exist`);
     const rounds = (await client.query<RetryRound>(sql.selectRounds, [campaignId])).rows;
-    const again = rounds.find((r) => r.round === round);
-    if (again) {
-      await client.query('COMMIT');
-      return again;
-    }
+    const frozenMeanwhile = rounds.find((r) => r.round === round);
+    if (frozenMeanwhile) return frozenMeanwhile;
     checkRoundMayStart(campaignId, campaign.status, rounds, round);
     const firstOrdinal = (await client.query<{ next: number }>(sql.selectNextOrdinal, [campaignId])).rows[0]?.next ?? 1;
     const counted = await client.query<{ unsent: number; resent: number }>(sql.freezeRetryRecipients, [
@@ -221,13 +217,9 @@ export async function freezeRetryRound(pool: Pool, request: FreezeRound): Promis
       unsent,
       resent,
     ]);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
+    return undefined;
+  });
+  if (alreadyFrozen) return alreadyFrozen;
   const frozen = (await retryRounds(pool, campaignId)).find((r) => r.round === round);
   if (!frozen) throw new Error(`retry round ${round} of campaign ${campaignId} vanished after it was frozen`);
   return frozen;
