@@ -11,6 +11,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { fileURLToPath } from 'node:url';
 import { execFileAsync } from './install-pip-tool.js';
@@ -200,10 +201,13 @@ export async function startTemporalCluster(options: TemporalClusterOptions = {})
     // Every service learns of a new namespace within its cache refresh (10 s): until then it is not found.
     const prepare = options.prepare;
     if (prepare) await until('the namespace', 60_000, () => prepare(client), dead);
-    // A start that reaches history proves it knows the namespace too.
+    // History answers for a workflow that does not exist only once it owns its shard and knows the namespace.
     await until('the history service', 60_000, async () => {
-      const handle = await client.workflow.start('clusterReadyProbe', { taskQueue: 'cluster-ready-probe', workflowId: `cluster-ready-probe-${Date.now()}` });
-      await handle.terminate('cluster readiness probe');
+      try {
+        await client.workflow.getHandle('cluster-ready-probe').describe();
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
     }, dead);
 
     return {

@@ -14,18 +14,15 @@
  * duplicates/missing recipients (must be 0). The Lambda this replaces took
  * 15-20 s and 150-300 MB per run; the target is under 10 s and 250 MB.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { reportKey, type ReportKind } from '../../activities/report-files.js';
 import { FinancialSchedules } from '../../client/schedules.js';
-import { financialRunWorkflowId, periodLabel, type ReportPeriod } from '../../common/financial.js';
-import { seedUsers, type SeedProfile } from '../../local-stack/seed.js';
+import { financialRunWorkflowId, periodLabel } from '../../common/financial.js';
+import { seedUsers } from '../../local-stack/seed.js';
 import { financialRunOptions } from '../../worker/config.js';
 import type { financialRun } from '../../workflows/financial-run.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { minMedianMax, round, samplePeakRss } from './figures.js';
+import { putFiles, storeSigningKey } from './financial-fixtures.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,38 +33,6 @@ const { values } = parseArgs({
 const customers = Number(values.customers);
 const runs = Number(values.runs);
 const MACHINE = '2 cores, 24 GiB; all services on the same machine';
-
-/** Of every ten customers: eight with both files, one with the YouTube report only, one with none. */
-function kindsOf(index: number): ReportKind[] {
-  const slot = index % 10;
-  return slot < 8 ? ['youtube', 'streaming'] : slot === 8 ? ['youtube'] : [];
-}
-
-async function putFiles(s3: S3Client, bucket: string, profiles: SeedProfile[], period: ReportPeriod): Promise<number> {
-  const keys = profiles.flatMap((p, i) => kindsOf(i).map((kind) => reportKey(kind, period.year, period.month, p.customId)));
-  for (let start = 0; start < keys.length; start += 64) {
-    await Promise.all(
-      keys.slice(start, start + 64).map((Key) => s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body: 'PK' }))),
-    );
-  }
-  return keys.length;
-}
-
-async function storeSigningKey(h: Harness): Promise<void> {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const secrets = new SecretsManagerClient({
-    region: 'us-east-1',
-    endpoint: h.env['SECRETS_MANAGER_ENDPOINT'],
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
-  await secrets.send(
-    new CreateSecretCommand({
-      Name: h.config.CLOUDFRONT_KEY_SECRET_ID,
-      SecretString: JSON.stringify({ keyPairId: 'KBENCHKEYPAIR', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) }),
-    }),
-  );
-  secrets.destroy();
-}
 
 /** The link activity's duration, from the run's history: scheduled to completed. */
 async function linkSeconds(h: Harness, workflowId: string): Promise<number> {
