@@ -6,19 +6,20 @@ import {
   financialRunWorkflowId,
   periodLabel,
   periodName,
+  REPORT_LINK_KINDS,
   type MissingReportsPolicy,
   type ReportPeriod,
   type SigningFailurePolicy,
 } from '../common/financial.js';
 import type { DraftFacts } from '../common/lifecycle.js';
 import { draftFacts, FINANCIAL_RUN_SCOPE, findCampaign, insertCampaign } from '../db/campaigns.js';
-import { countReportCustomers, recordReportCounts, reportCustomers, saveReportLinks, type ReportLink } from '../db/reports.js';
-import type { UrlSigner } from './cloudfront.js';
+import { countReportCustomers, recordReportCounts, reportCustomers, saveReportLinks, type ReportCustomer, type ReportLink } from '../db/reports.js';
+import type { PatternSignature, UrlSigner } from './cloudfront.js';
 import { appendAudit } from '../db/audit.js';
 import { requireCampaign } from './campaigns.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
-import { listMonthReports, REPORT_KINDS, reportFilename, reportKey, type ReportKind } from './report-files.js';
+import { customerMonthPattern, listMonthReports, REPORT_KINDS, reportFilename, reportKey, type ReportKind } from './report-files.js';
 
 /** Where the monthly reports are and how links to them are signed. */
 export interface ReportsDeps {
@@ -56,10 +57,56 @@ export interface ReportLinksSummary {
 
 /** Customers signed for per page: bounded, so memory stays flat however many there are. */
 const CUSTOMERS_PER_PAGE = 2_000;
+/** Pages signed ahead while the listing runs or the store catches up: bounds what a run holds in memory. */
+const PAGES_SIGNED_AHEAD = 3;
 /** Attempts at loading the signing key before a run gives up on it (or falls back to no links). */
 const KEY_LOAD_ATTEMPTS = 3;
 /** Secrets Manager answers that retrying will not change. */
 const DEFINITIVE_KEY_ERRORS = ['ResourceNotFoundException', 'AccessDeniedException', 'InvalidParameterException', 'DecryptionFailure'];
+
+type MonthFiles = Map<string, Set<ReportKind>>;
+
+/** A customer, with the signed policy covering their month's reports if they have one yet. */
+interface SignedCustomer extends ReportCustomer {
+  month?: PatternSignature;
+}
+
+/**
+ * One signature covers a customer's month (customerMonthPattern). Before the
+ * month's files are listed, every customer gets one, whichever files they
+ * turn out to have; after, only a customer with both reports does, as one
+ * file is better served by a canned link (a shorter URL, the same one
+ * signature). An id with a `*` would widen the policy: canned links then.
+ */
+async function signMonth(
+  signer: UrlSigner,
+  customer: ReportCustomer,
+  listed: MonthFiles | undefined,
+  { year, month }: ReportPeriod,
+  now: Date,
+): Promise<SignedCustomer> {
+  const worth = listed === undefined || (listed.get(customer.customId)?.size ?? 0) > 1;
+  if (!worth || customer.customId.includes('*')) return customer;
+  return { ...customer, month: await signer.signPattern(customerMonthPattern(year, month, customer.customId), now) };
+}
+
+/** A link for each report file the customer has this month, in REPORT_LINK_KINDS order. */
+async function customerLinks(
+  signer: UrlSigner,
+  { userId, customId, month: signature }: SignedCustomer,
+  present: ReadonlySet<ReportKind> | undefined,
+  { year, month }: ReportPeriod,
+  now: Date,
+): Promise<ReportLink[]> {
+  const kinds = REPORT_LINK_KINDS.filter((kind) => present?.has(kind));
+  return Promise.all(
+    kinds.map(async (kind) => {
+      const key = reportKey(kind, year, month, customId);
+      const { url, expiresAt } = signature ? signature.urlFor(key) : await signer.sign(key, now);
+      return { userId, kind, filename: reportFilename(customId), label: REPORT_KINDS[kind].label, url, expiresAt };
+    }),
+  );
+}
 
 export function createFinancialActivities({ pool, reports, metrics }: ActivityDeps) {
   /** The signer, or why there is none; a failure that retrying may fix is thrown for Temporal to retry. */
@@ -128,24 +175,34 @@ export function createFinancialActivities({ pool, reports, metrics }: ActivityDe
       if (!signer) return { customers, linksSigned: 0, filesMissing: customers * 2, linksIncluded: false };
 
       const context = Context.current();
-      const files = await withHeartbeat(listMonthReports(reports.s3, reports.bucket, period.year, period.month));
       const now = new Date();
+      // Listing the month's files and signing overlap: a customer's month policy covers whichever files exist.
+      const listing = withHeartbeat(listMonthReports(reports.s3, reports.bucket, period.year, period.month));
+      let listed: MonthFiles | undefined;
+      listing.then((files) => (listed = files), () => undefined);
       let after = (context.info.heartbeatDetails as { after?: string } | undefined)?.after ?? '0';
+      // Pages are stored in order, each once the listing is known; the heartbeat moves past a page once it is stored.
+      let stored: Promise<void> = Promise.resolve();
+      const unstored: Array<Promise<void>> = [];
       for (;;) {
         const page = await reportCustomers(pool, campaignId, audience, after, CUSTOMERS_PER_PAGE);
         const last = page.at(-1);
         if (!last) break;
-        const links: ReportLink[] = page.flatMap(({ userId, customId }) =>
-          [...(files.get(customId) ?? [])].map((kind: ReportKind) => {
-            const { url, expiresAt } = signer.sign(reportKey(kind, period.year, period.month, customId), now);
-            return { userId, kind, filename: reportFilename(customId), label: REPORT_KINDS[kind].label, url, expiresAt };
-          }),
-        );
-        await saveReportLinks(pool, campaignId, links);
-        metrics.linksSigned.inc(links.length);
         after = last.userId;
-        context.heartbeat({ after });
+        const signed = await Promise.all(page.map((customer) => signMonth(signer, customer, listed, period, now)));
+        stored = stored.then(async () => {
+          const files = await listing;
+          const links = (await Promise.all(signed.map((customer) => customerLinks(signer, customer, files.get(customer.customId), period, now)))).flat();
+          await saveReportLinks(pool, campaignId, links);
+          metrics.linksSigned.inc(links.length);
+          context.heartbeat({ after: last.userId });
+        });
+        // Seen when awaited below: never an unhandled rejection in between.
+        stored.catch(() => undefined);
+        unstored.push(stored);
+        if (unstored.length > PAGES_SIGNED_AHEAD) await unstored.shift();
       }
+      await stored;
       const counts = await recordReportCounts(pool, campaignId, customers);
       log.info(`financial run ${periodLabel(period)}: ${counts.links} links signed, ${counts.filesMissing} files missing`);
       return { customers: counts.customers, linksSigned: counts.links, filesMissing: counts.filesMissing, linksIncluded: true };

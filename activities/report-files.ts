@@ -39,6 +39,16 @@ export function reportKey(kind: ReportKind, year: number, month: number, customI
   return `${monthPrefix(kind, year, month)}${customId}/${reportFilename(customId)}`;
 }
 
+/**
+ * The key pattern that covers one customer's reports of every kind for one
+ * month and nobody else's: a whole-segment wildcard for the kind's prefix, then
+ * `{yyyy}/{mm}/{id}/{id}.zip` (custom ids hold no `/`, so the last two segments
+ * are the customer's alone). For a CloudFront custom policy.
+ */
+export function customerMonthPattern(year: number, month: number, customId: string): string {
+  return `*/${reportKey('youtube', year, month, customId).slice(REPORT_KINDS.youtube.prefix.length + 1)}`;
+}
+
 /** The customer id if `rest` (a key with the month prefix removed) is exactly `{id}/{id}.zip`. */
 function customIdOf(rest: string): string | undefined {
   const slash = rest.indexOf('/');

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { reportKey, type ReportKind } from '../../activities/report-files.js';
@@ -14,8 +14,13 @@ export function kindsOf(index: number): ReportKind[] {
   return slot < 8 ? ['youtube', 'streaming'] : slot === 8 ? ['youtube'] : [];
 }
 
+/** The month's report keys of the seeded customers, as kindsOf spreads them. */
+export function reportKeys(profiles: SeedProfile[], period: ReportPeriod): string[] {
+  return profiles.flatMap((p, i) => kindsOf(i).map((kind) => reportKey(kind, period.year, period.month, p.customId)));
+}
+
 export async function putFiles(s3: S3Client, bucket: string, profiles: SeedProfile[], period: ReportPeriod): Promise<number> {
-  const keys = profiles.flatMap((p, i) => kindsOf(i).map((kind) => reportKey(kind, period.year, period.month, p.customId)));
+  const keys = reportKeys(profiles, period);
   for (let start = 0; start < keys.length; start += 64) {
     await Promise.all(
       keys.slice(start, start + 64).map((Key) => s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body: 'PK' }))),
@@ -24,7 +29,8 @@ export async function putFiles(s3: S3Client, bucket: string, profiles: SeedProfi
   return keys.length;
 }
 
-export async function storeSigningKey(h: Harness): Promise<void> {
+/** Stores a new signing key where the worker loads it from; returns its private half, for baselines. */
+export async function storeSigningKey(h: Harness): Promise<KeyObject> {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const secrets = new SecretsManagerClient({
     region: 'us-east-1',
@@ -38,5 +44,6 @@ export async function storeSigningKey(h: Harness): Promise<void> {
     }),
   );
   secrets.destroy();
+  return privateKey;
 }
 
