@@ -163,9 +163,10 @@ export function createFinancialActivities({ pool, reports, metrics }: ActivityDe
      * Signs a link for each report file each customer has this month and stores
      * them, a page of customers at a time (the audience frozen at approval, if
      * the campaign is approved already). Which files exist comes from listing
-     * the month's two S3 prefixes once (a few dozen calls for 10,000 customers,
-     * where one HeadObject per file would be 20,000). A retry resumes after the
-     * last page it stored.
+     * the month's two S3 prefixes once, side by side (a few dozen calls for
+     * 10,000 customers, where one HeadObject per file would be 20,000); the
+     * signing does not wait for it (signMonth), only storing a page does. A
+     * retry resumes after the last page it stored.
      */
     async prepareReportLinks({ campaignId, period, signingFailure }: PrepareReportLinksInput): Promise<ReportLinksSummary> {
       const campaign = await requireCampaign(pool, campaignId);

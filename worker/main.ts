@@ -1,3 +1,4 @@
+import './thread-pool.js';
 import { createRegistry } from '../metrics/registry.js';
 import { loadConfigOrExit } from './config.js';
 import { connectTemporal, openActivityDeps } from './connections.js';

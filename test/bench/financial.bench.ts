@@ -13,13 +13,15 @@
  * (this process signing as many canned policies as the run stored links, with
  * the same key, on one core, nothing else) and the ratio of the two; links
  * stored per second (the link activity's duration in the workflow history)
- * and where each run's time went (phases);
+ * and where each run's time went (phases); how long listing the month's files
+ * takes with nothing else running (the S3 stand-in's share);
  * the worker's peak RSS; and duplicates/missing recipients (must be 0). The
  * target: end to end at most 0.75 x the baseline, under 250 MB.
  */
 import { sign, type KeyObject } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { objectUrl, policyDocument } from '../../activities/cloudfront.js';
+import { listMonthReports } from '../../activities/report-files.js';
 import { FinancialSchedules } from '../../client/schedules.js';
 import { financialRunWorkflowId, periodLabel } from '../../common/financial.js';
 import { seedUsers } from '../../local-stack/seed.js';
@@ -100,6 +102,7 @@ try {
     baselineSeconds: number;
     ratioToBaseline: number;
     phases: Awaited<ReturnType<typeof phases>>;
+    listingAloneSeconds: number;
     linksPerSecond: number;
     links: number;
     duplicates: number;
@@ -120,6 +123,9 @@ try {
     for (const m of accepted) counts.set(m.recipient, (counts.get(m.recipient) ?? 0) + 1);
     const spent = await phases(h, workflowId, started, { first: firstAccepted, last: lastAccepted });
     const seconds = (lastAccepted - started) / 1000;
+    const listingStarted = performance.now();
+    await listMonthReports(s3, aws.s3.bucket, period.year, period.month);
+    const listingAlone = (performance.now() - listingStarted) / 1000;
     const baseline = oneCoreSigningSeconds(h.config.CLOUDFRONT_URL, reportKeys(profiles, period).slice(0, result.linksSigned), privateKey);
     figures.push({
       period: periodLabel(period),
@@ -127,6 +133,7 @@ try {
       baselineSeconds: round(baseline, 2),
       ratioToBaseline: round(seconds / baseline, 2),
       phases: spent,
+      listingAloneSeconds: round(listingAlone, 2),
       linksPerSecond: Math.round(result.linksSigned / spent.links),
       links: result.linksSigned,
       duplicates: [...counts.values()].filter((n) => n > 1).length,
@@ -148,6 +155,7 @@ try {
         baselineSeconds: minMedianMax(figures.map((f) => f.baselineSeconds), 2),
         ratioToBaseline: minMedianMax(figures.map((f) => f.ratioToBaseline), 2),
         linksSeconds: minMedianMax(figures.map((f) => f.phases.links), 2),
+        listingAloneSeconds: minMedianMax(figures.map((f) => f.listingAloneSeconds), 2),
         linksPerSecond: minMedianMax(figures.map((f) => f.linksPerSecond)),
         workerPeakRssMb: Math.round(peak),
         perRun: figures,
