@@ -7,7 +7,7 @@ import { closeServer, listen } from './http.js';
 
 /**
  * A CloudFront-like distribution for the local stack: it serves objects of a
- * bucket only through canned-policy signed URLs that verify against the key
+ * bucket only through signed URLs (canned or custom policy) that verify against the key
  * pair's public key and have not expired, as CloudFront does, so a newcomer can
  * open the report links of a local financial run. 403 otherwise.
  */

@@ -14,7 +14,9 @@
  * the same key, on one core, nothing else) and the ratio of the two; links
  * stored per second (the link activity's duration in the workflow history)
  * and where each run's time went (phases); how long listing the month's files
- * takes with nothing else running (the S3 stand-in's share);
+ * takes with nothing else running (the S3 stand-in's share); and the CPU
+ * seconds the run cost the worker, this process (s3rver and the Mailgun
+ * stand-in run in it) and everything else (PostgreSQL, Temporal, moto);
  * the worker's peak RSS; and duplicates/missing recipients (must be 0). The
  * target: end to end at most 0.75 x the baseline, under 250 MB.
  */
@@ -28,7 +30,7 @@ import { seedUsers } from '../../local-stack/seed.js';
 import { financialRunOptions } from '../../worker/config.js';
 import type { financialRun } from '../../workflows/financial-run.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
-import { minMedianMax, round, samplePeakRss } from './figures.js';
+import { cpuShares, minMedianMax, round, samplePeakRss } from './figures.js';
 import { putFiles, reportKeys, storeSigningKey } from './financial-fixtures.js';
 
 const { values } = parseArgs({
@@ -102,6 +104,7 @@ try {
     baselineSeconds: number;
     ratioToBaseline: number;
     phases: Awaited<ReturnType<typeof phases>>;
+    cpuSeconds: { worker: number; benchProcess: number; others: number };
     listingAloneSeconds: number;
     linksPerSecond: number;
     links: number;
@@ -112,6 +115,7 @@ try {
     const period = { year: 2025, month: 1 + run };
     const files = await putFiles(s3, aws.s3.bucket, profiles, period);
     h.mailgun.reset();
+    const cpu = cpuShares(worker.process.pid ?? 0);
     const started = Date.now();
     await schedules.backfill(periodLabel(period), periodLabel(period));
     const workflowId = financialRunWorkflowId(period);
@@ -121,6 +125,7 @@ try {
     const firstAccepted = accepted.reduce((earliest, m) => Math.min(earliest, m.acceptedAt), lastAccepted);
     const counts = new Map<string, number>();
     for (const m of accepted) counts.set(m.recipient, (counts.get(m.recipient) ?? 0) + 1);
+    const { process: workerCpu, self: benchCpu, others: othersCpu } = cpu.stop();
     const spent = await phases(h, workflowId, started, { first: firstAccepted, last: lastAccepted });
     const seconds = (lastAccepted - started) / 1000;
     const listingStarted = performance.now();
@@ -133,6 +138,7 @@ try {
       baselineSeconds: round(baseline, 2),
       ratioToBaseline: round(seconds / baseline, 2),
       phases: spent,
+      cpuSeconds: { worker: workerCpu, benchProcess: benchCpu, others: othersCpu },
       listingAloneSeconds: round(listingAlone, 2),
       linksPerSecond: Math.round(result.linksSigned / spent.links),
       links: result.linksSigned,
