@@ -203,7 +203,8 @@ export function createFinancialActivities({ pool, reports, metrics }: ActivityDe
         unstored.push(stored);
         if (unstored.length > PAGES_SIGNED_AHEAD) await unstored.shift();
       }
-      await stored;
+      // The listing is awaited even when no page needed it: its failure is the activity's.
+      await Promise.all([stored, listing]);
       const counts = await recordReportCounts(pool, campaignId, customers);
       log.info(`financial run ${periodLabel(period)}: ${counts.links} links signed, ${counts.filesMissing} files missing`);
       return { customers: counts.customers, linksSigned: counts.links, filesMissing: counts.filesMissing, linksIncluded: true };

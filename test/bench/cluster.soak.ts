@@ -35,7 +35,7 @@ import type { financialRun } from '../../workflows/financial-run.js';
 import type { AcceptedMessage } from '../../local-stack/mailgun-server.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { startHarness, type ChildWorker } from '../helpers/harness.js';
-import { kindsOf, putFiles, storeSigningKey } from './financial-fixtures.js';
+import { kindsOf, putFiles, storeSigningKey } from '../helpers/financial-fixtures.js';
 
 const { values } = parseArgs({
   options: {

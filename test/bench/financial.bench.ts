@@ -31,7 +31,7 @@ import { financialRunOptions } from '../../worker/config.js';
 import type { financialRun } from '../../workflows/financial-run.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { cpuShares, minMedianMax, round, samplePeakRss } from './figures.js';
-import { putFiles, reportKeys, storeSigningKey } from './financial-fixtures.js';
+import { putFiles, reportKeys, storeSigningKey } from '../helpers/financial-fixtures.js';
 
 const { values } = parseArgs({
   options: {

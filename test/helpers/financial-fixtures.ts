@@ -4,7 +4,7 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { reportKey, type ReportKind } from '../../activities/report-files.js';
 import type { ReportPeriod } from '../../common/financial.js';
 import type { SeedProfile } from '../../local-stack/seed.js';
-import type { Harness } from '../helpers/harness.js';
+import type { Harness } from './harness.js';
 
 /** A month of report files and a signing key for the financial run, as the benchmarks and the soak set them up. */
 
