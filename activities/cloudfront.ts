@@ -183,7 +183,7 @@ export function createUrlSigner({ baseUrl, key, validForMs = DEFAULT_LINK_VALIDI
   };
 }
 
-/** `keyPattern` as a policy resource on the distribution; see UrlSigner.signCovering. */
+/** `keyPattern` as a policy resource on the distribution; see UrlSigner.signPattern. */
 function resourcePattern(baseUrl: string, keyPattern: string): string {
   if (keyPattern === '') throw new Error('keyPattern must not be empty');
   const segments = keyPattern.split('/').map((segment) => (segment === '*' ? '*' : encodeURIComponent(segment)));

@@ -93,35 +93,44 @@ export async function listMonthReports(
   }
   const found = new Map<string, Set<ReportKind>>();
   let pages = 0;
+  const onPageOfKind = async (kind: ReportKind, keys: number) => {
+    pages += 1;
+    await onPage?.({ kind, pages, keys, customers: found.size });
+  };
   // The two kinds' prefixes are listed side by side: each listing is a chain of pages, the two are independent.
-  await Promise.all(
-    REPORT_LINK_KINDS.map(async (kind) => {
-      const prefix = monthPrefix(kind, year, month);
-      let continuationToken: string | undefined;
-      do {
-        const page = await s3.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: pageSize, ContinuationToken: continuationToken }),
-        );
-        const contents = page.Contents ?? [];
-        for (const { Key: key } of contents) {
-          if (key === undefined || !key.startsWith(prefix)) continue;
-          const id = customIdOf(key.slice(prefix.length));
-          if (id === undefined) continue;
-          const kinds = found.get(id);
-          if (kinds) kinds.add(kind);
-          else found.set(id, new Set([kind]));
-        }
-        pages += 1;
-        await onPage?.({ kind, pages, keys: contents.length, customers: found.size });
-        // A truncated page without a token would otherwise restart the listing forever.
-        if (page.IsTruncated && !page.NextContinuationToken) {
-          throw new Error(`S3 listing of s3://${bucket}/${prefix} is truncated but has no continuation token`);
-        }
-        continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (continuationToken);
-    }),
-  );
+  await Promise.all(REPORT_LINK_KINDS.map((kind) => listPrefix(s3, bucket, kind, monthPrefix(kind, year, month), pageSize, found, onPageOfKind)));
   return found;
+}
+
+/** One kind's month, page after page, into `found`: custom id → kinds present. */
+async function listPrefix(
+  s3: S3Client,
+  bucket: string,
+  kind: ReportKind,
+  prefix: string,
+  pageSize: number,
+  found: Map<string, Set<ReportKind>>,
+  onPage: (kind: ReportKind, keys: number) => Promise<void>,
+): Promise<void> {
+  let continuationToken: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: pageSize, ContinuationToken: continuationToken }));
+    const contents = page.Contents ?? [];
+    for (const { Key: key } of contents) {
+      if (key === undefined || !key.startsWith(prefix)) continue;
+      const id = customIdOf(key.slice(prefix.length));
+      if (id === undefined) continue;
+      const kinds = found.get(id);
+      if (kinds) kinds.add(kind);
+      else found.set(id, new Set([kind]));
+    }
+    await onPage(kind, contents.length);
+    // A truncated page without a token would otherwise restart the listing forever.
+    if (page.IsTruncated && !page.NextContinuationToken) {
+      throw new Error(`S3 listing of s3://${bucket}/${prefix} is truncated but has no continuation token`);
+    }
+    continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (continuationToken);
 }
 
 /**

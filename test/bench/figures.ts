@@ -26,7 +26,6 @@ export function samplePeakRss(pid: number): { stop(): number } {
   };
 }
 
-
 /** Clock ticks per second for /proc's CPU times (USER_HZ: 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
