@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time.js';
+import pg from 'pg';
 import { fileURLToPath } from 'node:url';
 import { execFileAsync } from './install-pip-tool.js';
 import { freePort, isPortFree } from './ports.js';
@@ -117,6 +118,18 @@ async function setUpSchema(binaries: TemporalServerBinaries, postgres: PostgresS
   }
 }
 
+/** Resolves once a service has recorded the cluster's metadata in Temporal's database; throws until then. */
+async function clusterMetadataWritten(postgres: PostgresStandin): Promise<void> {
+  const client = new pg.Client({ host: '127.0.0.1', port: postgres.port, user: 'postgres', password: 'postgres', database: 'temporal' });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM cluster_metadata_info LIMIT 1');
+    if (!rowCount) throw new Error('no cluster metadata yet');
+  } finally {
+    await client.end();
+  }
+}
+
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T>, dead: () => string | undefined): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -182,13 +195,17 @@ export async function startTemporalCluster(options: TemporalClusterOptions = {})
       processes.set(service, { child, exited });
       return Promise.resolve();
     };
-    for (const service of CLUSTER_SERVICES) await start(service);
-
     const dead = () =>
       CLUSTER_SERVICES.find((service) => {
         const child = processes.get(service)?.child;
         return child !== undefined && (child.exitCode !== null || child.signalCode !== null);
       });
+    // Each service writes the cluster's metadata record when it finds none, and one that loses the
+    // race to write it exits on the duplicate key: the first service starts alone until it is there.
+    const [first, ...others] = CLUSTER_SERVICES;
+    await start(first);
+    await until('the cluster metadata', 60_000, () => clusterMetadataWritten(postgres), dead);
+    for (const service of others) await start(service);
     connection = await until('the frontend', 90_000, () => Connection.connect({ address, connectTimeout: 2_000 }), dead);
     const client = new Client({ connection, namespace });
     await until('namespace registration', 60_000, async () => {
