@@ -163,6 +163,24 @@ describe('s3rver stand-in', () => {
     assert.deepEqual([forged.name, forged.$metadata.httpStatusCode], ['InvalidArgument', 400]);
   });
 
+  test('lists in S3 key order across pages, from StartAfter, and by delimiter (its directory walk is replaced)', async () => {
+    const client = s3.client();
+    const prefix = 'Exports/2026/01/';
+    const ids = ['1', '10', '100', '2', '20', 'A', 'AB', 'B', 'a', 'b'];
+    const keys = [...ids.map((id) => `${prefix}${id}/${id}.zip`), `${prefix}1/extra/x.zip`, `${prefix}AB/AB.zip.old`];
+    const elsewhere = ['Exports/2026/02/1/1.zip', 'Exports/2026/0/1/1.zip', 'Distro/2026/01/1/1.zip', 'Exports/2026/01'];
+    for (const key of [...keys, ...elsewhere]) await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: 'z' }));
+    const inOrder = [...keys].sort();
+
+    for (const maxKeys of [1, 3, 1000]) assert.deepEqual((await listAll(client, s3.bucket, prefix, maxKeys)).keys, inOrder, `pages of ${maxKeys}`);
+    const from = inOrder[4] ?? '';
+    const rest = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, StartAfter: from }));
+    assert.deepEqual(rest.Contents?.map((o) => o.Key), inOrder.slice(5), `after ${from}`);
+    const byCustomer = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, Delimiter: '/' }));
+    assert.deepEqual(byCustomer.CommonPrefixes?.map((p) => p.Prefix), [...ids].sort().map((id) => `${prefix}${id}/`));
+    assert.equal(byCustomer.Contents, undefined);
+  });
+
   test('putReportFiles writes zip objects at the report keys', async () => {
     const client = s3.client();
     const written = await putReportFiles(client, s3.bucket, {
