@@ -286,8 +286,30 @@ describe('custom policies: one signature for a customer\'s month', () => {
       ['https://d/?.zip', 'https://d/a.zip', true],
       ['https://d/a.zip', 'https://d/aXzip', false],
       ['https://d/a(b)+.zip', 'https://d/a(b)+.zip', true],
+      ['https://d/*/2025/01/7/7.zip', 'https://d/Exports/2025/01/7/7.zip', true],
+      ['https://d/*/2025/01/7/7.zip', 'https://d/Exports/2025/01/77/77.zip', false],
+      ['https://d/*/2025/01/7/7.zip', 'https://d/Exports/2025/01/7/7.zip.bak', false],
+      ['*a*b', 'xaybzb', true],
+      ['*a*b', 'xaybzc', false],
+      ['a**?', 'ab', true],
+      ['', '', true],
+      ['*', '', true],
+      ['?', '', false],
     ];
     for (const [pattern, resource, expected] of cases) assert.equal(matchesResource(pattern, resource), expected, `${pattern} vs ${resource}`);
+  });
+
+  test('matchesResource agrees with the same pattern as a regular expression, on random patterns and resources', () => {
+    const alphabet = ['a', 'b', '/', '*', '?'];
+    let seed = 7;
+    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const text = (max: number, letters: string[]) => Array.from({ length: random(max) }, () => letters[random(letters.length)]).join('');
+    for (let i = 0; i < 5000; i++) {
+      const pattern = text(8, alphabet);
+      const resource = text(10, ['a', 'b', '/']);
+      const expression = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+      assert.equal(matchesResource(pattern, resource), expression.test(resource), `${JSON.stringify(pattern)} vs ${JSON.stringify(resource)}`);
+    }
   });
 });
 
