@@ -28,11 +28,11 @@ import type { ApiServer } from '../../api/server.js';
 import { FinancialSchedules } from '../../client/schedules.js';
 import { financialRunWorkflowId, periodLabel } from '../../common/financial.js';
 import { simulateAudience } from '../../local-stack/demo-engagement.js';
-import { startPostgres } from '../../local-stack/postgres.js';
 import { seedUsers } from '../../local-stack/seed.js';
 import { financialRunOptions, loadConfig } from '../../worker/config.js';
 import type { financialRun } from '../../workflows/financial-run.js';
 import type { AcceptedMessage } from '../../local-stack/mailgun-server.js';
+import { restartPostgres } from '../helpers/aurora.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { startHarness, type ChildWorker } from '../helpers/harness.js';
 import { kindsOf, putFiles, storeSigningKey } from '../helpers/financial-fixtures.js';
@@ -169,11 +169,8 @@ try {
       while (!done && h.mailgun.accepted().length < share * total) await sleep(200);
       if (done) break;
       if (what === 'postgres') {
-        const { port, dataDir } = h.stack.postgres;
-        await h.stack.postgres.stop();
-        kills.push({ atSeconds: at(), what: 'campaigns PostgreSQL stopped' });
-        await sleep(2_000);
-        restartedPostgres = await startPostgres({ port, dataDir, persistent: true });
+        kills.push({ atSeconds: at(), what: 'campaigns PostgreSQL stopped for 2 s' });
+        restartedPostgres = await restartPostgres(h.stack.postgres, 2_000);
       } else if (cluster) {
         await cluster.kill(what);
         kills.push({ atSeconds: at(), what: `Temporal ${what} killed` });

@@ -1,6 +1,24 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'pg';
-import { campaignTransitions } from '../../db/campaigns.js';
+import { campaignTransitions, findCampaignStats } from '../../db/campaigns.js';
+import { startPostgres, type PostgresStandin } from '../../local-stack/postgres.js';
+
+/**
+ * Stops the campaigns PostgreSQL, leaves it down for `downMs`, and starts it again on the same port and data, as a
+ * restart or an Aurora failover looks to the pipeline. The stack's handle is then stale: stop the returned one.
+ */
+export async function restartPostgres(postgres: PostgresStandin, downMs: number): Promise<PostgresStandin> {
+  const { port, dataDir } = postgres;
+  await postgres.stop();
+  await sleep(downMs);
+  return startPostgres({ port, dataDir, persistent: true });
+}
+
+/** How many of the campaign's recipients Aurora counts as sent (0 before it has stats). */
+export async function sentSoFar(pool: Pool, campaignId: string): Promise<number> {
+  return (await findCampaignStats(pool, campaignId))?.sent ?? 0;
+}
 
 /**
  * Asserts Aurora recorded that the send finished as `status`. The lifecycle

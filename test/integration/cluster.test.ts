@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { findCampaignStats } from '../../db/campaigns.js';
 import { createPool } from '../../db/pool.js';
 import { ledgerSummary } from '../../db/ledger.js';
 import type { ClusterService } from '../../local-stack/temporal-cluster.js';
+import { sentSoFar } from '../helpers/aurora.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { harnessForFile, waitFor, type ChildWorker } from '../helpers/harness.js';
 
@@ -18,10 +18,6 @@ import { harnessForFile, waitFor, type ChildWorker } from '../helpers/harness.js
 const RECIPIENTS = 3000;
 const file = harnessForFile({ temporalCluster: { historyShards: 4 }, users: RECIPIENTS, seed: { mixed: false }, worker: false });
 
-async function sentSoFar(campaignId: string): Promise<number> {
-  return (await findCampaignStats(file.h.pool, campaignId))?.sent ?? 0;
-}
-
 describe('a self-hosted Temporal cluster', () => {
   test('a send survives its history and matching services and a campaign worker being killed: everyone exactly once', async () => {
     const cluster = file.h.stack.cluster ?? assert.fail('the stack runs a cluster');
@@ -31,14 +27,14 @@ describe('a self-hosted Temporal cluster', () => {
     await file.h.campaigns.startSend(campaignId, { batchSize: 100, window: 4, ratePerSecond: 300 });
 
     const outage = async (service: ClusterService, atSent: number) => {
-      await waitFor(async () => (await sentSoFar(campaignId)) >= atSent, { what: `${atSent} sent`, timeoutMs: 120_000 });
+      await waitFor(async () => (await sentSoFar(file.h.pool, campaignId)) >= atSent, { what: `${atSent} sent`, timeoutMs: 120_000 });
       await cluster.kill(service);
       await new Promise((resolve) => setTimeout(resolve, 2_000));
       await cluster.start(service);
     };
     await outage('history', 600);
     await outage('matching', 1500);
-    await waitFor(async () => (await sentSoFar(campaignId)) >= 2100, { what: '2100 sent', timeoutMs: 120_000 });
+    await waitFor(async () => (await sentSoFar(file.h.pool, campaignId)) >= 2100, { what: '2100 sent', timeoutMs: 120_000 });
     await workers[0]?.kill();
     workers[0] = await file.h.spawnWorker();
 

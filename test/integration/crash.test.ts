@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
-import { assertSendRecorded } from '../helpers/aurora.js';
+import { assertSendRecorded, sentSoFar } from '../helpers/aurora.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { waitFor, harnessForFile } from '../helpers/harness.js';
 
@@ -14,10 +13,6 @@ import { waitFor, harnessForFile } from '../helpers/harness.js';
  */
 
 const file = harnessForFile({ users: 6000, seed: { mixed: false }, worker: false });
-
-async function sentSoFar(campaignId: string): Promise<number> {
-  return (await findCampaignStats(file.h.pool, campaignId))?.sent ?? 0;
-}
 
 async function createCampaign(name: string): Promise<string> {
   return file.h.campaigns.create({ name, type: 'financial', content: { subject: name, text: 'Your statement' }, audience: {} });
@@ -31,7 +26,7 @@ test('a worker killed twice mid-send (SIGKILL) and restarted: 0 duplicates, 0 mi
     await file.h.campaigns.startSend(campaignId, { batchSize: 100, window: 4, ratePerSecond: 2000 });
 
     for (const threshold of [1200, 3600]) {
-      await waitFor(async () => (await sentSoFar(campaignId)) >= threshold, { what: `${threshold} sent` });
+      await waitFor(async () => (await sentSoFar(file.h.pool, campaignId)) >= threshold, { what: `${threshold} sent` });
       await worker.kill();
       assert.equal(worker.process.signalCode, 'SIGKILL');
       worker = await file.h.spawnWorker();
@@ -45,7 +40,7 @@ test('a worker killed twice mid-send (SIGKILL) and restarted: 0 duplicates, 0 mi
     assert.equal(report.missing.length, 0, `missing: ${report.missing.slice(0, 5).join(', ')}`);
     assert.equal(report.delivered, 6000);
     assert.deepEqual(await ledgerSummary(file.h.pool, campaignId), [{ state: 'accepted', parts: 60, recipients: 6000 }]);
-    assert.equal(await sentSoFar(campaignId), 6000);
+    assert.equal(await sentSoFar(file.h.pool, campaignId), 6000);
     // The kills interrupted batches in Mailgun's hands; their next attempt asked the events API first.
     const { rows } = await file.h.pool.query<{ checked: number }>(
       'SELECT count(*)::int AS checked FROM send_ledger WHERE campaign_id = $1 AND outcome_checks > 0',
@@ -61,11 +56,11 @@ test('SIGTERM shuts the worker down gracefully (exit 0) and another worker finis
   const campaignId = await createCampaign('graceful');
   const first = await file.h.spawnWorker();
   await file.h.campaigns.startSend(campaignId, { batchSize: 100, window: 2, ratePerSecond: 1500 });
-  await waitFor(async () => (await sentSoFar(campaignId)) >= 500, { what: '500 sent' });
+  await waitFor(async () => (await sentSoFar(file.h.pool, campaignId)) >= 500, { what: '500 sent' });
 
   await first.stop();
   assert.equal(first.process.exitCode, 0, first.output().slice(-2000));
-  const stalled = await sentSoFar(campaignId);
+  const stalled = await sentSoFar(file.h.pool, campaignId);
   assert.ok(stalled < 6000, 'the send was still running when the worker stopped');
 
   const second = await file.h.spawnWorker();

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sendWorkflowId } from '../../common/campaign.js';
-import { findCampaign, findCampaignStats } from '../../db/campaigns.js';
+import { findCampaign } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
 import { describeRun, runCli } from '../helpers/cli.js';
-import { assertSendRecorded } from '../helpers/aurora.js';
+import { assertSendRecorded, sentSoFar } from '../helpers/aurora.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
 
@@ -24,10 +24,6 @@ async function createCampaign(name: string, limit?: number): Promise<string> {
     content: { subject: name, text: 'Your statement' },
     audience: limit === undefined ? {} : { limit },
   });
-}
-
-async function sentSoFar(campaignId: string): Promise<number> {
-  return (await findCampaignStats(file.h.pool, campaignId))?.sent ?? 0;
 }
 
 interface PartRow {
@@ -73,7 +69,7 @@ test("logs lagging past timeout + settle, lost responses, 500s and three worker 
     let worker = await file.h.spawnWorker();
     await file.h.campaigns.startSend(campaignId, { batchSize: 100, window: 4, ratePerSecond: 1500 });
     for (const threshold of [1000, 2500, 4000]) {
-      await waitFor(async () => (await sentSoFar(campaignId)) >= threshold, { what: `${threshold} sent` });
+      await waitFor(async () => (await sentSoFar(file.h.pool, campaignId)) >= threshold, { what: `${threshold} sent` });
       await worker.kill();
       worker = await file.h.spawnWorker();
     }

@@ -5,12 +5,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../common/search-attributes.js';
-import { findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
-import { assertSendRecorded } from '../helpers/aurora.js';
+import { assertSendRecorded, restartPostgres, sentSoFar } from '../helpers/aurora.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { harnessForFile, waitFor } from '../helpers/harness.js';
-import { startPostgres } from '../../local-stack/postgres.js';
 import { startTemporalDevServer } from '../../local-stack/temporal.js';
 
 /**
@@ -36,7 +34,7 @@ async function sendAndWaitFor(name: string, sentAtLeast: number): Promise<string
   const campaignId = await file.h.campaigns.create({ name, type: 'newsletter', content: { subject: name, text: 'Hi' }, audience: {} });
   await file.h.campaigns.startSend(campaignId, { batchSize: 100, window: 2, ratePerSecond: 2000 });
   const sent = await waitFor(async () => {
-    const now = (await findCampaignStats(file.h.pool, campaignId))?.sent ?? 0;
+    const now = await sentSoFar(file.h.pool, campaignId);
     return now >= sentAtLeast ? now : undefined;
   }, { what: `${sentAtLeast} sent` });
   assert.ok(sent < 8000, 'the restart lands mid-send');
@@ -55,10 +53,7 @@ async function assertEveryoneOnce(campaignId: string): Promise<void> {
 
 test('PostgreSQL stopped for two seconds mid-send and started again', async () => {
   const campaignId = await sendAndWaitFor('postgres restart', 1500);
-  const { port, dataDir } = file.h.stack.postgres;
-  await file.h.stack.postgres.stop();
-  await sleep(2000);
-  restarted.push(await startPostgres({ port, dataDir, persistent: true }));
+  restarted.push(await restartPostgres(file.h.stack.postgres, 2000));
   await assertEveryoneOnce(campaignId);
 });
 

@@ -4,9 +4,9 @@ import { test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { sendWorkflowId, type SendProgress } from '../../common/campaign.js';
-import { findCampaignStats } from '../../db/campaigns.js';
 import { ledgerSummary } from '../../db/ledger.js';
 import { pauseSendSignal, progressQuery, resumeSendSignal } from '../../workflows/campaign-send-api.js';
+import { sentSoFar } from '../helpers/aurora.js';
 import { deliveryReport } from '../helpers/delivery.js';
 import { harnessForFile, waitFor, type ChildWorker } from '../helpers/harness.js';
 
@@ -137,7 +137,7 @@ async function oneTaskInTwoParts(attempt: number): Promise<boolean> {
   // One batch every half second: a long send, paused at once and left idle.
   await file.h.campaigns.startSend(campaignId, { batchSize: 10, window: 3, ratePerSecond: 20 });
   const handle = file.h.temporal.workflow.getHandle(sendWorkflowId(campaignId));
-  await waitFor(async () => ((await findCampaignStats(file.h.pool, campaignId))?.sent ?? 0) >= 20, { what: 'a few batches' });
+  await waitFor(async () => (await sentSoFar(file.h.pool, campaignId)) >= 20, { what: 'a few batches' });
   await file.h.campaigns.pause(campaignId);
   await waitFor(async () => {
     const progress = await file.h.campaigns.progress(campaignId, { live: true });
@@ -217,7 +217,7 @@ test('a send whose worker is killed 3 times while progress is queried every 200â
 
   try {
     for (const threshold of [600, 1400, 2200]) {
-      await waitFor(async () => ((await findCampaignStats(file.h.pool, campaignId))?.sent ?? 0) >= threshold, {
+      await waitFor(async () => (await sentSoFar(file.h.pool, campaignId)) >= threshold, {
         what: `${threshold} sent`,
       });
       await worker.kill();
