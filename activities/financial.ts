@@ -13,13 +13,22 @@ import {
 } from '../common/financial.js';
 import type { DraftFacts } from '../common/lifecycle.js';
 import { draftFacts, FINANCIAL_RUN_SCOPE, findCampaign, insertCampaign } from '../db/campaigns.js';
-import { countReportCustomers, recordReportCounts, reportCustomers, saveReportLinks, type ReportCustomer, type ReportLink } from '../db/reports.js';
+import { ListingProgress } from '../common/listing-progress.js';
+import {
+  countReportCustomers,
+  FIRST_REPORT_CUSTOMER,
+  recordReportCounts,
+  reportCustomers,
+  saveReportLinks,
+  type ReportCustomer,
+  type ReportLink,
+} from '../db/reports.js';
 import type { PatternSignature, UrlSigner } from './cloudfront.js';
 import { appendAudit } from '../db/audit.js';
 import { requireCampaign } from './campaigns.js';
 import type { ActivityDeps } from './deps.js';
 import { withHeartbeat } from './heartbeat.js';
-import { customerMonthPattern, listMonthReports, REPORT_KINDS, reportFilename, reportKey, type ReportKind } from './report-files.js';
+import { customerMonthPattern, listMonthReports, monthPrefix, REPORT_KINDS, reportFilename, reportKey, type ReportKind } from './report-files.js';
 
 /** Where the monthly reports are and how links to them are signed. */
 export interface ReportsDeps {
@@ -64,7 +73,61 @@ const KEY_LOAD_ATTEMPTS = 3;
 /** Secrets Manager answers that retrying will not change. */
 const DEFINITIVE_KEY_ERRORS = ['ResourceNotFoundException', 'AccessDeniedException', 'InvalidParameterException', 'DecryptionFailure'];
 
-type MonthFiles = Map<string, Set<ReportKind>>;
+const NO_FILES: ReadonlySet<ReportKind> = new Set();
+
+/**
+ * The month's two prefixes being listed (listMonthReports), and what that has
+ * found so far: whether the listing has passed a customer's keys yet, and
+ * waiting until it has passed a page's. Its failure rejects `finished` and
+ * every wait.
+ */
+class MonthListing {
+  readonly finished: Promise<void>;
+  private found: ReadonlyMap<string, ReadonlySet<ReportKind>> = new Map();
+  private readonly progress = new ListingProgress<ReportKind>(REPORT_LINK_KINDS);
+  private wake: Array<() => void> = [];
+
+  constructor(
+    s3: S3Client,
+    bucket: string,
+    private readonly period: ReportPeriod,
+  ) {
+    this.finished = withHeartbeat(
+      listMonthReports(s3, bucket, period.year, period.month, {
+        onPage: ({ kind, lastKey, last, found }) => {
+          this.found = found;
+          this.progress.passed(kind, lastKey, last);
+          for (const wake of this.wake.splice(0)) wake();
+        },
+      }),
+    ).then(() => undefined);
+    this.finished.catch(() => undefined);
+  }
+
+  /** Whether the listing has passed every key this customer's reports could have. */
+  knows(customId: string): boolean {
+    const { year, month } = this.period;
+    return this.progress.covers((kind) => `${monthPrefix(kind, year, month)}${customId}/${reportFilename(customId)}`);
+  }
+
+  /** The customer's report kinds found so far: all of them once knows(customId). */
+  kindsOf(customId: string): ReadonlySet<ReportKind> {
+    return this.found.get(customId) ?? NO_FILES;
+  }
+
+  /** Resolves once the listing knows every one of these customers' reports. */
+  async past(customers: readonly ReportCustomer[]): Promise<void> {
+    while (!customers.every((customer) => this.knows(customer.customId))) {
+      await Promise.race([this.finished, new Promise<void>((wake) => this.wake.push(wake))]);
+    }
+  }
+}
+
+/** Where a retry resumes: after the last customer its attempt stored (a heartbeat of another shape: from the start). */
+function resumePoint(details: unknown): ReportCustomer {
+  const after = (details as { after?: unknown } | undefined)?.after as Partial<ReportCustomer> | undefined;
+  return typeof after?.customId === 'string' && typeof after.userId === 'string' ? { customId: after.customId, userId: after.userId } : FIRST_REPORT_CUSTOMER;
+}
 
 /** A customer, with the signed policy covering their month's reports if they have one yet. */
 interface SignedCustomer extends ReportCustomer {
@@ -73,7 +136,7 @@ interface SignedCustomer extends ReportCustomer {
 
 /**
  * One signature covers a customer's month (customerMonthPattern). Before the
- * month's files are listed, every customer gets one, whichever files they
+ * listing has passed a customer's files, they get one, whichever files they
  * turn out to have; after, only a customer with both reports does, as one
  * file is better served by a canned link (a shorter URL, the same one
  * signature). An id with a `*` would widen the policy: canned links then.
@@ -81,11 +144,11 @@ interface SignedCustomer extends ReportCustomer {
 async function signMonth(
   signer: UrlSigner,
   customer: ReportCustomer,
-  listed: MonthFiles | undefined,
+  listing: MonthListing,
   { year, month }: ReportPeriod,
   now: Date,
 ): Promise<SignedCustomer> {
-  const worth = listed === undefined || (listed.get(customer.customId)?.size ?? 0) > 1;
+  const worth = !listing.knows(customer.customId) || listing.kindsOf(customer.customId).size > 1;
   if (!worth || customer.customId.includes('*')) return customer;
   return { ...customer, month: await signer.signPattern(customerMonthPattern(year, month, customer.customId), now) };
 }
@@ -164,9 +227,11 @@ export function createFinancialActivities({ pool, reports, metrics }: ActivityDe
      * them, a page of customers at a time (the audience frozen at approval, if
      * the campaign is approved already). Which files exist comes from listing
      * the month's two S3 prefixes once, side by side (a few dozen calls for
-     * 10,000 customers, where one HeadObject per file would be 20,000); the
-     * signing does not wait for it (signMonth), only storing a page does. A
-     * retry resumes after the last page it stored.
+     * 10,000 customers, where one HeadObject per file would be 20,000). The
+     * customers come in report id order, the order S3 lists in: the signing
+     * does not wait for the listing (signMonth), and a page is stored as soon
+     * as both listings have passed its customers. A retry resumes after the
+     * last page it stored (and lists the month again).
      */
     async prepareReportLinks({ campaignId, period, signingFailure }: PrepareReportLinksInput): Promise<ReportLinksSummary> {
       const campaign = await requireCampaign(pool, campaignId);
@@ -177,26 +242,24 @@ export function createFinancialActivities({ pool, reports, metrics }: ActivityDe
 
       const context = Context.current();
       const now = new Date();
-      // Listing the month's files and signing overlap: a customer's month policy covers whichever files exist.
-      const listing = withHeartbeat(listMonthReports(reports.s3, reports.bucket, period.year, period.month));
-      let listed: MonthFiles | undefined;
-      listing.then((files) => (listed = files), () => undefined);
-      let after = (context.info.heartbeatDetails as { after?: string } | undefined)?.after ?? '0';
-      // Pages are stored in order, each once the listing is known; the heartbeat moves past a page once it is stored.
+      // Listing the month's files and signing overlap: a customer's month policy covers whichever files exist, and
+      // a page is stored once both listings have passed its customers' keys.
+      const listing = new MonthListing(reports.s3, reports.bucket, period);
+      let after = resumePoint(context.info.heartbeatDetails);
+      // Pages are stored in order; the heartbeat moves past a page once it is stored.
       let stored: Promise<void> = Promise.resolve();
       const unstored: Array<Promise<void>> = [];
       for (;;) {
-        const page = await reportCustomers(pool, campaignId, audience, after, CUSTOMERS_PER_PAGE);
-        const last = page.at(-1);
-        if (!last) break;
-        after = last.userId;
-        const signed = await Promise.all(page.map((customer) => signMonth(signer, customer, listed, period, now)));
+        const { customers: page, next } = await reportCustomers(pool, campaignId, audience, after, CUSTOMERS_PER_PAGE);
+        if (!next) break;
+        after = next;
+        const signed = await Promise.all(page.map((customer) => signMonth(signer, customer, listing, period, now)));
         stored = stored.then(async () => {
-          const files = await listing;
-          const links = (await Promise.all(signed.map((customer) => customerLinks(signer, customer, files.get(customer.customId), period, now)))).flat();
+          await listing.past(page);
+          const links = (await Promise.all(signed.map((customer) => customerLinks(signer, customer, listing.kindsOf(customer.customId), period, now)))).flat();
           await saveReportLinks(pool, campaignId, links);
           metrics.linksSigned.inc(links.length);
-          context.heartbeat({ after: last.userId });
+          context.heartbeat({ after: next });
         });
         // Seen when awaited below: never an unhandled rejection in between.
         stored.catch(() => undefined);
@@ -204,7 +267,7 @@ export function createFinancialActivities({ pool, reports, metrics }: ActivityDe
         if (unstored.length > PAGES_SIGNED_AHEAD) await unstored.shift();
       }
       // The listing is awaited even when no page needed it: its failure is the activity's.
-      await Promise.all([stored, listing]);
+      await Promise.all([stored, listing.finished]);
       const counts = await recordReportCounts(pool, campaignId, customers);
       log.info(`financial run ${periodLabel(period)}: ${counts.links} links signed, ${counts.filesMissing} files missing`);
       return { customers: counts.customers, linksSigned: counts.links, filesMissing: counts.filesMissing, linksIncluded: true };

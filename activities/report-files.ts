@@ -66,6 +66,12 @@ export interface ListPageProgress {
   keys: number;
   /** Customers with at least one report found so far. */
   customers: number;
+  /** The page's last key, a report file or not (none on an empty page): the listing of `kind` has passed every key up to it. */
+  lastKey: string | undefined;
+  /** This was the last page of `kind`. */
+  last: boolean;
+  /** What has been found so far, the map listMonthReports returns: read it, do not keep a copy. */
+  found: ReadonlyMap<string, ReadonlySet<ReportKind>>;
 }
 
 export interface ListMonthReportsOptions {
@@ -93,9 +99,9 @@ export async function listMonthReports(
   }
   const found = new Map<string, Set<ReportKind>>();
   let pages = 0;
-  const onPageOfKind = async (kind: ReportKind, keys: number) => {
+  const onPageOfKind = async (kind: ReportKind, keys: number, lastKey: string | undefined, last: boolean) => {
     pages += 1;
-    await onPage?.({ kind, pages, keys, customers: found.size });
+    await onPage?.({ kind, pages, keys, customers: found.size, lastKey, last, found });
   };
   // The two kinds' prefixes are listed side by side: each listing is a chain of pages, the two are independent.
   await Promise.all(REPORT_LINK_KINDS.map((kind) => listPrefix(s3, bucket, kind, monthPrefix(kind, year, month), pageSize, found, onPageOfKind)));
@@ -110,7 +116,7 @@ async function listPrefix(
   prefix: string,
   pageSize: number,
   found: Map<string, Set<ReportKind>>,
-  onPage: (kind: ReportKind, keys: number) => Promise<void>,
+  onPage: (kind: ReportKind, keys: number, lastKey: string | undefined, last: boolean) => Promise<void>,
 ): Promise<void> {
   let continuationToken: string | undefined;
   do {
@@ -124,11 +130,11 @@ async function listPrefix(
       if (kinds) kinds.add(kind);
       else found.set(id, new Set([kind]));
     }
-    await onPage(kind, contents.length);
     // A truncated page without a token would otherwise restart the listing forever.
     if (page.IsTruncated && !page.NextContinuationToken) {
       throw new Error(`S3 listing of s3://${bucket}/${prefix} is truncated but has no continuation token`);
     }
+    await onPage(kind, contents.length, contents.at(-1)?.Key, !page.IsTruncated);
     continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (continuationToken);
 }

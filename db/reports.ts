@@ -11,19 +11,38 @@ export interface ReportCustomer {
   customId: string;
 }
 
-/** The next page of the campaign's customers with a report id, after user id `after`. */
+/** Before every customer in report id order: where a run's first page starts. */
+export const FIRST_REPORT_CUSTOMER: ReportCustomer = { customId: '', userId: '0' };
+
+export interface ReportCustomerPage {
+  /** The audience's customers on this page: fewer than the limit where others with a report id are not in it. */
+  customers: ReportCustomer[];
+  /** Where the next page starts; undefined: this page read nobody, the run has been through everyone. */
+  next: ReportCustomer | undefined;
+}
+
+/**
+ * The next `limit` people with a report id after `after`, in report id order (bytewise, as S3 lists), and which
+ * of them the campaign's audience includes.
+ */
 export async function reportCustomers(
   pool: Pool,
   campaignId: string,
   audience: AudienceFilter,
-  after: string,
+  after: ReportCustomer,
   limit: number,
-): Promise<ReportCustomer[]> {
-  const result = await pool.query<ReportCustomer>(sql.selectReportCustomers, [
-    ...audienceParams('financial', { ...audience, requireReportLinks: false }, campaignId, after),
+): Promise<ReportCustomerPage> {
+  const result = await pool.query<ReportCustomer & { included: boolean }>(sql.selectReportCustomers, [
+    ...audienceParams('financial', { ...audience, requireReportLinks: false }, campaignId),
+    after.customId,
+    after.userId,
     limit,
   ]);
-  return result.rows;
+  const last = result.rows.at(-1);
+  return {
+    customers: result.rows.filter((row) => row.included).map(({ userId, customId }) => ({ userId, customId })),
+    next: last && { userId: last.userId, customId: last.customId },
+  };
 }
 
 export async function countReportCustomers(pool: Pool, campaignId: string, audience: AudienceFilter): Promise<number> {

@@ -10,8 +10,11 @@ export interface S3Proxy {
   endpoint: string;
   /** The next `count` requests whose URL matches `pattern` get a 500. */
   failNext(count: number, pattern: RegExp): void;
-  /** Holds the next request whose URL matches `pattern`; `held` resolves when it arrives, `release()` lets it through. */
-  hold(pattern: RegExp): { held: Promise<void>; release(): void };
+  /**
+   * Holds the next request whose URL matches `pattern` (after letting `passing` such requests through first);
+   * `held` resolves when it arrives, `release()` lets it through.
+   */
+  hold(pattern: RegExp, passing?: number): { held: Promise<void>; release(): void };
   /** Requests answered 500 so far. */
   readonly failed: number;
   stop(): Promise<void>;
@@ -20,7 +23,7 @@ export interface S3Proxy {
 export async function startS3Proxy(target: string): Promise<S3Proxy> {
   const upstream = new URL(target);
   const failures: Array<{ left: number; pattern: RegExp }> = [];
-  const holds: Array<{ pattern: RegExp; arrived(): void; gate: Promise<void> }> = [];
+  const holds: Array<{ pattern: RegExp; passing: number; arrived(): void; gate: Promise<void> }> = [];
   let failed = 0;
 
   const forward = (req: IncomingMessage, res: ServerResponse): void => {
@@ -46,7 +49,7 @@ export async function startS3Proxy(target: string): Promise<S3Proxy> {
       res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>');
       return;
     }
-    const index = holds.findIndex((h) => h.pattern.test(url));
+    const index = holds.findIndex((h) => h.pattern.test(url) && h.passing-- <= 0);
     const held = index >= 0 ? holds.splice(index, 1)[0] : undefined;
     if (!held) return forward(req, res);
     held.arrived();
@@ -60,12 +63,12 @@ export async function startS3Proxy(target: string): Promise<S3Proxy> {
     failNext(count, pattern) {
       failures.push({ left: count, pattern });
     },
-    hold(pattern) {
+    hold(pattern, passing = 0) {
       let arrived!: () => void;
       let release!: () => void;
       const held = new Promise<void>((resolve) => (arrived = resolve));
       const gate = new Promise<void>((resolve) => (release = resolve));
-      holds.push({ pattern, arrived, gate });
+      holds.push({ pattern, passing, arrived, gate });
       return { held, release };
     },
     get failed() {

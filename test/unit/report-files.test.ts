@@ -6,6 +6,7 @@ import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-
 import {
   REPORT_KINDS,
   listMonthReports,
+  monthPrefix,
   reportExists,
   reportFilename,
   reportKey,
@@ -107,6 +108,14 @@ describe('report files in S3 (s3rver)', () => {
     assert.deepEqual(progress.map((p) => p.pages), progress.map((_, i) => i + 1));
     assert.ok(progress.every((p) => p.keys <= 3));
     assert.equal(progress.at(-1)?.customers, found.size);
+    for (const kind of ['youtube', 'streaming'] as const) {
+      const pages = progress.filter((p) => p.kind === kind);
+      assert.deepEqual(pages.map((p) => p.last), pages.map((_, i) => i === pages.length - 1), `${kind}: only its final page is the last`);
+      const lastKeys = pages.map((p) => p.lastKey ?? '');
+      assert.deepEqual(lastKeys, [...lastKeys].sort(), `${kind}: each page ends further on`);
+      assert.ok(lastKeys.every((key) => key.startsWith(monthPrefix(kind, 2025, 8))), `${kind}: last keys are under its month`);
+    }
+    assert.ok(progress.every((p) => p.found === found), 'every page sees the map being filled');
     // Every key under the two month prefixes was seen exactly once.
     assert.equal(progress.reduce((sum, p) => sum + p.keys, 0), both.length * 2 + youtubeOnly.length + streamingOnly.length + noiseInMonth);
   });
