@@ -1,11 +1,11 @@
-import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { freePort } from './ports.js';
+import { replaceS3rverWalk } from './s3rver-walk.js';
 import { reportKey, type ReportKind } from '../activities/report-files.js';
 
 /**
@@ -126,41 +126,12 @@ function fixListObjectsV2(): void {
   controller[patched] = true;
 }
 
-type Walk = (dir: string, recurseFilter?: (dirPath: string) => boolean) => Generator<string>;
-const fastWalkMark = Symbol('dn-campaign-pipeline: walk without a stat per entry');
-
-/** The directory walk below, with the file types readdir already returned instead of a stat of every entry. */
-function* walkWithoutStat(dir: string, recurseFilter?: (dirPath: string) => boolean): Generator<string> {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = posix.join(dir, entry.name);
-    if (!entry.isDirectory()) yield path;
-    else if (!recurseFilter || recurseFilter(path)) yield* walkWithoutStat(path, recurseFilter);
-  }
-}
-
-/**
- * s3rver 3.7 lists a bucket by walking its directories from the top for every page, and stats every entry it reads,
- * even the directories before the page's start that it then skips: one page of a 10,000-customer month costs 10,000
- * stats, the month 200,000, the stand-in's CPU grows with the square of the month and, on a small machine, takes it
- * from the worker the benchmark measures (S3 itself costs the pipeline no CPU). The walk lives in s3rver's utils
- * module, which its filesystem store destructures when it loads; so replace it before s3rver loads, with one that
- * takes each entry's type from readdir (Node stats only where the filesystem does not say). Same entries, same order.
- */
-function walkWithoutStats(): void {
-  const utils = requireCjs('s3rver/lib/utils.js') as { walk: Walk & { [fastWalkMark]?: true } };
-  if (utils.walk[fastWalkMark]) return;
-  const storePath = requireCjs.resolve('s3rver/lib/stores/filesystem.js');
-  if (requireCjs.cache[storePath]) throw new Error('s3rver loaded before local-stack/s3.ts could replace its directory walk');
-  if (typeof utils.walk !== 'function') throw new Error('s3rver internals changed: no utils walk');
-  utils.walk = Object.assign(walkWithoutStat, { [fastWalkMark]: true as const });
-}
-
 const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
 /** Starts s3rver on 127.0.0.1 with the bucket created. */
 export async function startS3Standin(opts: S3StandinOptions = {}): Promise<S3Standin> {
   // Loaded here, not at import: s3rver is a devDependency, and importing this module must not need it.
-  walkWithoutStats();
+  replaceS3rverWalk();
   const S3rver = requireCjs('s3rver') as S3rverConstructor;
   fixListObjectsV2();
   const bucket = opts.bucket ?? 'dn-reports';

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
   CreateBucketCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -165,10 +166,10 @@ describe('s3rver stand-in', () => {
 
   test('lists in S3 key order across pages, from StartAfter, and by delimiter (its directory walk is replaced)', async () => {
     const client = s3.client();
-    const prefix = 'Exports/2026/01/';
+    const prefix = 'Exports/2030/01/';
     const ids = ['1', '10', '100', '2', '20', 'A', 'AB', 'B', 'a', 'b'];
     const keys = [...ids.map((id) => `${prefix}${id}/${id}.zip`), `${prefix}1/extra/x.zip`, `${prefix}AB/AB.zip.old`];
-    const elsewhere = ['Exports/2026/02/1/1.zip', 'Exports/2026/0/1/1.zip', 'Distro/2026/01/1/1.zip', 'Exports/2026/01'];
+    const elsewhere = ['Exports/2030/02/1/1.zip', 'Exports/2030/0/1/1.zip', 'Distro/2030/01/1/1.zip', 'Exports/2030/01'];
     for (const key of [...keys, ...elsewhere]) await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: 'z' }));
     const inOrder = [...keys].sort();
 
@@ -179,6 +180,23 @@ describe('s3rver stand-in', () => {
     const byCustomer = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, Delimiter: '/' }));
     assert.deepEqual(byCustomer.CommonPrefixes?.map((p) => p.Prefix), [...ids].sort().map((id) => `${prefix}${id}/`));
     assert.equal(byCustomer.Contents, undefined);
+  });
+
+  test('a month listed again after a key is added or removed shows the change, once its directory is kept as well', async () => {
+    const client = s3.client();
+    const prefix = 'Distro/2031/03/';
+    const keyOf = (i: number) => `${prefix}C${String(i).padStart(5, '0')}/C${String(i).padStart(5, '0')}.zip`;
+    const keys = Array.from({ length: 1_100 }, (_, i) => keyOf(i + 10));
+    for (let start = 0; start < keys.length; start += 50) {
+      await Promise.all(keys.slice(start, start + 50).map((Key) => client.send(new PutObjectCommand({ Bucket: s3.bucket, Key, Body: 'z' }))));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2_100)); // quiet long enough to be kept
+    for (let round = 0; round < 2; round++) assert.deepEqual((await listAll(client, s3.bucket, prefix, 1000)).keys, keys, `listing ${round + 1}`);
+
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: keyOf(1), Body: 'z' }));
+    await client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: keyOf(500) }));
+    const changed = [keyOf(1), ...keys.filter((key) => key !== keyOf(500))];
+    assert.deepEqual((await listAll(client, s3.bucket, prefix, 1000)).keys, changed, 'the added key is listed, the removed one is not');
   });
 
   test('putReportFiles writes zip objects at the report keys', async () => {
