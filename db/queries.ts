@@ -231,11 +231,11 @@ export const sql = {
       SELECT id, email, name, custom_id FROM users WHERE ${audienceWhere(3)} ORDER BY id LIMIT $10
     ) u`,
 
-  // $1..$7 as audienceWhere, $8 page size. The next page of customers a financial run signs links for.
-  // $1..$7 as audienceWhere (after: '0'), $8 custom id and $9 user id to page after, $10 limit. Everyone with a
-  // report id in report id order, byte by byte as S3 lists keys (a page's reports are listed at about the time the
-  // page is signed), each saying whether the audience includes them: only the index decides the page, so the
-  // plan needs no statistics (with none, filtering first and sorting cost 300 ms a page of 100,000 users).
+  // The next page of customers a financial run signs links for. $1..$7 as audienceWhere (after: '0'), $8 custom id
+  // and $9 user id to page after, $10 limit. Everyone with a report id in report id order, byte by byte as S3 lists
+  // keys (a page's reports are listed at about the time the page is signed), each saying whether the audience
+  // includes them: only the index decides the page, so the plan needs no statistics (with none, filtering first
+  // and sorting cost 300 ms a page of 100,000 users).
   selectReportCustomers: `
     SELECT id::text AS "userId", custom_id AS "customId", (${audienceWhere(1)}) AS included FROM users
     WHERE custom_id IS NOT NULL AND (custom_id COLLATE "C", id) > ($8::text COLLATE "C", $9::bigint)

@@ -120,7 +120,8 @@ async function setUpSchema(binaries: TemporalServerBinaries, postgres: PostgresS
 
 /** Resolves once a service has recorded the cluster's metadata in Temporal's database; throws until then. */
 async function clusterMetadataWritten(postgres: PostgresStandin): Promise<void> {
-  const client = new pg.Client({ host: '127.0.0.1', port: postgres.port, user: 'postgres', password: 'postgres', database: 'temporal' });
+  // The server's own database on the same PostgreSQL: its URL with the database swapped.
+  const client = new pg.Client({ connectionString: postgres.url.replace(/\/[^/]*$/, '/temporal') });
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM cluster_metadata_info LIMIT 1');
